@@ -1,0 +1,1 @@
+"""mri_measure.measure (under construction)."""

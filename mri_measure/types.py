@@ -1,0 +1,259 @@
+"""Frozen data types shared across the core.
+
+Geometry follows DICOM patient coordinates (LPS, millimetres):
+``orientation`` is ImageOrientationPatient (row direction cosines, then
+column direction cosines), ``position_mm`` is ImagePositionPatient (centre of
+the first transmitted pixel), ``spacing_mm`` is PixelSpacing = (row spacing,
+column spacing), i.e. (distance between rows, distance between columns).
+
+Nothing here imports anything heavier than numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ROLES = ("axial_t2", "sagittal_t2", "localizer", "other")
+LEVEL_SOURCES = ("sagittal", "axial_blocks", "user", "unknown")
+
+
+def _normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
+    row = np.asarray(orientation[:3], dtype=float)
+    col = np.asarray(orientation[3:6], dtype=float)
+    n = np.cross(row, col)
+    norm = float(np.linalg.norm(n))
+    if norm == 0.0:
+        return (0.0, 0.0, 0.0)
+    return tuple(float(v) for v in n / norm)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SliceInfo:
+    """One 2-D image: a single-frame file or one frame of a multi-frame file.
+
+    ``source`` is an opaque locator only :mod:`mri_measure.io` interprets (a
+    file path, or a member of a zip archive). It must never be written to any
+    output or log: it can contain patient names.
+    """
+
+    sop_instance_uid: str
+    source: str
+    position_mm: tuple[float, float, float]
+    orientation: tuple[float, float, float, float, float, float]
+    spacing_mm: tuple[float, float]
+    rows: int
+    columns: int
+    instance_number: int | None = None
+    frame_index: int | None = None  # 0-based frame in a multi-frame file
+    thickness_mm: float | None = None
+    transfer_syntax_uid: str | None = None
+
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        """Unit slice normal (row direction × column direction)."""
+        return _normal(self.orientation)
+
+    @property
+    def key(self) -> str:
+        """Unique per image: the SOPInstanceUID, plus ``#frame`` for multi-frame."""
+        if self.frame_index is None:
+            return self.sop_instance_uid
+        return f"{self.sop_instance_uid}#{self.frame_index + 1}"
+
+    def pixel_to_patient(self, row: float, col: float) -> np.ndarray:
+        """Patient coordinate (mm) of a (row, col) pixel index (may be fractional)."""
+        r = np.asarray(self.orientation[:3], dtype=float)
+        c = np.asarray(self.orientation[3:6], dtype=float)
+        return (
+            np.asarray(self.position_mm, dtype=float)
+            + r * col * self.spacing_mm[1]
+            + c * row * self.spacing_mm[0]
+        )
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Images of one series sharing orientation, matrix and spacing,
+    sorted by position along the slice normal (never by InstanceNumber)."""
+
+    stack_id: str  # short stable id, e.g. "3.1" (series number . block)
+    study_instance_uid: str
+    series_instance_uid: str
+    slices: tuple[SliceInfo, ...]
+    role: str = "other"  # one of ROLES
+    series_number: int | None = None
+    series_description: str = ""
+    modality: str = "MR"
+    frame_of_reference_uid: str | None = None
+    echo_time_ms: float | None = None
+    repetition_time_ms: float | None = None
+    image_type: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # duplicates, gaps, non-uniform spacing, …
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.slices)
+
+    @property
+    def orientation(self) -> tuple[float, ...]:
+        return self.slices[0].orientation
+
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        return self.slices[0].normal
+
+    @property
+    def spacing_mm(self) -> tuple[float, float]:
+        return self.slices[0].spacing_mm
+
+    @property
+    def rows(self) -> int:
+        return self.slices[0].rows
+
+    @property
+    def columns(self) -> int:
+        return self.slices[0].columns
+
+    @property
+    def plane(self) -> str:
+        """'axial', 'sagittal', 'coronal' or 'oblique' (normal within 30° of an axis)."""
+        n = np.abs(np.asarray(self.normal))
+        axis = int(np.argmax(n))
+        if n[axis] < np.cos(np.deg2rad(30)):
+            return "oblique"
+        return ("sagittal", "coronal", "axial")[axis]
+
+
+@dataclass(frozen=True)
+class Study:
+    study_instance_uid: str
+    stacks: tuple[Stack, ...]
+    study_description: str = ""
+
+    def stacks_with_role(self, role: str) -> tuple[Stack, ...]:
+        return tuple(s for s in self.stacks if s.role == role)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What :func:`mri_measure.io.discover` found under a path (headers only)."""
+
+    studies: tuple[Study, ...]
+    n_files_scanned: int = 0
+    n_dicom_files: int = 0
+    n_skipped_non_dicom: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedStack:
+    """Pixels of one stack, after integrity checks and rescale.
+
+    ``pixels`` is float32 of shape (len(slices), rows, cols) holding only the
+    slices that passed; ``excluded`` lists (slice key, reason) for the rest.
+    """
+
+    stack: Stack
+    pixels: np.ndarray
+    slices: tuple[SliceInfo, ...]
+    excluded: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SliceMeasurement:
+    """Measurements on one axial slice, in its own plane; ``None`` where absent.
+
+    Uncertainties are one standard uncertainty in the same unit. The ``*_line_px``
+    fields are ((row0, col0), (row1, col1)) pixel coordinates of the line along
+    which the value was measured, for drawing.
+    """
+
+    canal_area_mm2: float | None = None
+    lf_thickness_left_mm: float | None = None
+    lf_thickness_right_mm: float | None = None
+    canal_ap_mm: float | None = None
+    canal_area_uncertainty_mm2: float | None = None
+    lf_thickness_left_uncertainty_mm: float | None = None
+    lf_thickness_right_uncertainty_mm: float | None = None
+    canal_ap_uncertainty_mm: float | None = None
+    lf_left_line_px: tuple[tuple[float, float], tuple[float, float]] | None = None
+    lf_right_line_px: tuple[tuple[float, float], tuple[float, float]] | None = None
+    canal_ap_line_px: tuple[tuple[float, float], tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
+class LevelAssignment:
+    level: str | None  # "L4-L5", … or None when unknown
+    source: str = "unknown"  # one of LEVEL_SOURCES
+    confidence: float = 0.0  # 0..1
+    distance_mm: float | None = None  # point-to-plane distance to the disc, if known
+
+
+@dataclass(frozen=True)
+class DiscPlane:
+    """A disc found on the sagittal stack: name, 3-D centre and unit normal (mm, LPS)."""
+
+    level: str
+    centre_mm: tuple[float, float, float]
+    normal: tuple[float, float, float]
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One measured axial slice as it appears in ``measurements.json`` ``slices[]``."""
+
+    sop_instance_uid: str  # the slice key (SOPInstanceUID, "#frame" for multi-frame)
+    stack_id: str
+    instance_number: int | None
+    level: LevelAssignment
+    measurement: SliceMeasurement
+    quality_flags: tuple[str, ...] = ()
+    corrected: bool = False  # outlines edited by a reader
+
+
+@dataclass(frozen=True)
+class LevelMeasurement:
+    """Per-disc-level result: canal = minimum over the level's slices,
+    LF = maximum per side; the slice that gave each value is kept."""
+
+    level: str
+    level_source: str
+    level_confidence: float
+    canal_area_mm2: float | None
+    canal_area_uncertainty_mm2: float | None
+    lf_thickness_left_mm: float | None
+    lf_thickness_left_uncertainty_mm: float | None
+    lf_thickness_right_mm: float | None
+    lf_thickness_right_uncertainty_mm: float | None
+    lf_thickness_max_mm: float | None
+    canal_ap_mm: float | None
+    canal_narrowed: bool | None
+    lf_thickened: bool | None
+    meets_mild_imaging_criteria: bool | None
+    borderline: bool
+    borderline_reasons: tuple[str, ...]
+    canal_grade: str | None  # "absolute" (<75), "relative" (<100), "early" (<130), "normal"
+    representative_sop_instance_uid: str | None
+    canal_area_sop_instance_uid: str | None
+    lf_thickness_left_sop_instance_uid: str | None
+    lf_thickness_right_sop_instance_uid: str | None
+    slice_sop_instance_uids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """Everything ``measurements.json`` (schema_version "1") holds. No PHI."""
+
+    software: dict[str, Any]
+    model: dict[str, Any] | None
+    thresholds: dict[str, Any]
+    study: dict[str, Any]  # study_instance_uid, axial/sagittal series UIDs used
+    levels: tuple[LevelMeasurement, ...]
+    slices: tuple[SliceResult, ...]
+    warnings: tuple[str, ...] = ()
+    schema_version: str = "1"
+    timings_s: dict[str, float] = field(default_factory=dict, compare=False)
