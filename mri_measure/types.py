@@ -257,3 +257,24 @@ class StudyReport:
     warnings: tuple[str, ...] = ()
     schema_version: str = "1"
     timings_s: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, eq=False)
+class StackAnalysis:
+    """One measured axial stack: pixels, model output and per-slice measurements,
+    all aligned with ``loaded.slices``."""
+
+    loaded: LoadedStack
+    probabilities: np.ndarray  # (n, 4, rows, cols) float32, labels 0–3 in patient terms
+    labels: np.ndarray  # (n, rows, cols) uint8, contract values
+    measurements: tuple[SliceMeasurement, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyAnalysis:
+    """Everything the report writers and the napari plugin need about one study."""
+
+    report: StudyReport
+    axial: tuple[StackAnalysis, ...]
+    sagittal: LoadedStack | None = None
+    discs: tuple[DiscPlane, ...] = ()
