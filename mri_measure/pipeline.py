@@ -1,1 +1,437 @@
-"""mri_measure.pipeline (under construction)."""
+"""One study end to end: discover → choose stacks → segment → measure →
+levels → criteria → (optionally) outputs.
+
+The CLI, the napari widget and the batch runner are thin adapters over
+:func:`run_study` / :func:`analyse_study`. Progress is reported through an
+optional callback ``progress(stage: str, fraction: float)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .criteria import Thresholds, aggregate_levels
+from .errors import AmbiguousSeriesError, InputError, NoAxialT2Error, OptionError
+from .types import (
+    DiscPlane,
+    LevelAssignment,
+    LoadedStack,
+    SliceResult,
+    Stack,
+    StackAnalysis,
+    Study,
+    StudyAnalysis,
+    StudyReport,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+#: An isotropic 3-D T2 volume: thin slices (≈ pixel size) and many of them.
+VOLUME_MAX_SLICE_SPACING_MM = 1.6
+VOLUME_MIN_SLICES = 40
+
+
+def _noop_progress(stage: str, fraction: float) -> None:  # pragma: no cover - trivial
+    pass
+
+
+@dataclass(frozen=True)
+class StudyChoice:
+    """Which stacks of a study the pipeline measures, and why."""
+
+    study: Study
+    axial: tuple[Stack, ...]
+    sagittal: Stack | None
+    volume: Stack | None  # isotropic 3-D T2 used when there are no 2-D axials
+    warnings: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def _series_label(stacks: Sequence[Stack]) -> str:
+    s = stacks[0]
+    n = sum(x.n_slices for x in stacks)
+    number = f"#{s.series_number} " if s.series_number is not None else ""
+    desc = f'"{s.series_description}" ' if s.series_description else ""
+    return f"{number}{desc}{s.series_instance_uid} ({n} slices)"
+
+
+def _slice_spacing_mm(stack: Stack) -> float | None:
+    if stack.n_slices < 2:
+        return None
+    n = np.asarray(stack.normal)
+    pos = np.array([np.dot(n, s.position_mm) for s in stack.slices])
+    d = np.diff(np.sort(pos))
+    d = d[d > 1e-3]
+    return float(np.median(d)) if d.size else None
+
+
+def is_volume(stack: Stack) -> bool:
+    """True for an isotropic 3-D acquisition (SPACE/CUBE/VISTA-like) of any plane."""
+    if stack.n_slices < VOLUME_MIN_SLICES:
+        return False
+    gap = _slice_spacing_mm(stack)
+    return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != "localizer"
+
+
+def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
+    """Pick the axial T2 series (all its stacks/blocks) and the sagittal T2."""
+    warnings: list[str] = []
+    by_series: dict[str, list[Stack]] = {}
+    for st in study.stacks_with_role("axial_t2"):
+        if is_volume(st) and st.plane != "axial":
+            continue
+        by_series.setdefault(st.series_instance_uid, []).append(st)
+
+    if series is not None:
+        wanted = [
+            uid
+            for uid, stacks in by_series.items()
+            if uid == series or str(stacks[0].series_number) == series
+        ]
+        if not wanted:
+            listing = "; ".join(_series_label(v) for v in by_series.values()) or "none"
+            raise OptionError(
+                f"--series {series} is not an axial T2 series of this study "
+                f"(axial T2 series found: {listing})"
+            )
+        by_series = {wanted[0]: by_series[wanted[0]]}
+
+    volume = None
+    if not by_series:
+        vols = [st for st in study.stacks if st.role in ("axial_t2", "sagittal_t2") and is_volume(st)]
+        if vols:
+            volume = max(vols, key=lambda s: s.n_slices)
+            warnings.append(
+                "no 2-D axial T2: axial slices were reformatted through each disc "
+                "from the 3-D T2 volume (derived images)"
+            )
+        else:
+            roles = sorted({f"{s.role} ({s.plane})" for s in study.stacks}) or ["none"]
+            raise NoAxialT2Error(
+                "no axial T2 series in this study (found: " + ", ".join(roles) + "); "
+                "this tool measures on axial T2 images — check the CD holds the lumbar MRI"
+            )
+    elif len(by_series) > 1:
+        listing = "; ".join(_series_label(v) for v in by_series.values())
+        raise AmbiguousSeriesError(
+            f"{len(by_series)} axial T2 series found: {listing}. "
+            "Choose one with --series <SeriesInstanceUID or series number>"
+        )
+
+    axial = tuple(next(iter(by_series.values()))) if by_series else ()
+    sagittals = [s for s in study.stacks_with_role("sagittal_t2") if s is not volume]
+    sagittal = None
+    if sagittals:
+        # prefer the one sharing the axial frame of reference, then the most slices
+        for_uid = axial[0].frame_of_reference_uid if axial else None
+        sagittal = max(
+            sagittals,
+            key=lambda s: (s.frame_of_reference_uid == for_uid, not is_volume(s), s.n_slices),
+        )
+    elif volume is None:
+        warnings.append(
+            "no sagittal T2: disc levels come from the axial blocks (lower confidence) or stay unknown"
+        )
+    return StudyChoice(study, axial, sagittal, volume, tuple(warnings))
+
+
+def _choose_study(studies: Sequence[Study], series: str | None) -> Study:
+    usable = []
+    for st in studies:
+        try:
+            choose_stacks(st, series)
+            usable.append(st)
+        except (NoAxialT2Error, OptionError):
+            continue
+        except AmbiguousSeriesError:
+            usable.append(st)
+    if len(usable) == 1:
+        return usable[0]
+    if not usable:
+        if len(studies) == 1:
+            return studies[0]  # choose_stacks will raise the precise error
+        raise NoAxialT2Error(
+            f"none of the {len(studies)} studies found has an axial T2 series to measure"
+        )
+    raise AmbiguousSeriesError(
+        f"{len(usable)} studies with axial T2 found in this input; "
+        "point mri-measure at one study's folder, or use `mri-measure batch` for many"
+    )
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def _load(stack: Stack) -> LoadedStack:
+    from .io import load_stack
+
+    return load_stack(stack)
+
+
+def _levels_for(
+    choice: StudyChoice,
+    axial_loaded: Sequence[LoadedStack],
+    discs: Sequence[DiscPlane],
+    overrides: Mapping[str, str] | None,
+) -> tuple[dict[str, LevelAssignment], list[str]]:
+    from .levels import assign_levels
+
+    stacks = [lo.stack for lo in axial_loaded]
+    return assign_levels(stacks, discs or None, overrides)
+
+
+def _find_discs(sagittal: LoadedStack | None) -> tuple[DiscPlane, ...]:
+    if sagittal is None or sagittal.pixels.shape[0] == 0:
+        return ()
+    from .levels import find_discs
+
+    return tuple(find_discs(sagittal))
+
+
+def _restrict_stack(loaded: LoadedStack) -> LoadedStack:
+    """Make ``loaded.stack.slices`` match the slices that survived loading."""
+    if loaded.stack.slices == loaded.slices:
+        return loaded
+    return replace(loaded, stack=replace(loaded.stack, slices=loaded.slices))
+
+
+def analyse_study(
+    source: str | Path | Study,
+    *,
+    series: str | None = None,
+    level_overrides: Mapping[str, str] | None = None,
+    thresholds: Thresholds | None = None,
+    segmenter: Any = None,
+    device: str = "cpu",
+    model: str | Path | None = None,
+    progress: Progress | None = None,
+) -> StudyAnalysis:
+    """Run the whole analysis and return everything (report + arrays)."""
+    progress = progress or _noop_progress
+    thresholds = thresholds or Thresholds()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    warnings: list[str] = []
+
+    progress("discover", 0.0)
+    if isinstance(source, Study):
+        study = source
+    else:
+        from .io import discover
+
+        found = discover(source)
+        warnings.extend(found.warnings)
+        study = _choose_study(found.studies, series)
+    choice = choose_stacks(study, series)
+    warnings.extend(choice.warnings)
+    timings["discover_s"] = time.perf_counter() - t0
+
+    progress("load", 0.1)
+    t = time.perf_counter()
+    sagittal_loaded = _load(choice.sagittal) if choice.sagittal is not None else None
+    derived_levels: dict[str, LevelAssignment] = {}
+    if choice.volume is not None:
+        from .levels import reformat_axials, sagittal_from_volume
+
+        volume_loaded = _load(choice.volume)
+        if sagittal_loaded is None:
+            sagittal_loaded = sagittal_from_volume(volume_loaded)
+        discs = _find_discs(sagittal_loaded)
+        if not discs:
+            raise InputError(
+                "3-D T2 volume without 2-D axials, and no discs could be found on it to "
+                "reformat axial slices through; measure a study with axial T2 slices instead"
+            )
+        axial_loaded = []
+        for loaded, assigned in reformat_axials(volume_loaded, discs):
+            axial_loaded.append(loaded)
+            derived_levels.update(assigned)
+    else:
+        axial_loaded = [_load(st) for st in choice.axial]
+        discs = ()
+    for lo in axial_loaded:
+        for key, reason in lo.excluded:
+            warnings.append(f"slice {key} excluded: {reason}")
+    axial_loaded = [_restrict_stack(lo) for lo in axial_loaded if lo.slices]
+    if not axial_loaded:
+        raise InputError(
+            "every axial T2 slice failed the integrity checks (see warnings); "
+            "the files look damaged — copy the study again from the source"
+        )
+    timings["load_s"] = time.perf_counter() - t
+
+    progress("segment", 0.3)
+    t = time.perf_counter()
+    if segmenter is None:
+        from .segment import load_segmenter
+
+        segmenter = load_segmenter(model, device=device)
+    probs_per_stack = []
+    for i, lo in enumerate(axial_loaded):
+        probs = np.asarray(segmenter.predict_stack(lo), dtype=np.float32)
+        if probs.shape != (lo.pixels.shape[0], 4, *lo.pixels.shape[1:]):
+            raise AssertionError(f"segmenter returned shape {probs.shape} for {lo.pixels.shape}")
+        probs_per_stack.append(probs)
+        progress("segment", 0.3 + 0.4 * (i + 1) / len(axial_loaded))
+    timings["segment_s"] = time.perf_counter() - t
+
+    progress("measure", 0.7)
+    t = time.perf_counter()
+    from .measure import measure_slice
+
+    stack_analyses = []
+    for lo, probs in zip(axial_loaded, probs_per_stack):
+        labels = np.argmax(probs, axis=1).astype(np.uint8)
+        ms = tuple(
+            measure_slice(labels[k], lo.stack.spacing_mm, probabilities=probs[k])
+            for k in range(labels.shape[0])
+        )
+        stack_analyses.append(StackAnalysis(lo, probs, labels, ms))
+    timings["measure_s"] = time.perf_counter() - t
+
+    progress("levels", 0.8)
+    t = time.perf_counter()
+    if choice.volume is None:
+        discs = _find_discs(sagittal_loaded)
+        if choice.sagittal is not None and not discs:
+            warnings.append(
+                "no discs could be found on the sagittal T2: levels come from the axial blocks"
+            )
+        assignments, level_warnings = _levels_for(choice, axial_loaded, discs, level_overrides)
+    else:
+        assignments = dict(derived_levels)
+        level_warnings = []
+        if level_overrides:
+            from .levels import assign_levels
+
+            user, level_warnings = assign_levels(
+                [lo.stack for lo in axial_loaded], None, level_overrides
+            )
+            assignments.update({k: v for k, v in user.items() if v.source == "user"})
+    warnings.extend(level_warnings)
+    timings["levels_s"] = time.perf_counter() - t
+
+    report = build_report(
+        stack_analyses,
+        assignments,
+        thresholds=thresholds,
+        study=study,
+        sagittal=choice.sagittal,
+        segmenter=segmenter,
+        warnings=warnings,
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    report = replace(report, timings_s=timings)
+    progress("done", 1.0)
+    return StudyAnalysis(report, tuple(stack_analyses), sagittal_loaded, tuple(discs))
+
+
+def model_info(segmenter: Any) -> dict[str, Any] | None:
+    if segmenter is None:
+        return None
+    return {
+        "name": getattr(segmenter, "name", type(segmenter).__name__),
+        "version": getattr(segmenter, "version", "unknown"),
+        "sha256": getattr(segmenter, "sha256", None),
+    }
+
+
+def build_report(
+    stacks: Sequence[StackAnalysis],
+    assignments: Mapping[str, LevelAssignment],
+    *,
+    thresholds: Thresholds,
+    study: Study | None = None,
+    sagittal: Stack | None = None,
+    segmenter: Any = None,
+    warnings: Sequence[str] = (),
+    corrected: frozenset[str] = frozenset(),
+) -> StudyReport:
+    """Assemble slices[] and levels[] from measured stacks and level assignments.
+
+    Used by the pipeline and again by the napari widget after every edit.
+    """
+    unknown = LevelAssignment(None, "unknown", 0.0)
+    slices: list[SliceResult] = []
+    for sa in stacks:
+        for info, m in zip(sa.loaded.slices, sa.measurements):
+            flags = []
+            if m.canal_area_mm2 is None:
+                flags.append("no_canal_found")
+            if m.lf_thickness_left_mm is None and m.lf_thickness_right_mm is None:
+                flags.append("no_lf_found")
+            slices.append(
+                SliceResult(
+                    sop_instance_uid=info.key,
+                    stack_id=sa.loaded.stack.stack_id,
+                    instance_number=info.instance_number,
+                    level=assignments.get(info.key, unknown),
+                    measurement=m,
+                    quality_flags=tuple(flags),
+                    corrected=info.key in corrected,
+                )
+            )
+    levels = aggregate_levels(slices, thresholds)
+    all_warnings = list(dict.fromkeys(warnings))  # de-duplicate, keep order
+    n_unknown = sum(1 for s in slices if s.level.level is None)
+    if n_unknown:
+        all_warnings.append(f"{n_unknown} measured slice(s) could not be assigned a disc level")
+    first = stacks[0].loaded.stack if stacks else None
+    study_info = {
+        "study_instance_uid": (study.study_instance_uid if study else first.study_instance_uid)
+        if (study or first)
+        else None,
+        "axial_series_instance_uids": sorted({sa.loaded.stack.series_instance_uid for sa in stacks}),
+        "sagittal_series_instance_uid": sagittal.series_instance_uid if sagittal else None,
+        "n_axial_slices_measured": len(slices),
+    }
+    return StudyReport(
+        software={"name": "mri-measure", "version": __version__},
+        model=model_info(segmenter),
+        thresholds=thresholds.to_dict(),
+        study=study_info,
+        levels=tuple(levels),
+        slices=tuple(slices),
+        warnings=tuple(all_warnings),
+    )
+
+
+def run_study(
+    source: str | Path | Study,
+    *,
+    out_dir: str | Path | None = None,
+    **options: Any,
+) -> StudyReport:
+    """Measure one study; with ``out_dir`` also write every output file.
+
+    Options: ``series``, ``level_overrides`` ({slice: level}), ``thresholds``
+    (:class:`~mri_measure.criteria.Thresholds`), ``segmenter``, ``device``,
+    ``model`` (bundle dir), ``progress`` (callback ``(stage, fraction)``).
+    """
+    analysis = analyse_study(source, **options)
+    if out_dir is not None:
+        write_outputs(analysis, out_dir)
+    return analysis.report
+
+
+def write_outputs(analysis: StudyAnalysis, out_dir: str | Path) -> dict[str, Path]:
+    from .report import write_all
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    written = write_all(analysis, out)
+    analysis.report.timings_s["write_outputs_s"] = time.perf_counter() - t
+    return written
