@@ -200,6 +200,8 @@ class DiscPlane:
     centre_mm: tuple[float, float, float]
     normal: tuple[float, float, float]
     confidence: float = 1.0
+    height_mm: float | None = None  # disc height along the normal, when measured
+    frame_of_reference_uid: str | None = None  # of the series the disc was found on
 
 
 @dataclass(frozen=True)
