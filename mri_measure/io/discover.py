@@ -1,0 +1,255 @@
+"""``discover(path)``: find every DICOM image under a path, headers only,
+and group them into studies and stacks with roles and problems."""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import InputError, NoDicomError
+from ..logs import install_library_redaction, redacted_warnings
+from ..types import Discovery, Stack, Study
+from .dicomdir import DicomdirHint, find_dicomdir, read_dicomdir
+from .headers import (
+    BadDicom,
+    ImageHeader,
+    MissingGeometry,
+    NotDicom,
+    image_headers,
+    read_header,
+)
+from .roles import dominant_plane, guess_role
+from .sources import WalkReport, iter_zip, walk_files
+from .stacks import spacing_problems, split_series
+
+log = logging.getLogger("mri_measure.io")
+
+_HINT = "give a CD folder, a DICOMDIR, a folder of DICOM files, a .zip or a DICOM file"
+
+
+@dataclass
+class _Scan:
+    n_files: int = 0
+    n_dicom: int = 0
+    n_skipped: int = 0
+    n_broken: int = 0
+    n_duplicates: int = 0
+    missing_geometry: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    headers: dict[str, ImageHeader] = field(default_factory=dict)
+
+    def add(self, fp: BinaryIO, locator: str) -> None:
+        self.n_files += 1
+        try:
+            ds = read_header(fp)
+        except NotDicom:
+            self.n_skipped += 1
+            return
+        except BadDicom as exc:
+            self.n_broken += 1
+            log.debug("unreadable DICOM header: %s", exc)
+            return
+        self.n_dicom += 1
+        try:
+            found = image_headers(ds, locator)
+        except MissingGeometry as exc:
+            series = str(ds.get("SeriesNumber", "") or "?")
+            self.missing_geometry[series] += int(exc.args[0])
+            found = getattr(exc, "headers", [])
+        except Exception as exc:  # defensive: a malformed value pydicom parsed lazily
+            self.n_broken += 1
+            log.debug("unusable DICOM header (%s)", type(exc).__name__)
+            return
+        for h in found:
+            key = h.info.key
+            if key in self.headers:
+                self.n_duplicates += 1
+                continue
+            self.headers[key] = h
+
+
+def _scan_files(paths: list[str], scan: _Scan) -> None:
+    for p in paths:
+        try:
+            with open(p, "rb") as fp:
+                scan.add(fp, p)
+        except OSError:
+            scan.n_files += 1
+            scan.n_broken += 1
+
+
+def _scan_zip(archive: str, scan: _Scan, report: WalkReport) -> None:
+    for locator, zf, info in iter_zip(archive, report):
+        try:
+            with zf.open(info) as fp:
+                scan.add(fp, locator)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+            scan.n_files += 1
+            scan.n_broken += 1
+
+
+def _ordered_with_hint(files: list[str], hint: DicomdirHint | None) -> list[str]:
+    """DICOMDIR-referenced files first (its order), then every other file."""
+    if hint is None:
+        return files
+    first = set(hint.referenced)
+    return hint.referenced + [f for f in files if f not in first]
+
+
+def _iter_sources(path: Path, scan: _Scan, report: WalkReport) -> DicomdirHint | None:
+    """Fill ``scan`` from ``path``; returns the DICOMDIR hint used, if any."""
+    if path.is_dir():
+        root = str(path.resolve())
+        files = walk_files(root, report)
+        dicomdir = find_dicomdir(root)
+        hint = read_dicomdir(dicomdir, files) if dicomdir else None
+        _scan_files(_ordered_with_hint(files, hint), scan)
+        return hint
+    if not path.is_file():
+        raise NoDicomError(f"the input path does not exist or is not a file or folder; {_HINT}")
+    resolved = str(path.resolve())
+    if zipfile.is_zipfile(resolved):
+        _scan_zip(resolved, scan, report)
+        return None
+    if path.name.lower() == "dicomdir":
+        root = os.path.dirname(resolved)
+        files = walk_files(root, report)
+        hint = read_dicomdir(resolved, files)
+        _scan_files(_ordered_with_hint(files, hint), scan)
+        return hint
+    _scan_files([resolved], scan)
+    return None
+
+
+def _series_sort_key(item: tuple[str, list[ImageHeader]]) -> tuple:
+    uid, hs = item
+    sn = hs[0].series_number
+    return (sn is None, sn if sn is not None else 0, uid)
+
+
+def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
+    by_series: dict[str, list[ImageHeader]] = defaultdict(list)
+    for h in headers:
+        by_series[h.series_instance_uid].append(h)
+    stacks: list[Stack] = []
+    used_ids: set[str] = set()
+    for n_series, (series_uid, hs) in enumerate(sorted(by_series.items(), key=_series_sort_key)):
+        by_key = {h.info.key: h for h in hs}
+        groups = split_series([(h.info, h.echo_time_ms) for h in hs])
+        planes = {dominant_plane(g[0].normal) for g in groups}
+        base = str(hs[0].series_number) if hs[0].series_number is not None else f"s{n_series + 1}"
+        if any(i.startswith(base + ".") for i in used_ids):
+            base = f"{base}-{n_series + 1}"
+        for block, slices in enumerate(groups, start=1):
+            first = by_key[slices[0].key]
+            problems = spacing_problems(slices)
+            fors = {by_key[s.key].frame_of_reference_uid for s in slices}
+            if len(fors) > 1:
+                problems.append("slices have different FrameOfReferenceUIDs")
+            role = guess_role(
+                normal=slices[0].normal,
+                n_slices=len(slices),
+                modality=first.modality,
+                image_type=first.image_type,
+                echo_time_ms=first.echo_time_ms,
+                repetition_time_ms=first.repetition_time_ms,
+                inversion_time_ms=first.inversion_time_ms,
+                scanning_sequence=first.scanning_sequence,
+                acquisition_contrast=first.acquisition_contrast,
+                description=first.series_description,
+                series_planes=planes,
+            )
+            stack_id = f"{base}.{block}"
+            used_ids.add(stack_id)
+            stacks.append(
+                Stack(
+                    stack_id=stack_id,
+                    study_instance_uid=study_uid,
+                    series_instance_uid=series_uid,
+                    slices=tuple(slices),
+                    role=role,
+                    series_number=first.series_number,
+                    series_description=first.series_description,
+                    modality=first.modality,
+                    frame_of_reference_uid=first.frame_of_reference_uid,
+                    echo_time_ms=first.echo_time_ms,
+                    repetition_time_ms=first.repetition_time_ms,
+                    image_type=first.image_type,
+                    problems=tuple(problems),
+                )
+            )
+    return Study(
+        study_instance_uid=study_uid,
+        stacks=tuple(stacks),
+        study_description=headers[0].study_description,
+    )
+
+
+def discover(path: str | os.PathLike[str]) -> Discovery:
+    """Find the DICOM images under ``path`` (headers only) and group them.
+
+    ``path`` may be a CD root with a DICOMDIR, a DICOMDIR file, a folder tree,
+    a .zip archive or a single file. Non-DICOM clutter is skipped and counted.
+    Raises :class:`NoDicomError` when nothing DICOM is found, with one line
+    that never contains the path.
+    """
+    install_library_redaction()
+    p = Path(os.fspath(path))
+    scan = _Scan()
+    report = WalkReport()
+    with redacted_warnings():
+        try:
+            hint = _iter_sources(p, scan, report)
+        except (InputError, NoDicomError):
+            raise
+        except PermissionError:
+            raise InputError(f"the input cannot be read (permission denied); {_HINT}") from None
+        except OSError as exc:
+            raise InputError(f"the input cannot be read ({type(exc).__name__}); {_HINT}") from None
+    if scan.n_dicom == 0:
+        if scan.n_broken:
+            raise NoDicomError(
+                f"found {scan.n_broken} file(s) that look like DICOM but none could be parsed; "
+                "the files may be truncated or corrupt"
+            )
+        raise NoDicomError(
+            f"no DICOM files found in the input ({scan.n_files} file(s) scanned); {_HINT}"
+        )
+    warnings_out: list[str] = []
+    if hint is not None:
+        warnings_out += hint.warnings()
+    warnings_out += report.warnings()
+    if scan.n_broken:
+        warnings_out.append(f"{scan.n_broken} file(s) look like DICOM but could not be parsed (truncated or corrupt); ignored")
+    if scan.n_duplicates:
+        warnings_out.append(f"{scan.n_duplicates} duplicate image(s) (same SOPInstanceUID) ignored")
+    for series, n in sorted(scan.missing_geometry.items()):
+        warnings_out.append(
+            f"series {series}: {n} image(s) lack PixelSpacing, ImagePositionPatient or "
+            "ImageOrientationPatient and were left out"
+        )
+    by_study: dict[str, list[ImageHeader]] = defaultdict(list)
+    for h in scan.headers.values():
+        by_study[h.study_instance_uid].append(h)
+    studies = tuple(_build_study(uid, hs) for uid, hs in sorted(by_study.items()))
+    if not studies:
+        warnings_out.append("DICOM files were found but none is an image with usable geometry")
+    for w in warnings_out:
+        log.warning(w)
+    return Discovery(
+        studies=studies,
+        n_files_scanned=scan.n_files,
+        n_dicom_files=scan.n_dicom,
+        n_skipped_non_dicom=scan.n_skipped,
+        warnings=tuple(warnings_out),
+    )
+
+
+def iter_stacks(discovery: Discovery) -> Iterator[Stack]:
+    for study in discovery.studies:
+        yield from study.stacks

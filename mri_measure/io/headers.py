@@ -1,0 +1,314 @@
+"""Header-only reading: is this DICOM, and what images (frames) does it hold.
+
+:func:`read_header` parses a file object without pixel data
+(``stop_before_pixels``); :func:`image_headers` turns the dataset into one
+:class:`ImageHeader` per 2-D image, splitting Enhanced (multi-frame) MR into
+frames with per-frame geometry from the functional groups.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from ..types import SliceInfo
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+MAX_MATRIX = 16384  # rows or columns; MR never comes close
+
+#: first group of a DICOM stream written without the preamble
+_GROUP_PREFIXES = (b"\x02\x00", b"\x08\x00")
+
+
+class NotDicom(Exception):
+    """The bytes are not a DICOM dataset (clutter: autorun, viewers, html, jpg)."""
+
+
+class BadDicom(Exception):
+    """Looks like DICOM but cannot be parsed; ``str(exc)`` is a PHI-free reason."""
+
+
+def read_header(fp: BinaryIO, *, stop_before_pixels: bool = True) -> Dataset:
+    """Parse a DICOM dataset (header only by default).
+
+    Files with the 128-byte preamble + ``DICM`` are read normally; files without
+    it (old ACR-NEMA style, some CDs) only when the first element is a
+    group 0002 or 0008 tag. Anything else raises :class:`NotDicom`.
+    """
+    head = fp.read(132)
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        force = False
+    elif len(head) >= 8 and head[:2] in _GROUP_PREFIXES:
+        force = True
+    else:
+        raise NotDicom
+    fp.seek(0)
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels, force=force)
+    except InvalidDicomError:
+        raise NotDicom from None
+    except MemoryError:
+        raise BadDicom("header declares absurd element lengths") from None
+    except Exception as exc:  # pydicom raises many kinds on corrupt input
+        raise BadDicom(f"header cannot be parsed ({type(exc).__name__})") from None
+    if force and "SOPInstanceUID" not in ds and "SOPClassUID" not in ds:
+        raise NotDicom
+    return ds
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """One 2-D image plus the series-level facts stacks and roles need."""
+
+    info: SliceInfo
+    study_instance_uid: str
+    series_instance_uid: str
+    series_number: int | None
+    series_description: str
+    study_description: str
+    modality: str
+    frame_of_reference_uid: str | None
+    echo_time_ms: float | None
+    repetition_time_ms: float | None
+    inversion_time_ms: float | None
+    image_type: tuple[str, ...]
+    scanning_sequence: tuple[str, ...]
+    acquisition_contrast: str | None
+
+
+def _first(seq_parent: Dataset | None, seq_kw: str) -> Dataset | None:
+    if seq_parent is None:
+        return None
+    seq = seq_parent.get(seq_kw)
+    if not seq:
+        return None
+    try:
+        return seq[0]
+    except (IndexError, TypeError):
+        return None
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, bytes, int, float)) else value
+    try:
+        vals = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        return None
+    if len(vals) != n or not all(math.isfinite(v) for v in vals):
+        return None
+    return vals
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _get(ds: Dataset | None, keyword: str) -> Any:
+    if ds is None:
+        return None
+    try:
+        return ds.get(keyword)
+    except Exception:  # a value that fails to convert (bad DS/IS)
+        return None
+
+
+def check_orientation(iop: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """Unit, orthogonal direction cosines, or ``None`` when unusable.
+
+    >>> check_orientation((1, 0, 0, 0, 1, 0))
+    (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    >>> check_orientation((1, 0, 0, 1, 0, 0)) is None  # parallel rows/columns
+    True
+    """
+    if iop is None:
+        return None
+    r, c = iop[:3], iop[3:]
+    nr = math.sqrt(sum(v * v for v in r))
+    nc = math.sqrt(sum(v * v for v in c))
+    if not (0.9 < nr < 1.1 and 0.9 < nc < 1.1):
+        return None
+    r = tuple(v / nr for v in r)
+    c = tuple(v / nc for v in c)
+    if abs(sum(a * b for a, b in zip(r, c))) > 0.02:
+        return None
+    return tuple(float(v) for v in r + c)
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    position_mm: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    spacing_mm: tuple[float, float] | None
+    thickness_mm: float | None
+
+
+def _geometry_from(sources: list[Dataset | None]) -> FrameGeometry:
+    """First usable value of each geometry item over ``sources`` in order."""
+    pos = iop = spacing = thick = None
+    for src in sources:
+        if src is None:
+            continue
+        if pos is None:
+            pos = _floats(_get(_first(src, "PlanePositionSequence") or src, "ImagePositionPatient"), 3)
+        if iop is None:
+            iop = _floats(_get(_first(src, "PlaneOrientationSequence") or src, "ImageOrientationPatient"), 6)
+        measures = _first(src, "PixelMeasuresSequence") or src
+        if spacing is None:
+            spacing = _floats(_get(measures, "PixelSpacing"), 2)
+        if thick is None:
+            thick = _float(_get(measures, "SliceThickness"))
+    if spacing is not None and not all(0.0 < v < 100.0 for v in spacing):
+        spacing = None
+    return FrameGeometry(pos, check_orientation(iop), spacing, thick)  # type: ignore[arg-type]
+
+
+def n_frames(ds: Dataset) -> int:
+    n = _int(_get(ds, "NumberOfFrames"))
+    return n if n and n > 0 else 1
+
+
+def frame_geometry(ds: Dataset, frame_index: int | None) -> FrameGeometry:
+    """Geometry of a single-frame image (``frame_index`` None) or one frame."""
+    if frame_index is None:
+        return _geometry_from([ds])
+    per = _get(ds, "PerFrameFunctionalGroupsSequence")
+    per_frame = None
+    if per is not None and frame_index < len(per):
+        per_frame = per[frame_index]
+    shared = _first(ds, "SharedFunctionalGroupsSequence")
+    return _geometry_from([per_frame, shared, ds])
+
+
+def _mr_timing(ds: Dataset, frame: Dataset | None) -> tuple[float | None, float | None, float | None]:
+    te = _float(_get(ds, "EchoTime"))
+    tr = _float(_get(ds, "RepetitionTime"))
+    ti = _float(_get(ds, "InversionTime"))
+    shared = _first(ds, "SharedFunctionalGroupsSequence")
+    for src in (frame, shared):
+        if te is None:
+            te = _float(_get(_first(src, "MREchoSequence"), "EffectiveEchoTime"))
+        if tr is None:
+            tr = _float(_get(_first(src, "MRTimingAndRelatedParametersSequence"), "RepetitionTime"))
+        if ti is None:
+            ti = _float(_get(_first(src, "MRModifierSequence"), "InversionTimes"))
+    return te, tr, ti
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip().upper() for v in value.split("\\") if v.strip())
+    try:
+        return tuple(str(v).strip().upper() for v in value if str(v).strip())
+    except TypeError:
+        return (str(value).strip().upper(),)
+
+
+class MissingGeometry(Exception):
+    """An image without usable PixelSpacing / ImagePositionPatient / ImageOrientationPatient."""
+
+
+def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
+    """One :class:`ImageHeader` per 2-D image in ``ds`` (empty for non-images).
+
+    Raises :class:`MissingGeometry` (with the count of unusable images in
+    ``args[0]``) when images lack the geometry a stack needs, after returning
+    nothing for them.
+    """
+    sop_class = str(_get(ds, "SOPClassUID") or "")
+    if sop_class == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds or "Columns" not in ds:
+        return []
+    rows, cols = _int(_get(ds, "Rows")), _int(_get(ds, "Columns"))
+    sop_uid = str(_get(ds, "SOPInstanceUID") or "")
+    series_uid = str(_get(ds, "SeriesInstanceUID") or "")
+    if not rows or not cols or rows > MAX_MATRIX or cols > MAX_MATRIX or not sop_uid or not series_uid:
+        raise MissingGeometry(1, "Rows/Columns/SOPInstanceUID/SeriesInstanceUID")
+    tsyntax = None
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        tsyntax = str(meta.TransferSyntaxUID)
+    frames = n_frames(ds)
+    multi = frames > 1 or "PerFrameFunctionalGroupsSequence" in ds
+    per = _get(ds, "PerFrameFunctionalGroupsSequence") if multi else None
+    base_kw = dict(
+        study_instance_uid=str(_get(ds, "StudyInstanceUID") or "unknown-study"),
+        series_instance_uid=series_uid,
+        series_number=_int(_get(ds, "SeriesNumber")),
+        series_description=str(_get(ds, "SeriesDescription") or ""),
+        study_description=str(_get(ds, "StudyDescription") or ""),
+        modality=str(_get(ds, "Modality") or ""),
+        frame_of_reference_uid=str(_get(ds, "FrameOfReferenceUID") or "") or None,
+        image_type=_strings(_get(ds, "ImageType")),
+        scanning_sequence=_strings(_get(ds, "ScanningSequence")),
+    )
+    out: list[ImageHeader] = []
+    missing = 0
+    for i in range(frames) if multi else [None]:
+        geom = frame_geometry(ds, i)
+        if geom.position_mm is None or geom.orientation is None or geom.spacing_mm is None:
+            missing += 1
+            continue
+        frame_ds = per[i] if (per is not None and i is not None and i < len(per)) else None
+        te, tr, ti = _mr_timing(ds, frame_ds)
+        contrast = _get(_first(frame_ds, "MRImageFrameTypeSequence") or _first(
+            _first(ds, "SharedFunctionalGroupsSequence"), "MRImageFrameTypeSequence"), "AcquisitionContrast")
+        if contrast is None:
+            contrast = _get(ds, "AcquisitionContrast")
+        info = SliceInfo(
+            sop_instance_uid=sop_uid,
+            source=locator,
+            position_mm=geom.position_mm,  # type: ignore[arg-type]
+            orientation=geom.orientation,  # type: ignore[arg-type]
+            spacing_mm=geom.spacing_mm,
+            rows=rows,
+            columns=cols,
+            instance_number=_int(_get(ds, "InstanceNumber")),
+            frame_index=i,
+            thickness_mm=geom.thickness_mm,
+            transfer_syntax_uid=tsyntax,
+        )
+        out.append(
+            ImageHeader(
+                info=info,
+                echo_time_ms=te,
+                repetition_time_ms=tr,
+                inversion_time_ms=ti,
+                acquisition_contrast=str(contrast).upper() if contrast else None,
+                **base_kw,  # type: ignore[arg-type]
+            )
+        )
+    if missing and not out:
+        raise MissingGeometry(missing, "PixelSpacing/ImagePositionPatient/ImageOrientationPatient")
+    if missing:
+        # partially usable multi-frame: keep the good frames, report the rest
+        raise _PartialFrames(out, missing)
+    return out
+
+
+class _PartialFrames(MissingGeometry):
+    def __init__(self, headers: list[ImageHeader], missing: int) -> None:
+        super().__init__(missing, "per-frame geometry")
+        self.headers = headers

@@ -1,0 +1,163 @@
+"""Group images into stacks and check each stack's slice spacing.
+
+A stack is the images of one series that share orientation (slice normals
+within :data:`ANGLE_TOL_DEG`, the same in-plane row direction), matrix, pixel
+spacing and echo time, sorted by position along the slice normal — never by
+InstanceNumber or file name. Angled per-disc axial blocks inside one series
+therefore become separate stacks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..types import SliceInfo
+
+ANGLE_TOL_DEG = 1.0
+DUPLICATE_TOL_MM = 0.01
+GAP_FACTOR = 1.5  # a step this many times the median step is a gap
+NONUNIFORM_REL = 0.1  # steps differing from the median by more than 10 % …
+NONUNIFORM_ABS_MM = 0.05  # … and more than 0.05 mm are non-uniform
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
+def cluster_orientations(slices: Sequence[SliceInfo], tol_deg: float = ANGLE_TOL_DEG) -> list[list[int]]:
+    """Indices of ``slices`` grouped by orientation.
+
+    Two images share a cluster when both their normals and their row directions
+    lie within ``tol_deg`` of the cluster's first member. Deterministic for a
+    given input order.
+
+    >>> from mri_measure.types import SliceInfo
+    >>> def s(iop): return SliceInfo("1", "", (0, 0, 0), iop, (1, 1), 4, 4)
+    >>> tilt = np.deg2rad(10)
+    >>> ax = (1, 0, 0, 0, 1, 0)
+    >>> ax_jitter = (1, 0, 0, 0, 0.99999, 0.0001)
+    >>> ax_10deg = (1, 0, 0, 0, np.cos(tilt), np.sin(tilt))
+    >>> cluster_orientations([s(ax), s(ax_10deg), s(ax_jitter)])
+    [[0, 2], [1]]
+    """
+    seeds: list[tuple[np.ndarray, np.ndarray]] = []
+    groups: list[list[int]] = []
+    for i, sl in enumerate(slices):
+        n = np.asarray(sl.normal)
+        r = np.asarray(sl.orientation[:3], dtype=float)
+        for k, (sn, sr) in enumerate(seeds):
+            if _angle_deg(n, sn) <= tol_deg and _angle_deg(r, sr) <= tol_deg:
+                groups[k].append(i)
+                break
+        else:
+            seeds.append((n, r))
+            groups.append([i])
+    return groups
+
+
+def sort_along_normal(slices: Sequence[SliceInfo]) -> list[SliceInfo]:
+    """Slices sorted by position along their (shared) normal, ties by key."""
+    if not slices:
+        return []
+    n = np.mean([s.normal for s in slices], axis=0)
+    n /= np.linalg.norm(n) or 1.0
+    return sorted(slices, key=lambda s: (float(np.dot(s.position_mm, n)), s.key))
+
+
+def slice_positions(slices: Sequence[SliceInfo]) -> np.ndarray:
+    """Positions (mm) of sorted slices along their mean normal."""
+    n = np.mean([s.normal for s in slices], axis=0)
+    n /= np.linalg.norm(n) or 1.0
+    return np.array([float(np.dot(s.position_mm, n)) for s in slices])
+
+
+def spacing_problems(slices: Sequence[SliceInfo]) -> list[str]:
+    """Duplicates, gaps, non-uniform spacing and in-plane shifts of a sorted stack.
+
+    >>> from mri_measure.types import SliceInfo
+    >>> def at(z): return SliceInfo(str(z), "", (0, 0, z), (1, 0, 0, 0, 1, 0), (1, 1), 4, 4)
+    >>> spacing_problems([at(z) for z in (0, 4, 8, 12)])
+    []
+    >>> spacing_problems([at(z) for z in (0, 4, 4, 8, 20, 24)])
+    ['duplicate positions: 1 slice(s) at the same position as another', 'gap: 1 step(s) larger than 1.5x the median step 4.00 mm (largest 12.00 mm)']
+    """
+    if len(slices) < 2:
+        return []
+    problems: list[str] = []
+    z = slice_positions(slices)
+    steps = np.diff(z)
+    dup = int(np.sum(steps < DUPLICATE_TOL_MM))
+    if dup:
+        problems.append(f"duplicate positions: {dup} slice(s) at the same position as another")
+    real = steps[steps >= DUPLICATE_TOL_MM]
+    if real.size >= 2:
+        med = float(np.median(real))
+        gaps = real[real > GAP_FACTOR * med]
+        if gaps.size:
+            problems.append(
+                f"gap: {gaps.size} step(s) larger than {GAP_FACTOR:g}x the median step "
+                f"{med:.2f} mm (largest {float(gaps.max()):.2f} mm)"
+            )
+        rest = real[real <= GAP_FACTOR * med]
+        dev = np.abs(rest - med)
+        if rest.size and float(dev.max()) > max(NONUNIFORM_ABS_MM, NONUNIFORM_REL * med):
+            problems.append(
+                f"non-uniform slice spacing: steps from {float(rest.min()):.2f} to {float(rest.max()):.2f} mm"
+            )
+    # in-plane shift: positions should lie on one line along the normal
+    n = np.mean([s.normal for s in slices], axis=0)
+    n /= np.linalg.norm(n) or 1.0
+    p = np.array([s.position_mm for s in slices], dtype=float)
+    rel = p - p[0]
+    inplane = rel - np.outer(rel @ n, n)
+    shift = float(np.max(np.linalg.norm(inplane, axis=1)))
+    if shift > max(slices[0].spacing_mm):
+        problems.append(f"in-plane shift between slices up to {shift:.1f} mm")
+    return problems
+
+
+def median_step_mm(slices: Sequence[SliceInfo]) -> float | None:
+    """Median distance between consecutive distinct slice positions (mm)."""
+    if len(slices) < 2:
+        return None
+    steps = np.diff(slice_positions(slices))
+    steps = steps[steps >= DUPLICATE_TOL_MM]
+    return float(np.median(steps)) if steps.size else None
+
+
+def group_key(info: SliceInfo, echo_time_ms: float | None) -> tuple:
+    """Matrix, spacing and echo time must match within a stack."""
+    return (
+        info.rows,
+        info.columns,
+        round(info.spacing_mm[0], 3),
+        round(info.spacing_mm[1], 3),
+        None if echo_time_ms is None else round(echo_time_ms, 1),
+    )
+
+
+def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[SliceInfo]]:
+    """Split one series' images into sorted stacks, ordered by position of
+    their centre along the series' mean normal (then by key, for stability)."""
+    by_key: dict[tuple, list[SliceInfo]] = defaultdict(list)
+    for info, te in sorted(items, key=lambda it: it[0].key):
+        by_key[group_key(info, te)].append(info)
+    stacks: list[list[SliceInfo]] = []
+    for key in sorted(by_key, key=repr):
+        members = by_key[key]
+        for idx in cluster_orientations(members):
+            stacks.append(sort_along_normal([members[i] for i in idx]))
+    if len(stacks) > 1:
+        mean_n = np.mean([s.normal for st in stacks for s in st], axis=0)
+        nn = np.linalg.norm(mean_n)
+        mean_n = mean_n / nn if nn > 0 else np.array([0.0, 0.0, 1.0])
+        stacks.sort(
+            key=lambda st: (
+                float(np.dot(np.mean([s.position_mm for s in st], axis=0), mean_n)),
+                st[0].key,
+            )
+        )
+    return stacks
