@@ -1,1 +1,25 @@
-"""mri_measure.segment."""
+"""Segmentation of axial lumbar slices: dural sac and left/right ligamentum flavum.
+
+The only package that imports torch — and only when a model is loaded:
+``import mri_measure.segment`` itself stays light. Public API:
+
+- :class:`Segmenter` — the protocol (``name``, ``version``, ``sha256``,
+  ``predict(images, spacing_mm, orientation)``, ``predict_stack(loaded)``).
+- :func:`load_segmenter` — the shipped (or a given) bundle, cached per process.
+- :class:`TruthSegmenter` — ground truth as one-hot probabilities, for tests.
+"""
+
+from __future__ import annotations
+
+from .protocol import Segmenter, TruthSegmenter
+
+
+def load_segmenter(bundle_dir=None, device: str = "cpu"):
+    """Load a segmenter bundle (default: the shipped one); see
+    :func:`mri_measure.segment.inference.load_segmenter`."""
+    from .inference import load_segmenter as _load
+
+    return _load(bundle_dir, device=device)
+
+
+__all__ = ["Segmenter", "TruthSegmenter", "load_segmenter"]
