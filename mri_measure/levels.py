@@ -1,1 +1,346 @@
-"""mri_measure.levels (under construction)."""
+"""Disc-level assignment: sagittal geometry, axial blocks, user override.
+
+Order of preference (CLINICAL.md "Levels"):
+
+1. **sagittal** — discs found on the sagittal T2 (:func:`find_discs`), counted
+   upward from the sacrum; each axial slice goes to the disc whose plane is
+   nearest in 3-D (point-to-plane distance of the slice centre), among discs
+   whose centre lies within a plausible in-plane radius; a slice farther than
+   half the local disc spacing from every disc gets no level (a gap).
+2. **axial_blocks** — per-disc angled axial blocks, lowest = L5-S1.
+3. **unknown** — no level; measurement goes on regardless.
+
+User overrides win over all of them (``source="user"``, confidence 1.0).
+
+Level names run from the sacrum upward:
+
+>>> level_name(0), level_name(4), level_name(5), level_name(6)
+('L5-S1', 'L1-L2', 'T12-L1', 'T11-T12')
+>>> normalise_level(" l4-l5 ")
+'L4-L5'
+>>> normalise_level("L9-L10")
+Traceback (most recent call last):
+...
+mri_measure.errors.OptionError: unknown level 'L9-L10': use a disc name such as L4-L5, L5-S1 or T12-L1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .errors import OptionError
+from .levels_sagittal import find_discs
+from .reformat import reformat_axials, sagittal_from_volume
+from .types import DiscPlane, LevelAssignment, SliceInfo, Stack
+
+__all__ = [
+    "LEVELS_FROM_SACRUM",
+    "SACRUM_NOTE",
+    "assign_levels",
+    "find_discs",
+    "level_name",
+    "normalise_level",
+    "override_level",
+    "reformat_axials",
+    "sagittal_from_volume",
+    "slice_centre_mm",
+]
+
+#: Disc names from the sacrum upward: index 0 is the lowest disc.
+LEVELS_FROM_SACRUM: tuple[str, ...] = (
+    "L5-S1", "L4-L5", "L3-L4", "L2-L3", "L1-L2", "T12-L1",
+    *(f"T{i}-T{i + 1}" for i in range(11, 0, -1)),
+)
+#: Extra names a reader may set for transitional anatomy (six lumbar vertebrae).
+TRANSITIONAL_LEVELS: tuple[str, ...] = ("L5-L6", "L6-S1")
+VALID_LEVELS = frozenset(LEVELS_FROM_SACRUM + TRANSITIONAL_LEVELS)
+
+SACRUM_NOTE = (
+    "disc levels are counted from the sacrum upward (lowest disc = L5-S1); lumbar-only "
+    "MRI misnumbers about 14 % of patients (transitional vertebrae) — confirm the "
+    "numbering on a whole-spine localizer if it matters"
+)
+
+SAGITTAL_CONFIDENCE = 0.9
+BLOCKS_CONFIDENCE = 0.6
+IN_PLANE_RADIUS_MM = 60.0  # slice centre to disc centre, within the disc plane
+DEFAULT_DISC_SPACING_MM = 38.0  # used when only one disc is known
+MAX_BLOCK_EXTENT_MM = 30.0  # a per-disc block spans at most this along its normal
+GAP_FACTOR = 2.0  # consecutive slices farther apart than this × median spacing → new block
+
+
+def level_name(index_from_sacrum: int) -> str:
+    """Name of the disc ``index_from_sacrum`` discs above the sacrum (0 = L5-S1)."""
+    if not 0 <= index_from_sacrum < len(LEVELS_FROM_SACRUM):
+        raise ValueError(f"no disc {index_from_sacrum} levels above the sacrum")
+    return LEVELS_FROM_SACRUM[index_from_sacrum]
+
+
+def normalise_level(level: str) -> str:
+    """Upper-case and validate a disc name; :class:`OptionError` if it is not one."""
+    text = str(level).strip().upper().replace("–", "-").replace("/", "-")
+    if text not in VALID_LEVELS:
+        raise OptionError(
+            f"unknown level {str(level).strip()!r}: use a disc name such as L4-L5, L5-S1 or T12-L1"
+        )
+    return text
+
+
+def slice_centre_mm(sl: SliceInfo) -> np.ndarray:
+    """Patient coordinate (mm) of the centre of a slice's pixel grid.
+
+    >>> s = SliceInfo("1", "", (-80.0, -80.0, 10.0), (1, 0, 0, 0, 1, 0), (0.5, 0.5), 321, 321)
+    >>> slice_centre_mm(s).tolist()
+    [0.0, 0.0, 10.0]
+    """
+    return sl.pixel_to_patient((sl.rows - 1) / 2.0, (sl.columns - 1) / 2.0)
+
+
+# --------------------------------------------------------------------------- sagittal mapping
+
+
+def _disc_arrays(discs: Sequence[DiscPlane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres (n,3), unit normals (n,3) and half local spacings (n,) in mm."""
+    centres = np.array([d.centre_mm for d in discs], dtype=float).reshape(-1, 3)
+    normals = np.array([d.normal for d in discs], dtype=float).reshape(-1, 3)
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
+    n = len(discs)
+    half = np.full(n, DEFAULT_DISC_SPACING_MM / 2.0)
+    if n >= 2:
+        dist = np.linalg.norm(centres[:, None, :] - centres[None, :, :], axis=2)
+        np.fill_diagonal(dist, np.inf)
+        nearest = dist.min(axis=1)
+        # distance to the nearest neighbour disc, capped to sane anatomy
+        half = np.clip(nearest, 15.0, 60.0) / 2.0
+    return centres, normals, half
+
+
+def _assign_sagittal(
+    slices: Sequence[SliceInfo], discs: Sequence[DiscPlane]
+) -> tuple[dict[str, LevelAssignment], int, int]:
+    """Point-to-plane mapping; returns assignments, n gap slices, n far-from-spine slices."""
+    centres, normals, half = _disc_arrays(discs)
+    out: dict[str, LevelAssignment] = {}
+    n_gap = n_far = 0
+    for sl in slices:
+        p = slice_centre_mm(sl)
+        rel = p[None, :] - centres
+        along = np.einsum("ij,ij->i", rel, normals)
+        plane_dist = np.abs(along)
+        in_plane = np.linalg.norm(rel - along[:, None] * normals, axis=1)
+        ok = in_plane <= IN_PLANE_RADIUS_MM
+        if not ok.any():
+            out[sl.key] = LevelAssignment(None, "unknown", 0.0, None)
+            n_far += 1
+            continue
+        cand = np.where(ok)[0]
+        i = int(cand[np.argmin(plane_dist[cand])])
+        d = float(plane_dist[i])
+        if d > half[i]:
+            out[sl.key] = LevelAssignment(None, "unknown", 0.0, d)
+            n_gap += 1
+            continue
+        conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / half[i])
+        out[sl.key] = LevelAssignment(discs[i].level, "sagittal", round(conf, 3), d)
+    return out, n_gap, n_far
+
+
+# --------------------------------------------------------------------------- axial blocks
+
+
+def _split_by_gaps(stack: Stack) -> list[list[SliceInfo]]:
+    """Split a stack into runs of slices without a gap along the slice normal."""
+    slices = list(stack.slices)
+    if len(slices) < 2:
+        return [slices] if slices else []
+    n = np.asarray(stack.normal, dtype=float)
+    pos = np.array([float(np.dot(slice_centre_mm(s), n)) for s in slices])
+    order = np.argsort(pos)
+    slices = [slices[i] for i in order]
+    steps = np.diff(pos[order])
+    med = float(np.median(steps)) if steps.size else 0.0
+    blocks: list[list[SliceInfo]] = [[slices[0]]]
+    for s, step in zip(slices[1:], steps):
+        if med > 0 and step > GAP_FACTOR * med and step > med + 2.0:
+            blocks.append([s])
+        else:
+            blocks[-1].append(s)
+    return blocks
+
+
+def _block_extent_mm(block: Sequence[SliceInfo]) -> float:
+    n = np.asarray(block[0].normal, dtype=float)
+    pos = [float(np.dot(slice_centre_mm(s), n)) for s in block]
+    return max(pos) - min(pos)
+
+
+def _assign_blocks(stacks: Sequence[Stack]) -> tuple[dict[str, LevelAssignment], list[str]]:
+    """Per-disc axial blocks, lowest along +z = L5-S1; else unknown."""
+    out: dict[str, LevelAssignment] = {}
+    warnings: list[str] = []
+    by_series: dict[str, list[list[SliceInfo]]] = {}
+    for st in stacks:
+        by_series.setdefault(st.series_instance_uid, []).extend(_split_by_gaps(st))
+    for blocks in by_series.values():
+        blocks = [b for b in blocks if b]
+        per_disc = (
+            2 <= len(blocks) <= len(LEVELS_FROM_SACRUM)
+            and all(_block_extent_mm(b) <= MAX_BLOCK_EXTENT_MM for b in blocks)
+        )
+        if not per_disc:
+            for b in blocks:
+                for s in b:
+                    out[s.key] = LevelAssignment(None, "unknown", 0.0, None)
+            continue
+        z = [float(np.mean([slice_centre_mm(s)[2] for s in b])) for b in blocks]
+        for rank, bi in enumerate(np.argsort(z)):
+            for s in blocks[bi]:
+                out[s.key] = LevelAssignment(level_name(rank), "axial_blocks", BLOCKS_CONFIDENCE)
+        warnings.append(
+            f"levels from {len(blocks)} axial blocks (one per disc, lowest = L5-S1) without a "
+            "sagittal reference: lower confidence — check them against the sagittal images"
+        )
+    return out, warnings
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def _resolve_override_key(key: str, slices: Sequence[SliceInfo]) -> list[str]:
+    key = str(key).strip()
+    by_key = [s.key for s in slices if s.key == key]
+    if by_key:
+        return by_key
+    by_uid = [s.key for s in slices if s.sop_instance_uid == key]
+    if by_uid:
+        return by_uid
+    if key.isdigit():
+        by_num = [s.key for s in slices if s.instance_number == int(key)]
+        if len(by_num) == 1:
+            return by_num
+        if len(by_num) > 1:
+            raise OptionError(
+                f"level override {key}: InstanceNumber {key} matches {len(by_num)} slices; "
+                "give the SOPInstanceUID instead"
+            )
+    raise OptionError(
+        f"level override for slice {key!r}: no axial slice has that InstanceNumber or "
+        "SOPInstanceUID — list them with `mri-measure inspect`"
+    )
+
+
+def override_level(
+    assignments: Mapping[str, LevelAssignment], slice_key: str, level: str | None
+) -> dict[str, LevelAssignment]:
+    """A new assignment dict with one slice set by the user (``level=None`` clears it).
+
+    >>> a = {"1.2.3": LevelAssignment("L4-L5", "sagittal", 0.9, 1.0)}
+    >>> override_level(a, "1.2.3", "l3-l4")["1.2.3"]
+    LevelAssignment(level='L3-L4', source='user', confidence=1.0, distance_mm=None)
+    """
+    if slice_key not in assignments:
+        raise OptionError(f"level override: no slice with key {slice_key!r} in this study")
+    new = dict(assignments)
+    name = None if level is None else normalise_level(level)
+    new[slice_key] = LevelAssignment(name, "user", 1.0, None)
+    return new
+
+
+# --------------------------------------------------------------------------- transitional anatomy
+
+
+def transitional_warnings(discs: Sequence[DiscPlane]) -> list[str]:
+    """Warnings when the disc pattern suggests transitional lumbosacral anatomy."""
+    out: list[str] = []
+    lumbar = [d for d in discs if d.level in LEVELS_FROM_SACRUM[:5]]
+    heights = [d.height_mm for d in lumbar if d.height_mm]
+    lowest = next((d for d in discs if d.level == "L5-S1"), None)
+    if lowest is not None and lowest.height_mm and len(heights) >= 3:
+        others = float(np.median([d.height_mm for d in lumbar if d is not lowest and d.height_mm]))
+        if lowest.height_mm < 0.45 * others:
+            out.append(
+                "the lowest disc looks rudimentary (much thinner than the others): possible "
+                "transitional lumbosacral vertebra — the numbering may be off by one"
+            )
+    t12 = next((d for d in discs if d.level == "T12-L1"), None)
+    t11 = next((d for d in discs if d.level == "T11-T12"), None)
+    if t12 is not None and t12.height_mm and len(heights) >= 4:
+        if t12.height_mm >= 0.95 * float(np.median(heights)) and (
+            t11 is None or (t11.height_mm and t11.height_mm < 0.7 * t12.height_mm)
+        ):
+            out.append(
+                "six lumbar-type discs found above the sacrum: possible transitional anatomy "
+                "(six lumbar vertebrae) — the numbering may be off by one"
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def assign_levels(
+    axial_stacks: Sequence[Stack],
+    discs: Sequence[DiscPlane] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[dict[str, LevelAssignment], list[str]]:
+    """Assign every axial slice (by :attr:`SliceInfo.key`) to a disc level.
+
+    Returns ``(assignments, warnings)``. Every slice of every stack appears in
+    ``assignments``; slices without a level have ``level=None``.
+    """
+    all_slices = [s for st in axial_stacks for s in st.slices]
+    warnings: list[str] = []
+    assignments: dict[str, LevelAssignment] = {}
+    discs = list(discs or ())
+
+    use_sagittal: list[Stack] = []
+    use_blocks: list[Stack] = []
+    for st in axial_stacks:
+        disc_for = {d.frame_of_reference_uid for d in discs if d.frame_of_reference_uid}
+        if discs and st.frame_of_reference_uid and disc_for and st.frame_of_reference_uid not in disc_for:
+            use_blocks.append(st)
+        elif discs:
+            use_sagittal.append(st)
+        else:
+            use_blocks.append(st)
+    if discs and use_blocks:
+        warnings.append(
+            "the sagittal and axial series have different frames of reference, so the "
+            "sagittal discs cannot be mapped onto the axial slices: falling back to axial blocks"
+        )
+
+    if use_sagittal:
+        sl = [s for st in use_sagittal for s in st.slices]
+        got, n_gap, n_far = _assign_sagittal(sl, discs)
+        assignments.update(got)
+        if n_gap:
+            warnings.append(
+                f"{n_gap} axial slice(s) lie more than half a disc spacing from every disc "
+                "found on the sagittal images: no level assigned to them"
+            )
+        if n_far:
+            warnings.append(
+                f"{n_far} axial slice(s) are centred far from every disc found on the "
+                "sagittal images: no level assigned to them"
+            )
+    if use_blocks:
+        got, w = _assign_blocks(use_blocks)
+        assignments.update(got)
+        warnings.extend(w)
+
+    if overrides:
+        for key, level in overrides.items():
+            for k in _resolve_override_key(key, all_slices):
+                assignments = override_level(assignments, k, level)
+
+    n_unknown = sum(1 for a in assignments.values() if a.level is None)
+    if all_slices and n_unknown == len(all_slices):
+        warnings.append(
+            "no disc level could be assigned to any axial slice: levels are unknown "
+            "(set them with --level SLICE=LEVEL)"
+        )
+    warnings.append(SACRUM_NOTE)
+    warnings.extend(transitional_warnings(discs))
+    return assignments, warnings

@@ -1,0 +1,326 @@
+"""Find the discs on a sagittal T2 stack (classical image analysis).
+
+Steps, all in millimetres on a 1 mm grid resampled from the DICOM geometry
+(so pixel spacing and orientation come from the headers, never assumed):
+
+1. **canonical view** — each sagittal slice is resampled so that rows run
+   head → feet (−z) and columns anterior → posterior (+y);
+2. **canal** — the bright CSF tube (darker on both sides) is tracked from top
+   to bottom by dynamic programming; the slice with the strongest, longest
+   canal is the mid-sagittal one;
+3. **column** — the image is straightened along the canal and the vertebral
+   body band just anterior to it is summarised row by row;
+4. **discs** — discs are the thin bands across the whole body width that
+   differ from the bodies above and below (bright nucleus or dark degenerate
+   disc, always bounded by endplates); candidates are chosen by dynamic
+   programming under a regular-spacing prior;
+5. **sacrum** — the lowest disc above the sacrum (where the column bends back
+   and the body band ends) is L5-S1; the others are counted upward;
+6. **plane** — each disc's centre and normal come from its band's position
+   and the local column direction, mapped back to patient coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .types import DiscPlane, LoadedStack, SliceInfo
+
+__all__ = ["find_discs", "canonical_view", "CanonicalView"]
+
+GRID_MM = 1.0
+
+
+@dataclass(frozen=True)
+class CanonicalView:
+    """A sagittal slice resampled to ``GRID_MM`` with rows → −z and columns → +y.
+
+    ``image[i, j]`` is at patient point ``origin + i*down + j*post`` projected
+    back into the slice plane (:meth:`to_patient`).
+    """
+
+    image: np.ndarray  # (H, W) float32, NaN outside the source slice
+    slice_info: SliceInfo
+    z_top: float
+    y_ant: float
+
+    def to_patient(self, i: float, j: float) -> np.ndarray:
+        """Patient coordinate (mm) of canonical pixel (i, j), in the slice plane."""
+        r, c = _yz_to_rc(self.slice_info, self.y_ant + j * GRID_MM, self.z_top - i * GRID_MM)
+        return self.slice_info.pixel_to_patient(r, c)
+
+
+def _yz_to_rc(sl: SliceInfo, y, z):
+    """Pixel (row, col) of the in-plane point with patient (y, z) (x from the plane)."""
+    rd = np.asarray(sl.orientation[:3], dtype=float) * sl.spacing_mm[1]
+    cd = np.asarray(sl.orientation[3:6], dtype=float) * sl.spacing_mm[0]
+    m = np.array([[rd[1], cd[1]], [rd[2], cd[2]]])  # [dy/dcol dy/drow; dz/dcol dz/drow]
+    inv = np.linalg.inv(m)
+    dy = np.asarray(y, dtype=float) - sl.position_mm[1]
+    dz = np.asarray(z, dtype=float) - sl.position_mm[2]
+    col = inv[0, 0] * dy + inv[0, 1] * dz
+    row = inv[1, 0] * dy + inv[1, 1] * dz
+    return row, col
+
+
+def canonical_view(image: np.ndarray, sl: SliceInfo) -> CanonicalView:
+    """Resample one sagittal slice to the canonical 1 mm head-down/anterior-left grid."""
+    corners = np.array(
+        [sl.pixel_to_patient(r, c) for r in (0, sl.rows - 1) for c in (0, sl.columns - 1)]
+    )
+    y0, y1 = corners[:, 1].min(), corners[:, 1].max()
+    z0, z1 = corners[:, 2].min(), corners[:, 2].max()
+    h = int(np.floor((z1 - z0) / GRID_MM)) + 1
+    w = int(np.floor((y1 - y0) / GRID_MM)) + 1
+    ii, jj = np.mgrid[0:h, 0:w].astype(float)
+    r, c = _yz_to_rc(sl, y0 + jj * GRID_MM, z1 - ii * GRID_MM)
+    img = np.asarray(image, dtype=np.float32)
+    # smooth before downsampling when the source pixels are finer than the grid
+    sig = [max(0.0, 0.4 * GRID_MM / s - 0.3) for s in sl.spacing_mm]
+    if max(sig) > 0:
+        img = ndi.gaussian_filter(img, sig)
+    out = ndi.map_coordinates(img, [r, c], order=1, mode="constant", cval=np.nan)
+    return CanonicalView(out.astype(np.float32), sl, float(z1), float(y0))
+
+
+def _normalise(img: np.ndarray) -> np.ndarray:
+    """NaN → 0 and robust scaling to [0, ~1] (99th percentile of the valid pixels)."""
+    valid = np.isfinite(img)
+    out = np.where(valid, img, 0.0).astype(np.float32)
+    if valid.any():
+        lo, hi = np.percentile(out[valid], [1, 99])
+        out = np.clip((out - lo) / max(hi - lo, 1e-6), 0.0, 1.5)
+    return out
+
+
+def _shift(a: np.ndarray, d: int) -> np.ndarray:
+    """``out[:, j] = a[:, j + d]`` with edge replication."""
+    idx = np.clip(np.arange(a.shape[1]) + d, 0, a.shape[1] - 1)
+    return a[:, idx]
+
+
+def _canal_ridge(img: np.ndarray) -> np.ndarray:
+    """Bright-tube response: brighter than both sides at 4–12 mm, per pixel."""
+    s = ndi.gaussian_filter(img, 1.0)
+    best = np.zeros_like(s)
+    for w in (4, 6, 8, 10, 12):
+        r = np.minimum(s - _shift(s, -w), s - _shift(s, w))
+        best = np.maximum(best, r)
+    # the canal has tissue on both sides (bodies in front, posterior elements and
+    # muscle behind); a bright rim at the skin has air behind it
+    body = ndi.uniform_filter(s, (1, 21))
+    tissue = np.minimum(_shift(body, -28), _shift(body, 28))
+    best *= np.clip(tissue / 0.12, 0.0, 1.0)
+    return ndi.gaussian_filter(best, (4.0, 0.5))
+
+
+def _track(resp: np.ndarray, max_step: int = 2, penalty: float = 0.02) -> np.ndarray:
+    """Column per row maximising the summed response (dynamic programming)."""
+    h, w = resp.shape
+    score = resp[0].copy()
+    back = np.zeros((h, w), dtype=np.int16)
+    steps = range(-max_step, max_step + 1)
+    for i in range(1, h):
+        cands = np.stack([_shift(score[None], d)[0] - penalty * abs(d) for d in steps])
+        k = np.argmax(cands, axis=0)
+        back[i] = np.clip(np.arange(w) + np.array(list(steps))[k], 0, w - 1)
+        score = resp[i] + cands[k, np.arange(w)]
+    path = np.zeros(h, dtype=int)
+    path[-1] = int(np.argmax(score))
+    for i in range(h - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+@dataclass(frozen=True)
+class _Straight:
+    """Image resampled along the canal: row s = arc length (mm, head → feet),
+    column d = distance anterior of the canal centre (mm)."""
+
+    image: np.ndarray  # (n_s, n_d)
+    points: np.ndarray  # (n_s, 2) canonical (i, j) of the canal centre at each s
+    anterior: np.ndarray  # (n_s, 2) unit vector (di, dj) pointing anterior
+
+
+def _straighten(img: np.ndarray, path_j: np.ndarray, i0: int, i1: int, depth_mm: int = 70) -> _Straight:
+    """Resample ``img`` along the smoothed canal path between rows i0..i1."""
+    ii = np.arange(i0, i1, dtype=float)
+    jj = ndi.gaussian_filter1d(path_j[i0:i1].astype(float), 6.0, mode="nearest")
+    seg = np.hypot(np.diff(ii), np.diff(jj))
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.arange(0.0, arc[-1], GRID_MM)
+    pi = np.interp(s, arc, ii)
+    pj = np.interp(s, arc, jj)
+    ti = np.gradient(pi)
+    tj = np.gradient(pj)
+    tn = np.hypot(ti, tj) + 1e-9
+    ti, tj = ti / tn, tj / tn
+    # anterior normal: perpendicular to the tangent, pointing to smaller j
+    ai, aj = tj, -ti
+    flip = aj > 0
+    ai[flip], aj[flip] = -ai[flip], -aj[flip]
+    d = np.arange(0.0, depth_mm, GRID_MM)
+    ci = pi[:, None] + ai[:, None] * d[None, :]
+    cj = pj[:, None] + aj[:, None] * d[None, :]
+    out = ndi.map_coordinates(img, [ci, cj], order=1, mode="constant", cval=0.0)
+    return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1))
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    s: float  # arc length (mm) of the disc centre along the canal
+    strength: float
+    height_mm: float
+
+
+def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
+    """Disc-ness along the canal: edge energy across the body band (endplates)
+    plus how far the band differs from the bodies around it (dark or bright disc)."""
+    sm = ndi.gaussian_filter(st.image, 1.5)
+    band = sm[:, d0:d1]
+    edge = np.median(np.abs(np.gradient(band, axis=0)), axis=1)
+    edge = ndi.gaussian_filter1d(edge, 3.5)
+    med = np.median(band, axis=1)
+    base = ndi.median_filter(med, size=41, mode="nearest")
+    dev = ndi.gaussian_filter1d(np.abs(med - base), 2.0)
+
+    def unit(a: np.ndarray) -> np.ndarray:
+        scale = np.percentile(a, 95) if a.size else 1.0
+        return a / max(float(scale), 1e-6)
+
+    return unit(edge) + unit(dev)
+
+
+def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
+    """Local maxima with non-maximum suppression over ``min_sep`` mm, strongest first."""
+    mx = ndi.maximum_filter1d(f, size=2 * min_sep + 1, mode="nearest")
+    idx = np.where((f >= mx - 1e-9) & (f > 0))[0]
+    return sorted(idx.tolist(), key=lambda i: -f[i])
+
+
+def _half_width(f: np.ndarray, i: int) -> float:
+    half = f[i] / 2.0
+    lo = i
+    while lo > 0 and f[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < len(f) - 1 and f[hi] > half:
+        hi += 1
+    return float(hi - lo) * GRID_MM
+
+
+MIN_SPACING_MM = 18  # discs closer than this are one disc
+SACRAL_SLOPE_STOP_DEG = 42.0  # a "disc" sloping more than this lies in the sacrum
+GAP_STOP = 1.7  # a spacing this many times the median ends the column
+EDGE_MARGIN_MM = 6  # ignore responses at the ends of the tracked canal
+DISC_OFFSET_MM = 24.0  # disc centre: this far anterior of the canal centre
+
+
+def _slope_deg(st: _Straight, s: int) -> float:
+    """Disc slope (degrees from the axial plane); negative = sloping like the S1 endplate
+    (anterior end higher than posterior)."""
+    ai, aj = st.anterior[s]
+    return float(np.degrees(np.arctan2(-ai, -aj)))
+
+
+def _choose_column(st: _Straight, f: np.ndarray) -> list[int]:
+    """Disc positions (arc length, top → bottom) ending at L5-S1."""
+    peaks = _peaks(f, MIN_SPACING_MM)
+    n = len(f)
+    peaks = [p for p in peaks if EDGE_MARGIN_MM <= p < n - EDGE_MARGIN_MM]
+    if not peaks:
+        return []
+    ref = float(np.percentile([f[p] for p in peaks], 90))
+    strong = sorted(p for p in peaks if f[p] >= 0.3 * ref)
+    chain: list[int] = []
+    for p in strong:
+        if chain and len(chain) >= 3:
+            spacing = float(np.median(np.diff(chain)))
+            if p - chain[-1] > GAP_STOP * spacing:
+                break
+        if _slope_deg(st, p) <= -SACRAL_SLOPE_STOP_DEG and len(chain) >= 2:
+            break
+        chain.append(p)
+    return chain
+
+
+def _analyse_slice(image: np.ndarray, sl: SliceInfo):
+    """Canonical view, canal path, straightened column, disc profile and canal score."""
+    cv = canonical_view(image, sl)
+    img = _normalise(cv.image)
+    if img.shape[0] < 60 or img.shape[1] < 60:
+        return None
+    ridge = _canal_ridge(img)
+    path = _track(ridge)
+    along = ridge[np.arange(len(path)), path]
+    score = float(np.sum(along))
+    st = _straighten(img, path, 0, len(path))
+    if st.image.shape[0] < 60:
+        return None
+    return cv, st, score
+
+
+def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
+    """Discs on a sagittal T2 stack, named from the sacrum upward (L5-S1 first).
+
+    Returns ``()`` when the stack is unusable (not sagittal, too small, no
+    canal or too few discs): the caller warns and falls back. Confidence is
+    0.8 for a clean column of at least four regularly spaced discs, less when
+    the spacing is irregular.
+    """
+    from .levels import level_name
+
+    slices = loaded_sagittal.slices
+    pixels = np.asarray(loaded_sagittal.pixels)
+    if not slices or pixels.ndim != 3 or pixels.shape[0] != len(slices):
+        return ()
+    n = np.abs(np.asarray(slices[0].normal))
+    if n[0] < np.cos(np.deg2rad(45)):  # not sagittal enough to look along the column
+        return ()
+    # the mid-sagittal slice: the strongest canal; only look at the central half
+    k0 = len(slices) // 4
+    k1 = max(k0 + 1, len(slices) - len(slices) // 4)
+    best = None
+    for k in range(k0, k1):
+        got = _analyse_slice(pixels[k], slices[k])
+        if got is not None and (best is None or got[2] > best[2]):
+            best = got
+    if best is None:
+        return ()
+    cv, st, _ = best
+    f = _disc_profile(st)
+    chain = _choose_column(st, f)
+    if len(chain) < 2:
+        return ()
+    spacing = np.diff(chain).astype(float)
+    regular = float(np.std(spacing) / max(np.mean(spacing), 1e-6))
+    conf = 0.8 if len(chain) >= 4 and regular < 0.25 else 0.6
+    for_uid = loaded_sagittal.stack.frame_of_reference_uid
+    discs = []
+    for rank, s in enumerate(reversed(chain)):
+        if rank >= 17:
+            break
+        pi, pj = st.points[s]
+        ai, aj = st.anterior[s]
+        ci, cj = pi + ai * DISC_OFFSET_MM, pj + aj * DISC_OFFSET_MM
+        centre = cv.to_patient(ci, cj)
+        # normal: along the column (perpendicular to the anterior direction), toward the head
+        ti, tj = -aj, ai
+        if ti > 0:
+            ti, tj = -ti, -tj
+        nvec = cv.to_patient(ci + ti, cj + tj) - centre
+        nvec = nvec / max(float(np.linalg.norm(nvec)), 1e-9)
+        discs.append(
+            DiscPlane(
+                level=level_name(rank),
+                centre_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
+                normal=tuple(float(v) for v in nvec),  # type: ignore[arg-type]
+                confidence=conf,
+                height_mm=_half_width(f, s),
+                frame_of_reference_uid=for_uid,
+            )
+        )
+    return tuple(discs)
