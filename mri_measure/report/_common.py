@@ -1,0 +1,133 @@
+"""Helpers shared by the report writers: atomic writes, rounding, lookups.
+
+Nothing here ever formats a :attr:`SliceInfo.source` (it may hold a path
+with a patient's name in it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pydicom
+
+    from ..types import LoadedStack, SliceInfo, StackAnalysis, StudyAnalysis
+
+SOFTWARE_NAME = "mri-measure"
+
+
+def software_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and
+    :func:`os.replace`, so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def temp_path_beside(path: Path) -> Path:
+    """A fresh temporary file name in ``path``'s folder (the caller fills it
+    and then calls :func:`os.replace`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def rnd(value: float | None, digits: int) -> float | None:
+    """Round for output; ``None`` and non-finite values become ``None``."""
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def fmt(value: float | None, digits: int, missing: str = "—") -> str:
+    """Format a number for humans, ``—`` when absent."""
+    v = rnd(value, digits)
+    if v is None:
+        return missing
+    return f"{v:.{digits}f}"
+
+
+def fmt_pm(value: float | None, unc: float | None, digits: int) -> str:
+    """``"93.2 ± 6.1"`` or ``"93.2"`` or ``"—"``."""
+    if rnd(value, digits) is None:
+        return "—"
+    if rnd(unc, digits) is None:
+        return fmt(value, digits)
+    return f"{fmt(value, digits)} ± {fmt(unc, digits)}"
+
+
+def yes_no(flag: bool | None) -> str:
+    if flag is None:
+        return "—"
+    return "yes" if flag else "no"
+
+
+def find_slice(
+    analysis: StudyAnalysis, key: str | None
+) -> tuple[StackAnalysis, int] | None:
+    """The axial stack and index within ``loaded.slices`` of a slice key."""
+    if key is None:
+        return None
+    for sa in analysis.axial:
+        for i, s in enumerate(sa.loaded.slices):
+            if s.key == key or s.sop_instance_uid == key:
+                return sa, i
+    return None
+
+
+def _read_one_header(info: SliceInfo) -> pydicom.Dataset:
+    import pydicom
+
+    return pydicom.dcmread(info.source, stop_before_pixels=True)
+
+
+def source_headers(loaded: LoadedStack) -> dict[str, Any]:
+    """Headers (no pixels) of a loaded stack's source files, keyed by slice key.
+
+    Uses :func:`mri_measure.io.read_headers` when the io package provides it
+    (it understands archive members); otherwise reads plain files directly.
+    """
+    headers: list[Any] | None = None
+    try:
+        from ..io import read_headers  # type: ignore[attr-defined]
+    except ImportError:
+        read_headers = None
+    if read_headers is not None:
+        headers = list(read_headers(loaded.stack))
+        by_key = {s.key: h for s, h in zip(loaded.stack.slices, headers)}
+    else:
+        by_key = {}
+    out: dict[str, Any] = {}
+    for info in loaded.slices:
+        ds = by_key.get(info.key)
+        if ds is None:
+            ds = _read_one_header(info)
+        out[info.key] = ds
+    return out

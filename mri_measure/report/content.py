@@ -1,0 +1,162 @@
+"""Words and table cells shared by the HTML and PDF reports (one source of
+truth for the caveats of CLINICAL.md and for how values are shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import LevelMeasurement, StudyReport
+from ._common import fmt, fmt_pm, yes_no
+
+TITLE = "Lumbar canal and ligamentum flavum measurements"
+
+TABLE_HEADER = (
+    "Level",
+    "Level from",
+    "Canal area (mm²)",
+    "Grade",
+    "AP (mm)",
+    "LF left (mm)",
+    "LF right (mm)",
+    "LF max (mm)",
+    "Canal narrowed",
+    "LF thickened",
+    "Both criteria",
+    "Borderline",
+)
+
+GRADE_WORDS = {
+    "absolute": "absolute (<75)",
+    "relative": "relative (<100)",
+    "early": "early (<130)",
+    "normal": "normal (≥130)",
+}
+
+
+def thresholds(report: StudyReport) -> tuple[float, float]:
+    """(LF threshold mm, canal threshold mm²) recorded in the report."""
+    t = report.thresholds or {}
+    lf = (t.get("lf_thickness_mm") or {}).get("value", 2.5)
+    canal = (t.get("canal_area_mm2") or {}).get("value", 100.0)
+    return float(lf), float(canal)
+
+
+def criteria_text(report: StudyReport) -> str:
+    lf, canal = thresholds(report)
+    return f"LF ≥ {lf:g} mm and dural-sac area ≤ {canal:g} mm²"
+
+
+def summary_line(report: StudyReport) -> str:
+    """One line: which levels meet both imaging criteria."""
+    meets = [lv.level for lv in report.levels if lv.meets_mild_imaging_criteria]
+    border = [lv.level for lv in report.levels if lv.borderline]
+    crit = criteria_text(report)
+    if not report.levels:
+        text = "No disc level could be measured."
+    elif meets:
+        text = f"Levels meeting both imaging criteria ({crit}): {', '.join(meets)}."
+    else:
+        text = f"No measured level meets both imaging criteria ({crit})."
+    if border:
+        text += f" Borderline (within measurement uncertainty of a threshold): {', '.join(border)}."
+    return text
+
+
+def level_source_text(lv: LevelMeasurement) -> str:
+    words = {"sagittal": "sagittal", "axial_blocks": "axial blocks", "user": "user",
+             "unknown": "unknown"}
+    return f"{words.get(lv.level_source, lv.level_source)} ({lv.level_confidence:.0%})"
+
+
+def table_rows(report: StudyReport) -> list[list[str]]:
+    rows = []
+    for lv in report.levels:
+        rows.append([
+            lv.level,
+            level_source_text(lv),
+            fmt_pm(lv.canal_area_mm2, lv.canal_area_uncertainty_mm2, 1),
+            GRADE_WORDS.get(lv.canal_grade or "", "—"),
+            fmt(lv.canal_ap_mm, 1),
+            fmt_pm(lv.lf_thickness_left_mm, lv.lf_thickness_left_uncertainty_mm, 2),
+            fmt_pm(lv.lf_thickness_right_mm, lv.lf_thickness_right_uncertainty_mm, 2),
+            fmt(lv.lf_thickness_max_mm, 2),
+            yes_no(lv.canal_narrowed),
+            yes_no(lv.lf_thickened),
+            yes_no(lv.meets_mild_imaging_criteria),
+            ("yes: " + ", ".join(r.replace("_", " ") for r in lv.borderline_reasons))
+            if lv.borderline and lv.borderline_reasons else yes_no(lv.borderline),
+        ])
+    return rows
+
+
+def caveats(report: StudyReport) -> list[str]:
+    lf, canal = thresholds(report)
+    return [
+        "Decision support, not a candidacy decision. The tool measures imaging criteria only; "
+        "symptoms (neurogenic claudication) and contraindications — e.g. spondylolisthesis "
+        "> grade 1, large disc herniation, prior surgery at the level — are the physician's "
+        "to weigh.",
+        f"LF ≥ {lf:g} mm alone is common: normal adult ligamentum flavum is about 2.2–3.5 mm "
+        "and “hypertrophy” usually means > 4 mm. The canal test "
+        f"(dural-sac area ≤ {canal:g} mm²) does most of the selecting.",
+        "Canal area is the dural-sac (thecal-sac) cross-sectional area in the slice's own "
+        "plane — not the bony canal — and per level the smallest value over the level's "
+        "slices. LF thickness is the maximum thickness perpendicular to the ligament, per "
+        "side, over the level's slices. Context grades (Schönström/Bolender): < 75 mm² "
+        "absolute, < 100 mm² relative, < 130 mm² early stenosis.",
+        "Level numbers are counted upward from the sacrum (L5-S1 = lowest lumbar disc). "
+        "Lumbar-only MRI misnumbers about 14 % of patients (transitional vertebrae): "
+        "check the numbering against the sagittal images or a whole-spine localiser.",
+        "“Borderline” means the value lies within its measurement uncertainty of a "
+        "threshold (at 0.6–0.8 mm pixels a 2.5 mm ligament is only 3–4 pixels wide): "
+        "the yes/no result at that level could flip; read the images.",
+        "The segmentation model was trained on synthetic (procedurally generated) lumbar "
+        "images, not on patient data. Check every outline; values are "
+        "UNVERIFIED until a reader has reviewed them.",
+    ]
+
+
+def threshold_rows(report: StudyReport) -> list[tuple[str, str]]:
+    lf, canal = thresholds(report)
+    t = report.thresholds or {}
+    grades = t.get("canal_grades_mm2") or {}
+    rows = [
+        ("LF thickened", f"max(left, right) ≥ {lf:g} mm (inclusive)"),
+        ("Canal narrowed", f"dural-sac area ≤ {canal:g} mm² (inclusive)"),
+        ("Meets imaging criteria", "both at the same level"),
+    ]
+    if grades:
+        rows.append(("Canal grades (context)",
+                     ", ".join(f"{k} < {v:g} mm²" for k, v in grades.items())))
+    return rows
+
+
+def software_rows(report: StudyReport) -> list[tuple[str, str]]:
+    sw = report.software or {}
+    rows = [("Software", f"{sw.get('name', 'mri-measure')} {sw.get('version', '?')}")]
+    model: dict[str, Any] | None = report.model
+    if model:
+        rows.append(("Model", f"{model.get('name', '?')} {model.get('version', '?')}"))
+        if model.get("sha256"):
+            rows.append(("Model sha256", str(model["sha256"])))
+    else:
+        rows.append(("Model", "none recorded"))
+    study = report.study or {}
+    if study.get("study_instance_uid"):
+        rows.append(("Study Instance UID", str(study["study_instance_uid"])))
+    return rows
+
+
+def figure_caption(lv: LevelMeasurement) -> str:
+    parts = [
+        f"{lv.level}: canal {fmt(lv.canal_area_mm2, 1)} mm², "
+        f"LF left {fmt(lv.lf_thickness_left_mm, 2)} mm, "
+        f"LF right {fmt(lv.lf_thickness_right_mm, 2)} mm (level values)."
+    ]
+    if (lv.lf_thickness_left_sop_instance_uid not in (None, lv.representative_sop_instance_uid)
+            or lv.lf_thickness_right_sop_instance_uid
+            not in (None, lv.representative_sop_instance_uid)):
+        parts.append("The image shows the slice with the smallest canal; the largest LF "
+                     "value of a side may come from another slice of this level, so the "
+                     "line labels can differ from the level values.")
+    return " ".join(parts)

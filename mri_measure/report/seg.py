@@ -1,0 +1,198 @@
+"""``seg.dcm``: DICOM Segmentation (BINARY) of the axial label maps, built
+with highdicom on the source grid.
+
+Segments (label contract): 1 dural sac, 2 ligamentum flavum patient-left,
+3 ligamentum flavum patient-right. Coded as SCT "Anatomical structure" /
+"Dura mater" (18545000) and "Ligament" (52082005) with a laterality modifier
+(SCT Left 7771000 / Right 24028007) in SegmentedPropertyTypeModifierCodeSequence,
+anatomic region "Lumbar spine" (122496007). No SNOMED CT concept for the
+ligamentum flavum ships with pydicom/highdicom, so the segment label names it
+and the generic ligament concept is used rather than an unverified code.
+
+**Several axial stacks.** highdicom writes one plane orientation per SEG
+instance and needs the source images of one series with one matrix size and
+frame of reference. Axial T2 is often acquired as angled per-disc blocks
+(one series, several orientations), so the slices are grouped by
+(series, frame of reference, rows, columns, orientation, spacing) and one SEG
+*instance* is written per group, all in one SEG series: the first group goes
+to ``path`` (``seg.dcm``), further groups to ``seg_2.dcm``, ``seg_3.dcm``, …
+beside it. Every SEG frame references the source image it was derived from.
+Empty frames are omitted (highdicom default); a segment absent from a whole
+group still is described.
+
+Multi-frame sources (one enhanced MR file holding a stack) are grouped per
+file; frames of that file that were not measured stay empty.
+
+SEG files copy the patient and study modules from the source images, by
+DICOM design: treat them as patient data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..types import StudyAnalysis
+from ._common import SOFTWARE_NAME, software_version, source_headers, temp_path_beside
+
+SEG_SERIES_NUMBER = 9701
+MANUFACTURER = "mri-measure project"
+
+SEGMENT_LABELS = {
+    1: "Dural sac",
+    2: "Ligamentum flavum, patient left",
+    3: "Ligamentum flavum, patient right",
+}
+
+
+@dataclass
+class _Group:
+    headers: list[Any] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
+    multiframe: bool = False
+    frame_index: list[int] = field(default_factory=list)
+
+
+def _segment_descriptions(analysis: StudyAnalysis) -> list:
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    model = analysis.report.model or {}
+    algo = hd.AlgorithmIdentificationSequence(
+        name=str(model.get("name") or SOFTWARE_NAME)[:64],
+        version=str(model.get("version") or software_version())[:64],
+        family=codes.cid7162.ArtificialIntelligence,
+        source=f"{SOFTWARE_NAME} {software_version()}",
+    )
+    region = [codes.SCT.LumbarSpine]
+    descs = []
+    specs = (
+        (1, codes.SCT.DuraMater, None, (0.0, 0.0, 0.0)),
+        (2, codes.SCT.Ligament, codes.SCT.Left, None),
+        (3, codes.SCT.Ligament, codes.SCT.Right, None),
+    )
+    colours = {1: (85.0, -38.0, -20.0), 2: (70.0, 25.0, 75.0), 3: (60.0, 90.0, -55.0)}
+    for number, prop_type, laterality, _ in specs:
+        d = hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=SEGMENT_LABELS[number],
+            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=prop_type,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algo,
+            anatomic_regions=region,
+            display_color=hd.color.CIELabColor(*colours[number]),
+        )
+        if laterality is not None:
+            mod = hd.sr.CodedConcept(laterality.value, laterality.scheme_designator,
+                                     laterality.meaning)
+            d.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [mod]
+        descs.append(d)
+    return descs
+
+
+def _groups(analysis: StudyAnalysis) -> list[_Group]:
+    groups: dict[tuple, _Group] = {}
+    for sa in analysis.axial:
+        headers = source_headers(sa.loaded)
+        for i, info in enumerate(sa.loaded.slices):
+            ds = headers[info.key]
+            if info.frame_index is not None:
+                key: tuple = ("multiframe", info.sop_instance_uid)
+            else:
+                key = (
+                    str(ds.SeriesInstanceUID),
+                    str(getattr(ds, "FrameOfReferenceUID", "")),
+                    int(ds.Rows), int(ds.Columns),
+                    tuple(round(float(v), 4) for v in info.orientation),
+                    tuple(round(float(v), 5) for v in info.spacing_mm),
+                )
+            g = groups.setdefault(key, _Group())
+            mask = np.asarray(sa.labels[i]).astype(np.uint8)
+            mask[mask > 3] = 0  # only the contract labels 1–3 are written
+            if info.frame_index is not None:
+                g.multiframe = True
+                if not g.headers:
+                    g.headers.append(ds)
+                g.frame_index.append(info.frame_index)
+            else:
+                g.headers.append(ds)
+            g.masks.append(mask)
+    return list(groups.values())
+
+
+def seg_paths_for(path: Path, n: int) -> list[Path]:
+    """``seg.dcm``, ``seg_2.dcm``, … for ``n`` SEG instances."""
+    return [path] + [path.with_name(f"{path.stem}_{k}{path.suffix}") for k in range(2, n + 1)]
+
+
+def build_segs(analysis: StudyAnalysis) -> list:
+    """The highdicom Segmentation instances (one per geometry group)."""
+    import highdicom as hd
+
+    descs = _segment_descriptions(analysis)
+    groups = _groups(analysis)
+    series_uid = hd.UID()
+    segs = []
+    for k, g in enumerate(groups, start=1):
+        if g.multiframe:
+            n_frames = int(getattr(g.headers[0], "NumberOfFrames", 1))
+            rows, cols = g.masks[0].shape
+            arr = np.zeros((n_frames, rows, cols), np.uint8)
+            for fi, m in zip(g.frame_index, g.masks):
+                arr[fi] = m
+        else:
+            arr = np.stack(g.masks)
+        seg = hd.seg.Segmentation(
+            source_images=g.headers,
+            pixel_array=arr,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descs,
+            series_instance_uid=series_uid,
+            series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=hd.UID(),
+            instance_number=k,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=SOFTWARE_NAME,
+            software_versions=software_version(),
+            device_serial_number="0",
+            content_label="SPINE_SEG",
+            content_description="Dural sac and ligamentum flavum (automatic)",
+            series_description="mri-measure SEG (dural sac, LF)",
+        )
+        segs.append(seg)
+    return segs
+
+
+def save_dicom(ds, path: Path) -> Path:
+    """Save with a zeroed 128-byte preamble, atomically."""
+    ds.preamble = b"\x00" * 128
+    tmp = temp_path_beside(path)
+    try:
+        ds.save_as(tmp, enforce_file_format=True)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_seg(analysis: StudyAnalysis, path: str | os.PathLike[str]) -> list[Path]:
+    """Write the SEG instance(s); returns their paths (``path`` first).
+
+    Stale ``seg_N.dcm`` files from an earlier run with more groups are removed.
+    """
+    path = Path(path)
+    segs = build_segs(analysis)
+    paths = seg_paths_for(path, len(segs))
+    for seg, p in zip(segs, paths):
+        save_dicom(seg, p)
+    k = len(segs) + 1
+    while (stale := path.with_name(f"{path.stem}_{k}{path.suffix}")).exists():
+        stale.unlink()
+        k += 1
+    return paths

@@ -1,0 +1,209 @@
+"""``sr.dcm``: TID 1500 Measurement Report in a Comprehensive 3D SR (highdicom).
+
+Per disc level, up to three Planar ROI measurement groups (TID 1411), each
+tracking-identified ("L4-L5 canal", "L4-L5 LF left", "L4-L5 LF right") and
+referencing the SEG segment frame on the source image the value came from:
+
+* canal: dural-sac Area (SCT 42798000) in mm2, derivation Minimum over the
+  level's slices, plus the canal AP Diameter (SCT 81827009) in mm;
+* LF left / right: Thickness (LN 59089-3) in mm, derivation Maximum, finding
+  site "Ligament" with laterality Left / Right.
+
+Observer context: the algorithm, as a device. The document is written
+UNVERIFIED and PRELIMINARY (CompletionFlag PARTIAL) until a reader signs off.
+Like the SEG it copies the patient and study modules: treat it as patient data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..types import LevelMeasurement, StudyAnalysis
+from ._common import SOFTWARE_NAME, find_slice, software_version, source_headers
+from .seg import MANUFACTURER, save_dicom
+
+SR_SERIES_NUMBER = 9702
+
+
+def _seg_frames(segs: Sequence[Any]) -> dict[tuple[str, int], tuple[Any, int]]:
+    """(source SOP Instance UID, segment number) → (SEG dataset, 1-based frame)."""
+    out: dict[tuple[str, int], tuple[Any, int]] = {}
+    for seg in segs:
+        for n, item in enumerate(seg.PerFrameFunctionalGroupsSequence, start=1):
+            segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+            for der in item.get("DerivationImageSequence", []):
+                for src in der.get("SourceImageSequence", []):
+                    out.setdefault((str(src.ReferencedSOPInstanceUID), segment), (seg, n))
+    return out
+
+
+def _headers_by_uid(analysis: StudyAnalysis) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for sa in analysis.axial:
+        for key, ds in source_headers(sa.loaded).items():
+            out[key] = ds
+            out[str(ds.SOPInstanceUID)] = ds
+    return out
+
+
+def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    groups = []
+    specs = []
+    canal_meas = []
+    if lv.canal_area_mm2 is not None:
+        canal_meas.append((codes.SCT.Area, lv.canal_area_mm2, codes.UCUM.SquareMillimeter,
+                           codes.SCT.Minimum))
+    if lv.canal_ap_mm is not None:
+        canal_meas.append((codes.SCT.Diameter, lv.canal_ap_mm, codes.UCUM.Millimeter, None))
+    specs.append(("canal", 1, lv.canal_area_sop_instance_uid, canal_meas,
+                  hd.sr.FindingSite(codes.SCT.DuraMater)))
+    for side, seg_no, uid, value, lat in (
+        ("LF left", 2, lv.lf_thickness_left_sop_instance_uid, lv.lf_thickness_left_mm,
+         codes.SCT.Left),
+        ("LF right", 3, lv.lf_thickness_right_sop_instance_uid, lv.lf_thickness_right_mm,
+         codes.SCT.Right),
+    ):
+        meas = [] if value is None else [(codes.LN.Thickness, value, codes.UCUM.Millimeter,
+                                          codes.SCT.Maximum)]
+        specs.append((side, seg_no, uid, meas,
+                      hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat)))
+
+    for what, seg_no, key, meas, site in specs:
+        if not meas or key is None:
+            continue
+        ds = headers.get(key)
+        found = find_slice(analysis, key)
+        if ds is None or found is None:
+            continue
+        sop_uid = str(ds.SOPInstanceUID)
+        frame_ref = frames.get((sop_uid, seg_no))
+        if frame_ref is None:
+            continue  # segment empty on that image: nothing to point at
+        seg, frame_number = frame_ref
+        info = found[0].loaded.slices[found[1]]
+        ref_frames = None if info.frame_index is None else [info.frame_index + 1]
+        src_for_seg = hd.sr.SourceImageForSegmentation(
+            referenced_sop_class_uid=str(ds.SOPClassUID),
+            referenced_sop_instance_uid=sop_uid,
+            referenced_frame_numbers=ref_frames,
+        )
+        tracking = hd.sr.TrackingIdentifier(
+            uid=hd.UID(), identifier=f"{lv.level} {what}"[:64]
+        )
+        measurements = [
+            hd.sr.Measurement(
+                name=name,
+                value=float(value),
+                unit=unit,
+                derivation=derivation,
+                referenced_images=[hd.sr.SourceImageForMeasurement(
+                    referenced_sop_class_uid=str(ds.SOPClassUID),
+                    referenced_sop_instance_uid=sop_uid,
+                    referenced_frame_numbers=ref_frames,
+                )],
+            )
+            for name, value, unit, derivation in meas
+        ]
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking,
+            referenced_segment=hd.sr.ReferencedSegmentationFrame(
+                sop_class_uid=str(seg.SOPClassUID),
+                sop_instance_uid=str(seg.SOPInstanceUID),
+                frame_number=frame_number,
+                segment_number=seg_no,
+                source_image=src_for_seg,
+            ),
+            finding_type=codes.SCT.AnatomicalStructure,
+            finding_sites=[site],
+            measurements=measurements,
+        ))
+    return groups
+
+
+def build_sr(analysis: StudyAnalysis, segs: Sequence[Any]):
+    """The highdicom Comprehensive3DSR for ``analysis``, referencing ``segs``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    model = analysis.report.model or {}
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=hd.UID(),
+        name=str(model.get("name") or SOFTWARE_NAME)[:64],
+        manufacturer_name=MANUFACTURER,
+        model_name=f"{SOFTWARE_NAME} {software_version()}"[:64],
+    )
+    context = hd.sr.ObservationContext(
+        observer_person_context=None,
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=device,
+        ),
+    )
+    frames = _seg_frames(segs)
+    headers = _headers_by_uid(analysis)
+    groups = []
+    for lv in analysis.report.levels:
+        groups += _groups_for_level(lv, frames, headers, analysis)
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=codes.LN.MRIUnspecifiedBodyRegion,
+        imaging_measurements=groups or None,
+    )
+    referenced = {}
+    for ds in headers.values():
+        referenced[str(ds.SOPInstanceUID)] = ds
+    evidence = list(referenced.values()) + list(segs)
+    return hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=hd.UID(),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=False,
+        is_final=False,
+        is_verified=False,
+        series_description="mri-measure SR (canal area, LF thickness)",
+    )
+
+
+_SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
+
+
+def _drop_segment_number_beside_frame(items) -> int:
+    """In IMAGE content items that reference a SEG *frame*, remove Referenced
+    Segment Number: the standard (SOP Instance Reference, C.18.3) forbids it
+    when Referenced Frame Number is present (the frame implies the segment);
+    highdicom writes both, and dciodvfy flags that as an error."""
+    n = 0
+    for item in items:
+        for ref in item.get("ReferencedSOPSequence", []):
+            if (str(ref.get("ReferencedSOPClassUID", "")) in _SEG_SOP_CLASSES
+                    and "ReferencedFrameNumber" in ref and "ReferencedSegmentNumber" in ref):
+                del ref.ReferencedSegmentNumber
+                n += 1
+        if "ContentSequence" in item:
+            n += _drop_segment_number_beside_frame(item.ContentSequence)
+    return n
+
+
+def write_sr(analysis: StudyAnalysis, seg_path: str | os.PathLike[str] | Sequence,
+             path: str | os.PathLike[str]) -> Path:
+    """Write ``sr.dcm`` referencing the SEG instance(s) at ``seg_path`` (a path or
+    the list :func:`write_seg` returned)."""
+    import pydicom
+
+    if isinstance(seg_path, (str, os.PathLike)):
+        seg_paths = [Path(seg_path)]
+    else:
+        seg_paths = [Path(p) for p in seg_path]
+    segs = [pydicom.dcmread(p) for p in seg_paths]
+    sr = build_sr(analysis, segs)
+    _drop_segment_number_beside_frame(sr.ContentSequence)
+    return save_dicom(sr, Path(path))
