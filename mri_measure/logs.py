@@ -52,7 +52,7 @@ class RedactingFilter(logging.Filter):
             msg = record.getMessage()
         except Exception:  # malformed args: drop them
             msg = str(record.msg)
-        if record.name.split(".")[0] in _REDACTED_LOGGERS:
+        if any(record.name == n or record.name.startswith(n + ".") for n in _REDACTED_LOGGERS):
             msg = redact(msg)
         record.msg, record.args = msg, None
         # exception text can quote values too; never render it

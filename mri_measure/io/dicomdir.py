@@ -85,10 +85,11 @@ def read_dicomdir(dicomdir_path: str, files: Iterable[str]) -> DicomdirHint:
     with redacted_warnings():
         try:
             ds = pydicom.dcmread(dicomdir_path)
-            FileSet(ds)  # validates the record tree; it never writes unless asked
+            fs = FileSet(ds)  # validates the record tree; it never writes unless asked
         except Exception:
             hint.readable = False
             return hint
+        _release_staging(fs)
     seen: set[str] = set()
     for fid in _file_ids(ds):
         hint.n_references += 1
@@ -104,6 +105,15 @@ def read_dicomdir(dicomdir_path: str, files: Iterable[str]) -> DicomdirHint:
             seen.add(path)
             hint.referenced.append(path)
     return hint
+
+
+def _release_staging(fs: FileSet) -> None:
+    """FileSet makes a private staging TemporaryDirectory (for writes we never
+    do); remove it now rather than at garbage collection."""
+    stage = getattr(fs, "_stage", None)
+    tmp = stage.get("t") if isinstance(stage, dict) else None
+    if tmp is not None and hasattr(tmp, "cleanup"):
+        tmp.cleanup()
 
 
 def find_dicomdir(folder: str) -> str | None:
