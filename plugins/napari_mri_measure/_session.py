@@ -194,14 +194,15 @@ class ReviewSession:
                     continue
                 name = hashlib.sha256(info.key.encode()).hexdigest()[:16]
                 path = out / f"case_{name}.npz"
-                tmp = out / f".case_{name}.tmp.npz"
-                np.savez_compressed(
-                    tmp,
-                    image=np.asarray(loaded.pixels[k], dtype=np.float32),
-                    labels=np.asarray(st.labels[k], dtype=np.uint8),
-                    spacing_mm=np.asarray(info.spacing_mm, dtype=np.float64),
-                    orientation=np.asarray(info.orientation, dtype=np.float64),
-                )
+                tmp = out / f".case_{name}.partial"
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(
+                        fh,
+                        image=np.asarray(loaded.pixels[k], dtype=np.float32),
+                        labels=np.asarray(st.labels[k], dtype=np.uint8),
+                        spacing_mm=np.asarray(info.spacing_mm, dtype=np.float64),
+                        orientation=np.asarray(info.orientation, dtype=np.float64),
+                    )
                 tmp.replace(path)
                 written.append(path)
         return written
