@@ -1,0 +1,168 @@
+"""What runs inside a Dask worker process for ``mri-measure batch``.
+
+One study is one task: :func:`measure_study_task` takes a discovered
+:class:`~mri_measure.types.Study` (headers only) and returns the
+``measurements.json`` dict, or a recorded failure. It never raises for a
+bad study: a :class:`~mri_measure.errors.MriMeasureError` becomes
+``{"ok": False, ...}`` with its class and one-line message; any other
+exception likewise, with its message redacted (it may quote a path).
+
+The segmenter (model weights) is loaded **once per worker process** and kept
+in a module-level cache keyed by :class:`SegmenterSpec`; a worker restarted
+by its nanny (after a crash or a timeout) loads it again on its first study.
+
+Test-only fault injection: the environment variable ``MRI_MEASURE_TEST_FAULT``
+(read here, in the worker task, and nowhere else) holds comma-separated
+``segfault:<suffix>`` / ``hang:<suffix>`` entries; a study whose
+StudyInstanceUID ends with ``<suffix>`` then really segfaults its worker
+process (``ctypes.string_at(0)``) or hangs (sleeps forever). Never set it
+outside tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_ENV = "MRI_MEASURE_TEST_FAULT"
+#: Dask event topic on which a task announces that it started executing.
+START_TOPIC = "mri-measure-batch-start"
+
+_SEGMENTERS: dict[tuple, Any] = {}
+_LOADS: dict[tuple, int] = {}  # how often each spec was loaded in this process
+
+
+@dataclass(frozen=True)
+class SegmenterSpec:
+    """How a worker makes its segmenter (picklable, hashable).
+
+    By default :func:`mri_measure.segment.load_segmenter` (``model`` bundle
+    directory or the shipped model, on ``device``). ``factory`` =
+    ``"module:callable"`` with positional ``args`` replaces it (tests inject the
+    ground-truth segmenter this way).
+    """
+
+    model: str | None = None
+    device: str = "cpu"
+    factory: str | None = None
+    args: tuple = field(default=())
+
+    def key(self) -> tuple:
+        return (self.model, self.device, self.factory, self.args)
+
+    def make(self) -> Any:
+        if self.factory is None:
+            from .segment import load_segmenter
+
+            return load_segmenter(self.model, device=self.device)
+        module, _, attr = self.factory.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj(*self.args)
+
+
+def get_segmenter(spec: SegmenterSpec) -> Any:
+    """The cached segmenter of this worker process, loading it on first use."""
+    k = spec.key()
+    seg = _SEGMENTERS.get(k)
+    if seg is None:
+        seg = spec.make()
+        _SEGMENTERS[k] = seg
+        _LOADS[k] = _LOADS.get(k, 0) + 1
+    return seg
+
+
+def model_identity(seg: Any) -> dict[str, Any]:
+    return {
+        "name": getattr(seg, "name", type(seg).__name__),
+        "version": getattr(seg, "version", None),
+        "sha256": getattr(seg, "sha256", None),
+    }
+
+
+def _peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _process_info(spec: SegmenterSpec | None = None) -> dict[str, Any]:
+    info = {"pid": os.getpid(), "peak_rss_mb": _peak_rss_mb()}
+    if spec is not None:
+        info["segmenter_loads"] = _LOADS.get(spec.key(), 0)
+    return info
+
+
+def warm_up_task(spec: SegmenterSpec) -> dict[str, Any]:
+    """Load the segmenter in this worker and report its identity (the batch
+    client needs the model sha256 before deciding what ``--resume`` skips)."""
+    seg = get_segmenter(spec)
+    return {"model": model_identity(seg), **_process_info(spec)}
+
+
+def _announce_start() -> None:
+    """Tell the client this task began executing (for --timeout-per-study)."""
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+    except (ImportError, ValueError):
+        return  # not inside a Dask worker (direct call)
+    key = w.get_current_task()
+    w.log_event(START_TOPIC, {"key": key, "worker": w.address, "time": time.time()})
+
+
+def _test_fault(study_instance_uid: str) -> None:
+    """Test-only hook; see the module docstring."""
+    spec = os.environ.get(FAULT_ENV, "")
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        kind, _, suffix = entry.partition(":")
+        if not suffix or not study_instance_uid.endswith(suffix):
+            continue
+        if kind == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)  # a real SIGSEGV in this worker process
+        elif kind == "hang":
+            while True:
+                time.sleep(3600)
+
+
+def measure_study_task(study: Any, spec: SegmenterSpec) -> dict[str, Any]:
+    """Measure one study in this worker; never raises for a bad study."""
+    _announce_start()
+    _test_fault(study.study_instance_uid)
+    from .errors import MriMeasureError
+    from .logs import redact
+
+    t0 = time.perf_counter()
+    try:
+        seg = get_segmenter(spec)
+        from .pipeline import analyse_study
+        from .report import report_to_dict
+
+        analysis = analyse_study(study, segmenter=seg)
+        doc = report_to_dict(analysis.report)
+        del analysis
+        return {"ok": True, "doc": doc, "seconds": time.perf_counter() - t0, **_process_info(spec)}
+    except MriMeasureError as exc:
+        # MriMeasureError messages carry no patient data by contract
+        return {
+            "ok": False,
+            "error_class": type(exc).__name__,
+            "message": str(exc),
+            "seconds": time.perf_counter() - t0,
+            **_process_info(spec),
+        }
+    except Exception as exc:  # a bug or a library failure: record it, redacted
+        return {
+            "ok": False,
+            "error_class": type(exc).__name__,
+            "message": "internal error: " + redact(str(exc)),
+            "seconds": time.perf_counter() - t0,
+            **_process_info(spec),
+        }
