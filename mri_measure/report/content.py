@@ -19,10 +19,10 @@ TABLE_HEADER = (
     "LF left (mm)",
     "LF right (mm)",
     "LF max (mm)",
-    "Canal narrowed",
-    "LF thickened",
-    "Both criteria",
-    "Borderline",
+    "Canal\nnarrowed",
+    "LF\nthickened",
+    "Both\ncriteria",
+    "Border-\nline",
 )
 
 GRADE_WORDS = {
@@ -83,10 +83,22 @@ def table_rows(report: StudyReport) -> list[list[str]]:
             yes_no(lv.canal_narrowed),
             yes_no(lv.lf_thickened),
             yes_no(lv.meets_mild_imaging_criteria),
-            ("yes: " + ", ".join(r.replace("_", " ") for r in lv.borderline_reasons))
-            if lv.borderline and lv.borderline_reasons else yes_no(lv.borderline),
+            borderline_text(lv),
         ])
     return rows
+
+
+def borderline_text(lv: LevelMeasurement) -> str:
+    """"no", "yes", or "yes (LF)" / "yes (canal)" / "yes (canal, LF)"."""
+    if not lv.borderline:
+        return "no"
+    which = []
+    reasons = " ".join(lv.borderline_reasons).lower()
+    if "canal" in reasons or "area" in reasons:
+        which.append("canal")
+    if "lf" in reasons or "flavum" in reasons or "thick" in reasons:
+        which.append("LF")
+    return f"yes ({', '.join(which)})" if which else "yes"
 
 
 def caveats(report: StudyReport) -> list[str]:

@@ -25,6 +25,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:.93em}
 th,td{border:1px solid #bbb;padding:4px 8px;text-align:center}
 th{background:#eef1f5}
 td.lvl{font-weight:700}
+table.levels td{white-space:nowrap}
 tr.meets td{background:#e7f6e7}
 td.yes{font-weight:700}
 table.kv td{text-align:left}
@@ -61,7 +62,7 @@ def render_html(analysis: StudyAnalysis, figures: Figures | None = None) -> str:
         "Results are preliminary and unverified until a reader has checked the outlines.</p>",
         f'<p class="headline" id="summary">{escape(content.summary_line(report))}</p>',
         '<table class="levels" id="levels"><thead><tr>',
-        "".join(f"<th>{escape(h)}</th>" for h in content.TABLE_HEADER),
+        "".join(f"<th>{escape(h).replace(chr(10), '<br>')}</th>" for h in content.TABLE_HEADER),
         "</tr></thead><tbody>",
     ]
     for lv, row in zip(report.levels, content.table_rows(report)):

@@ -87,10 +87,11 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
         P(content.summary_line(report), headline),
     ]
 
-    header = [Paragraph(f"<b>{escape(h)}</b>", cell) for h in content.TABLE_HEADER]
+    header = [Paragraph("<b>" + escape(h).replace("\n", "<br/>") + "</b>", cell)
+              for h in content.TABLE_HEADER]
     data = [header] + [[Paragraph(escape(c), cell) for c in row]
                        for row in content.table_rows(report)]
-    widths_mm = (13, 17, 19, 16, 11, 17, 17, 12, 13, 13, 12, 14)
+    widths_mm = (12, 17, 20, 17, 10, 17, 17, 11, 14, 14, 12, 13)
     table = Table(data, colWidths=[w * mm for w in widths_mm], repeatRows=1)
     style = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
