@@ -1,0 +1,134 @@
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+
+from report_fixtures import require_tool, run_tool
+
+
+@pytest.fixture(scope="module")
+def seg_paths(written):
+    return [written["seg"]] + [written[k] for k in sorted(written) if k.startswith("seg_")]
+
+
+def _dciodvfy_errors(path):
+    tool = require_tool("dciodvfy")
+    res = run_tool(tool, str(path))
+    lines = (res.stdout + res.stderr).splitlines()
+    return [ln for ln in lines if ln.startswith("Error")], lines
+
+
+def test_dicom_files_have_zeroed_preamble(written, seg_paths):
+    for path in [*seg_paths, written["sr"]]:
+        head = path.read_bytes()[:132]
+        assert head[:128] == b"\x00" * 128 and head[128:] == b"DICM", path.name
+
+
+def test_one_seg_instance_per_orientation_in_one_series(study, seg_paths):
+    # the fixture's two angled blocks have different orientations
+    assert len(seg_paths) == len(study.axial) == 2
+    segs = [hd.seg.segread(p) for p in seg_paths]
+    assert len({s.SeriesInstanceUID for s in segs}) == 1
+    assert len({s.SOPInstanceUID for s in segs}) == 2
+    assert all(s.SegmentationType == "BINARY" for s in segs)
+    assert all(s.StudyInstanceUID == study.report.study["study_instance_uid"] for s in segs)
+
+
+def test_seg_segments_coded_with_algorithm(seg_paths):
+    seg = hd.seg.segread(seg_paths[0])
+    assert seg.number_of_segments == 3
+    labels = {n: seg.get_segment_description(n) for n in (1, 2, 3)}
+    assert labels[1].segment_label == "Dural sac"
+    assert "left" in labels[2].segment_label and "right" in labels[3].segment_label
+    assert labels[1].segmented_property_type == codes.SCT.DuraMater
+    assert labels[2].segmented_property_type == codes.SCT.Ligament
+    for n, lat in ((2, codes.SCT.Left), (3, codes.SCT.Right)):
+        mod = seg.SegmentSequence[n - 1].SegmentedPropertyTypeCodeSequence[0]
+        assert mod.SegmentedPropertyTypeModifierCodeSequence[0].CodeValue == lat.value
+    for d in labels.values():
+        assert d.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+        algo = d.algorithm_identification[0]
+        assert algo.AlgorithmName == "synthetic-unet"
+        assert algo.AlgorithmVersion == "0.0-test"
+        fam = algo.AlgorithmFamilyCodeSequence[0]
+        assert fam.CodeValue == codes.cid7162.ArtificialIntelligence.value
+
+
+def test_seg_frames_reference_sources_and_masks_equal_labels(study, seg_paths):
+    segs = [hd.seg.segread(p) for p in seg_paths]
+    for sa in study.axial:
+        uids = [s.sop_instance_uid for s in sa.loaded.slices]
+        seg = next(s for s in segs
+                   if uids[0] in {u for _, _, u in s.get_source_image_uids()})
+        referenced = {u for _, _, u in seg.get_source_image_uids()}
+        assert set(uids) <= referenced
+        for item in seg.PerFrameFunctionalGroupsSequence:
+            src = item.DerivationImageSequence[0].SourceImageSequence[0]
+            assert src.ReferencedSOPInstanceUID in uids
+        pixels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=uids, segment_numbers=[1, 2, 3],
+            combine_segments=True, skip_overlap_checks=True,
+        )
+        assert pixels.shape == sa.labels.shape
+        np.testing.assert_array_equal(pixels, sa.labels)
+        assert (pixels == 2).sum() > 0 and (pixels == 3).sum() > 0
+
+
+def test_seg_passes_dciodvfy(seg_paths):
+    for path in seg_paths:
+        errors, lines = _dciodvfy_errors(path)
+        assert not errors, "\n".join(lines)
+
+
+def test_sr_passes_dciodvfy(written):
+    errors, lines = _dciodvfy_errors(written["sr"])
+    assert not errors, "\n".join(lines)
+
+
+def test_sr_measurements_per_level(study, written, seg_paths):
+    sr = hd.sr.srread(written["sr"])
+    assert sr.VerificationFlag == "UNVERIFIED"
+    assert sr.PreliminaryFlag == "PRELIMINARY"
+    assert sr.CompletionFlag == "PARTIAL"
+    seg_frames = {}
+    for p in seg_paths:
+        ds = pydicom.dcmread(p)
+        for n, item in enumerate(ds.PerFrameFunctionalGroupsSequence, start=1):
+            seg_frames[(ds.SOPInstanceUID, n)] = (
+                int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber),
+                item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID,
+            )
+    groups = {str(g.tracking_identifier): g
+              for g in sr.content.get_planar_roi_measurement_groups()}
+    for lv in study.report.levels:
+        expect = (
+            ("canal", 1, lv.canal_area_sop_instance_uid, "Area", lv.canal_area_mm2, "mm2"),
+            ("LF left", 2, lv.lf_thickness_left_sop_instance_uid, "Thickness",
+             lv.lf_thickness_left_mm, "mm"),
+            ("LF right", 3, lv.lf_thickness_right_sop_instance_uid, "Thickness",
+             lv.lf_thickness_right_mm, "mm"),
+        )
+        for what, segment, source_uid, name, value, unit in expect:
+            g = groups[f"{lv.level} {what}"]
+            m = next(m for m in g.get_measurements() if m.name.meaning == name)
+            assert m.value == pytest.approx(value, abs=1e-6)
+            assert m.unit.value == unit
+            ref = g.referenced_segmentation_frame
+            seg_ref = ref[0].ReferencedSOPSequence[0]
+            frame = int(seg_ref.ReferencedFrameNumber)
+            assert seg_frames[(seg_ref.ReferencedSOPInstanceUID, frame)] == (segment, source_uid)
+            src = ref[1].ReferencedSOPSequence[0]
+            assert src.ReferencedSOPInstanceUID == source_uid
+    assert len(groups) == 3 * len(study.report.levels)
+
+
+def test_sr_observer_is_the_algorithm_device(written):
+    ds = pydicom.dcmread(written["sr"])
+    items = ds.ContentSequence
+    observer = [i for i in items if i.ValueType == "CODE"
+                and i.ConceptNameCodeSequence[0].CodeValue == "121005"]
+    assert observer and observer[0].ConceptCodeSequence[0].CodeValue == codes.DCM.Device.value
+    names = [i.TextValue for i in items if i.ValueType == "TEXT"
+             and i.ConceptNameCodeSequence[0].CodeValue == "121013"]
+    assert names == ["synthetic-unet"]
