@@ -219,14 +219,60 @@ EDGE_MARGIN_MM = 6  # ignore responses at the ends of the tracked canal
 DISC_OFFSET_MM = 24.0  # disc centre: this far anterior of the canal centre
 
 
-def _slope_deg(st: _Straight, s: int) -> float:
-    """Disc slope (degrees from the axial plane); negative = sloping like the S1 endplate
-    (anterior end higher than posterior)."""
+def _gradients(img: np.ndarray) -> np.ndarray:
+    """The image the disc orientation is fitted on (lightly smoothed)."""
+    return ndi.gaussian_filter(img, 1.0)
+
+
+def _disc_axes(smooth: np.ndarray, st: _Straight, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre (i, j), unit normal toward the head and unit anterior axis of the
+    disc at arc length ``s``. The normal is the direction across which the
+    disc band is sharpest: profiles across candidate angles (±30° around the
+    column direction, averaged along the disc) are compared and the one with
+    the largest contrast wins."""
+    pi, pj = st.points[s]
     ai, aj = st.anterior[s]
-    return float(np.degrees(np.arctan2(-ai, -aj)))
+    centre = np.array([pi + ai * DISC_OFFSET_MM, pj + aj * DISC_OFFSET_MM])
+    guess = np.array([-aj, ai]) if -aj < 0 else np.array([aj, -ai])  # toward the head (−i)
+    h, w = smooth.shape
+    half = 20
+    i0, i1 = int(max(0, centre[0] - half)), int(min(h, centre[0] + half + 1))
+    j0, j1 = int(max(0, centre[1] - half)), int(min(w, centre[1] + half + 1))
+    best_n, best_score = guess, -1.0
+    if i1 - i0 >= 9 and j1 - j0 >= 9:
+        ii, jj = np.mgrid[i0:i1, j0:j1].astype(float)
+        di, dj = (ii - centre[0]).ravel(), (jj - centre[1]).ravel()
+        vals = smooth[i0:i1, j0:j1].ravel()
+        base = np.arctan2(guess[1], guess[0])
+        for dt in np.deg2rad(np.arange(-30, 31, 2)):
+            n = np.array([np.cos(base + dt), np.sin(base + dt)])
+            across = di * n[0] + dj * n[1]
+            along = -di * n[1] + dj * n[0]
+            sel = (np.abs(along) <= 12) & (np.abs(across) <= 12)
+            bins = np.round(across[sel]).astype(int) + 12
+            cnt = np.bincount(bins, minlength=25)
+            mean = np.bincount(bins, vals[sel], minlength=25) / np.maximum(cnt, 1)
+            ok = cnt > 3
+            if ok.sum() < 10:
+                continue
+            score = float(np.var(mean[ok])) - 1e-4 * abs(np.rad2deg(dt))
+            if score > best_score:
+                best_n, best_score = n, score
+    n = best_n
+    ant = np.array([n[1], -n[0]])
+    if np.dot(ant, [ai, aj]) < 0:
+        ant = -ant
+    return centre, n, ant
 
 
-def _choose_column(st: _Straight, f: np.ndarray) -> list[int]:
+def _slope_deg(normal: np.ndarray) -> float:
+    """Disc slope (degrees from the axial plane) from its canonical (i, j) normal;
+    negative = sloping like the S1 endplate (anterior end higher than posterior)."""
+    ni, nj = normal
+    return float(np.degrees(np.arctan2(nj, -ni)))
+
+
+def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1."""
     peaks = _peaks(f, MIN_SPACING_MM)
     n = len(f)
@@ -241,7 +287,7 @@ def _choose_column(st: _Straight, f: np.ndarray) -> list[int]:
             spacing = float(np.median(np.diff(chain)))
             if p - chain[-1] > GAP_STOP * spacing:
                 break
-        if _slope_deg(st, p) <= -SACRAL_SLOPE_STOP_DEG and len(chain) >= 2:
+        if _slope_deg(_disc_axes(grads, st, p)[1]) <= -SACRAL_SLOPE_STOP_DEG and len(chain) >= 2:
             break
         chain.append(p)
     return chain
@@ -292,7 +338,8 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
         return ()
     cv, st, _ = best
     f = _disc_profile(st)
-    chain = _choose_column(st, f)
+    grads = _gradients(_normalise(cv.image))
+    chain = _choose_column(st, f, grads)
     if len(chain) < 2:
         return ()
     spacing = np.diff(chain).astype(float)
@@ -303,14 +350,8 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     for rank, s in enumerate(reversed(chain)):
         if rank >= 17:
             break
-        pi, pj = st.points[s]
-        ai, aj = st.anterior[s]
-        ci, cj = pi + ai * DISC_OFFSET_MM, pj + aj * DISC_OFFSET_MM
+        (ci, cj), (ti, tj), _ = _disc_axes(grads, st, s)
         centre = cv.to_patient(ci, cj)
-        # normal: along the column (perpendicular to the anterior direction), toward the head
-        ti, tj = -aj, ai
-        if ti > 0:
-            ti, tj = -ti, -tj
         nvec = cv.to_patient(ci + ti, cj + tj) - centre
         nvec = nvec / max(float(np.linalg.norm(nvec)), 1e-9)
         discs.append(
