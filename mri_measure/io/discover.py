@@ -19,6 +19,7 @@ from .dicomdir import DicomdirHint, find_dicomdir, read_dicomdir
 from .headers import (
     BadDicom,
     ImageHeader,
+    ImplausibleImage,
     MissingGeometry,
     NotDicom,
     image_headers,
@@ -40,6 +41,7 @@ class _Scan:
     n_skipped: int = 0
     n_broken: int = 0
     n_duplicates: int = 0
+    n_implausible: int = 0
     missing_geometry: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     headers: dict[str, ImageHeader] = field(default_factory=dict)
 
@@ -57,6 +59,9 @@ class _Scan:
         self.n_dicom += 1
         try:
             found = image_headers(ds, locator)
+        except ImplausibleImage:
+            self.n_implausible += 1
+            return
         except MissingGeometry as exc:
             series = str(ds.get("SeriesNumber", "") or "?")
             self.missing_geometry[series] += int(exc.args[0])
@@ -226,6 +231,10 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
     warnings_out += report.warnings()
     if scan.n_broken:
         warnings_out.append(f"{scan.n_broken} file(s) look like DICOM but could not be parsed (truncated or corrupt); ignored")
+    if scan.n_implausible:
+        warnings_out.append(
+            f"{scan.n_implausible} image(s) with missing or implausible Rows/Columns or UIDs were left out"
+        )
     if scan.n_duplicates:
         warnings_out.append(f"{scan.n_duplicates} duplicate image(s) (same SOPInstanceUID) ignored")
     for series, n in sorted(scan.missing_geometry.items()):

@@ -227,6 +227,10 @@ def _strings(value: Any) -> tuple[str, ...]:
         return (str(value).strip().upper(),)
 
 
+class ImplausibleImage(Exception):
+    """Rows/Columns missing or beyond :data:`MAX_MATRIX`, or no SOP/series UID."""
+
+
 class MissingGeometry(Exception):
     """An image without usable PixelSpacing / ImagePositionPatient / ImageOrientationPatient."""
 
@@ -245,7 +249,7 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     sop_uid = str(_get(ds, "SOPInstanceUID") or "")
     series_uid = str(_get(ds, "SeriesInstanceUID") or "")
     if not rows or not cols or rows > MAX_MATRIX or cols > MAX_MATRIX or not sop_uid or not series_uid:
-        raise MissingGeometry(1, "Rows/Columns/SOPInstanceUID/SeriesInstanceUID")
+        raise ImplausibleImage
     tsyntax = None
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "TransferSyntaxUID" in meta:
