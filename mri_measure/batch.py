@@ -74,6 +74,8 @@ class BatchSummary:
     wall_s: float = 0.0
     first_result_s: float | None = None  # from start to the first recorded study
     discovery_s: float | None = None  # from start to the end of the walk
+    processing_s: float = 0.0  # from the model being loaded on a worker to the last result
+    warm_up_s: float = 0.0  # cluster start + first model load
     model: dict[str, Any] = field(default_factory=dict)
     worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # by worker pid
 
@@ -208,7 +210,7 @@ def _failure_of(fut: Any) -> tuple[str, str]:
     if isinstance(exc, KilledWorker):
         return (
             "WorkerCrashed",
-            "the worker process died while measuring this study (tried twice): "
+            f"a worker process died each time this study ran ({exc.allowed_failures + 1} tries): "
             "a decoder crash or running out of memory",
         )
     return type(exc).__name__, redact(one_line(str(exc)))
@@ -376,6 +378,8 @@ def run_batch(
         runner = _Runner(client, store, spec, identity, timeout_per_study, counts, summary)
         discovery = StreamingDiscovery(root)
         bar.start_clock()
+        t_proc = time.monotonic()
+        summary.warm_up_s = t_proc - t_start
         try:
             last_poll = 0.0
             for item in discovery:
@@ -408,6 +412,7 @@ def run_batch(
                 runner.poll(t_start)
                 bar.update(counts)
                 runner.wake.wait(POLL_S)
+            summary.processing_s = time.monotonic() - t_proc
         finally:
             runner.close()
             bar.close(counts)

@@ -1,0 +1,169 @@
+"""Batch throughput: studies per hour with 1 and 2 local workers, scaling
+efficiency, peak RSS per worker. Writes its section of benchmarks/RESULTS.md.
+
+    python benchmarks/bench_batch.py [--n-studies 8] [--segmenter model|truth] [--no-write]
+
+Studies are sample-size synthetic CDs (``mri_measure.synth.write_cd``
+defaults: a sagittal T2 and three angled axial blocks), generated once into
+a cache folder. Throughput is counted from the moment the model is loaded on
+a worker to the last result (cluster start-up and the first model load are
+reported separately): that is the rate a long archive run sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+START, END = "<!-- bench_batch:start -->", "<!-- bench_batch:end -->"
+
+
+def make_studies(cache: Path, n: int) -> tuple[Path, Path]:
+    from mri_measure.synth import write_cd
+
+    root, truth = cache / "ROOT", cache / "truth"
+    for i in range(n):
+        d = root / f"study{i:03d}"
+        if (d / "CD").exists():
+            continue
+        tmp = cache / f"tmp{i}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_cd(tmp, seed=5000 + i, stenosis=("none", "moderate", "severe")[i % 3])
+        (truth / d.name).mkdir(parents=True, exist_ok=True)
+        for f in ("truth.json", "truth_labels.npz"):
+            if (tmp / f).exists():
+                shutil.move(str(tmp / f), str(truth / d.name / f))
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(tmp / "CD"), str(d / "CD"))
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root, truth
+
+
+def run(root: Path, truth: Path, workers: int, segmenter: str) -> dict:
+    from mri_measure.batch import run_batch, segmenter_spec
+
+    spec = segmenter_spec(None, "cpu", f"truth:{truth}" if segmenter == "truth" else "")
+    out = Path(tempfile.mkdtemp(prefix=f"bench-batch-w{workers}-"))
+    try:
+        s = run_batch(root, out, workers=workers, segmenter=spec, progress=False)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    n = s.done + s.failed
+    return {
+        "workers": workers,
+        "studies": n,
+        "failed": s.failed,
+        "processing_s": round(s.processing_s, 2),
+        "warm_up_s": round(s.warm_up_s, 2),
+        "wall_s": round(s.wall_s, 2),
+        "first_result_s": round(s.first_result_s or 0.0, 2),
+        "discovery_s": round((s.discovery_s or 0.0) - s.warm_up_s, 2),
+        "studies_per_hour": round(n / s.processing_s * 3600.0, 1) if s.processing_s else 0.0,
+        "peak_rss_mb_per_worker": sorted(round(w["peak_rss_mb"], 1) for w in s.worker_stats.values()),
+        "model_loads_per_worker": sorted(w["segmenter_loads"] for w in s.worker_stats.values()),
+        "model": s.model,
+    }
+
+
+def write_section(text: str) -> None:
+    body = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    block = f"{START}\n{text.rstrip()}\n{END}"
+    if START in body and END in body:
+        pre, rest = body.split(START, 1)
+        _, post = rest.split(END, 1)
+        body = pre + block + post
+    else:
+        body = body.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(body, encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-studies", type=int, default=8)
+    ap.add_argument("--segmenter", choices=("model", "truth"), default="model")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mri-measure-bench-batch"))
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = ap.parse_args(argv)
+
+    t = time.perf_counter()
+    root, truth = make_studies(Path(args.cache), args.n_studies)
+    gen_s = time.perf_counter() - t
+    n_files = sum(1 for p in root.rglob("*") if p.is_file())
+    n_bytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    load_before = os.getloadavg()
+    one = run(root, truth, 1, args.segmenter)
+    two = run(root, truth, 2, args.segmenter)
+    load_after = os.getloadavg()
+    eff = (two["studies_per_hour"] / one["studies_per_hour"]) / 2.0 if one["studies_per_hour"] else 0.0
+    result = {"one_worker": one, "two_workers": two, "scaling_efficiency": round(eff, 3),
+              "generation_s": round(gen_s, 1), "loadavg_before": load_before, "loadavg_after": load_after,
+              "files_per_study": n_files / args.n_studies, "mb_per_study": n_bytes / args.n_studies / 1e6}
+    print(json.dumps(result, indent=2))
+
+    model = one["model"]
+    model_txt = (f"`{model.get('name')}` {model.get('version')} (sha256 {str(model.get('sha256'))[:12]}…)"
+                 if args.segmenter == "model" else "ground-truth segmenter (no network: TruthSegmenter)")
+    rss = max(one["peak_rss_mb_per_worker"] + two["peak_rss_mb_per_worker"])
+    lines = [
+        "## Batch throughput (`benchmarks/bench_batch.py`)",
+        "",
+        f"Command: `python benchmarks/bench_batch.py --n-studies {args.n_studies} --segmenter {args.segmenter}`  ",
+        f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()}), "
+        f"shared with other jobs (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after).  ",
+        f"Studies: {args.n_studies} synthetic sample-size CDs (sagittal T2 + three axial blocks), "
+        f"segmenter: {model_txt}.",
+        "",
+        "| workers | studies | failed | studies/hour | processing s | start-up + model load s | first result s | peak RSS per worker MB | model loads per worker |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in (one, two):
+        lines.append(
+            f"| {r['workers']} | {r['studies']} | {r['failed']} | {r['studies_per_hour']:.0f} | "
+            f"{r['processing_s']:.1f} | {r['warm_up_s']:.1f} | {r['first_result_s']:.1f} | "
+            f"{', '.join(f'{x:.0f}' for x in r['peak_rss_mb_per_worker'])} | "
+            f"{', '.join(str(x) for x in r['model_loads_per_worker'])} |"
+        )
+    lines += [
+        "",
+        f"Scaling efficiency 1 → 2 workers: **{eff * 100:.0f} %** "
+        f"(targets: ≥ 600 studies/hour on 2 cores, ≥ 80 % scaling, ≤ 1.5 GB peak RSS per worker; "
+        f"here {two['studies_per_hour']:.0f} studies/hour, {eff * 100:.0f} %, {rss:.0f} MB).",
+    ]
+    per_study_s = 3600.0 / one["studies_per_hour"] if one["studies_per_hour"] else float("nan")
+    disc_rate = args.n_studies / max(two["discovery_s"], 1e-3)
+    lines += [
+        "",
+        f"Per study: {result['files_per_study']:.0f} files, {result['mb_per_study']:.1f} MB on disk, "
+        f"{per_study_s:.1f} s of one worker core end to end; the client walked and header-read the "
+        f"archive at ~{disc_rate:.0f} studies/s while the workers ran.",
+        "",
+        "**On a cluster of N machines** (`--scheduler`): studies are independent tasks with a few kB "
+        "in and out, so throughput grows with worker cores (≈ N × cores × the single-core rate above) "
+        "until a shared resource saturates. In order: (1) *inference and decode* are the per-study CPU "
+        "cost and scale with cores (GPU workers with `--device cuda` move inference off the CPU); "
+        f"(2) *disk read*: at {result['mb_per_study']:.1f} MB per study a shared store delivering 1 GB/s "
+        f"feeds ~{1000 / max(result['mb_per_study'], 0.01):.0f} studies/s, rarely the limit; "
+        "(3) what bottlenecks first at scale is the *single client* that walks ROOT and reads every "
+        f"header (~{disc_rate:.0f} studies/s here, ≈ {disc_rate * 3600:,.0f} studies/hour on one core) "
+        "and writes the outputs; beyond a few hundred worker cores, split ROOT over several batch "
+        "runs (one OUT each) or move discovery into per-unit tasks. The Dask scheduler's per-task "
+        "overhead (~ms) is negligible against seconds per study.",
+    ]
+    text = "\n".join(lines)
+    print("\n" + text)
+    if not args.no_write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
