@@ -1,0 +1,295 @@
+"""The dock widget in a real napari viewer under Xvfb (pytest-xvfb + pytest-qt).
+
+One phantom study is segmented once per module (the worker thread, progress and
+table are checked then); the later tests review and correct that session.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.napari
+
+napari = pytest.importorskip("napari")  # the [napari] extra is part of the test setup
+
+WIDGET = "Measure canal and LF"
+
+
+def _segmenter_factory(cd):
+    """The shipped model once present; until then the phantom's ground truth."""
+    from mri_measure.segment import TruthSegmenter
+
+    truth = cd.parent / "truth_labels.npz"
+    return lambda: TruthSegmenter.from_npz(truth)
+
+
+@pytest.fixture(scope="module")
+def qapp_args():
+    return ["pytest"]
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot, phantom_cd):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    layers = viewer.open(str(phantom_cd), plugin="mri-measure")
+    assert layers, "the reader opened nothing"
+    _, widget = viewer.window.add_plugin_dock_widget("mri-measure", WIDGET)
+    widget.segmenter_factory = _segmenter_factory(phantom_cd)
+    return viewer, widget
+
+
+def _canal_slice(widget):
+    """(key, stack index, slice index) of a slice whose canal was measured, mid-stack."""
+    s = widget.session
+    for key, (i, k) in s.index.items():
+        m = s.measurement(key)
+        if m.canal_area_mm2 is not None and m.canal_area_mm2 > 60 and 0 < k < s.stacks[i].labels.shape[0] - 1:
+            return key, i, k
+    for key, (i, k) in s.index.items():
+        if s.measurement(key).canal_area_mm2 is not None:
+            return key, i, k
+    raise AssertionError("no slice with a canal")
+
+
+def _click_item(qtbot, widget, key):
+    from qtpy.QtCore import Qt
+
+    table = widget.table
+    for i in range(table.topLevelItemCount()):
+        top = table.topLevelItem(i)
+        for j in range(top.childCount()):
+            item = top.child(j)
+            if item.data(0, Qt.ItemDataRole.UserRole) == key:
+                top.setExpanded(True)
+                table.scrollToItem(item)
+                rect = table.visualItemRect(item)
+                qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+                return
+    raise AssertionError(f"slice {key} not in the table")
+
+
+def _canal_cell(widget, key) -> float:
+    row = widget.slice_row(key)
+    assert row is not None
+    return float(row["Canal mm²"])
+
+
+def _boundary_point(lab2d, side):
+    """A canal edge pixel on the given side ('bottom' or 'top') of the canal centroid column."""
+    rr, cc = np.nonzero(lab2d == 1)
+    c = int(round(cc.mean()))
+    col = np.nonzero(lab2d[:, c] == 1)[0]
+    return (int(col.max()) if side == "bottom" else int(col.min())), c
+
+
+def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
+    from qtpy.QtCore import Qt
+
+    viewer, widget = viewer_widget
+    seen = []
+    widget._bridge.progress.connect(lambda stage, f: seen.append((stage, f)))
+    qtbot.mouseClick(widget.segment_button, Qt.MouseButton.LeftButton)
+    assert widget.busy and widget.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.session is not None and not widget.busy, timeout=180_000)
+    # progress came from the pipeline's callback, through the worker thread
+    stages = [s for s, _ in seen]
+    assert "segment" in stages and "measure" in stages
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and widget.progress.value() == 100
+    assert not widget.status.text().startswith("Error"), widget.status.text()
+
+    session = widget.session
+    lab = widget.labels_layer
+    image = next(l for l in viewer.layers if l.name == widget.stack_combo.currentText().split(" (")[0])
+    # labels: contract values, named colours, same physical grid as the image
+    assert set(np.unique(lab.data)) <= {0, 1, 2, 3} and (lab.data == 1).any()
+    assert lab.colormap.__class__.__name__ == "DirectLabelColormap"
+    assert np.allclose(lab.scale, image.scale) and np.allclose(lab.translate, image.translate)
+    assert lab.data.shape == image.data.shape
+    assert np.allclose(image.scale[1:], session.stacks[widget.current_stack].analysis.loaded.stack.spacing_mm)
+    lines = widget.lines_layer
+    assert len(lines.data) > 0 and set(lines.features["kind"]) <= {"lf_left", "lf_right", "canal_ap"}
+    assert {"lf_left", "lf_right", "canal_ap"} & set(lines.features["kind"])
+    # table: one row per level of the report, values as in the report
+    table = widget.table_values()
+    report = session.report
+    assert [lv.level for lv in report.levels] == [t for t in table if t != "unassigned"]
+    lv0 = report.levels[0]
+    assert table[lv0.level]["Canal mm²"] == f"{lv0.canal_area_mm2:.1f}"
+
+    # click a slice in the table: the viewer jumps to it
+    key, i, k = _canal_slice(widget)
+    _click_item(qtbot, widget, key)
+    assert widget.current_stack == i and widget.current_slice_index() == k
+    assert int(viewer.dims.current_step[0]) == int(round(lab.world_to_data(viewer.dims.point)[0]))
+
+    # ---- edit with napari's own brush (paint on background only) -------------------------
+    lab.preserve_labels = True
+    lab.brush_size = 9
+    px_mm2 = float(np.prod(session.stacks[i].analysis.loaded.stack.spacing_mm))
+
+    def paint_blob(side):
+        before = lab.data[k].copy()
+        r, c = _boundary_point(before, side)
+        with qtbot.waitSignal(widget.table_updated, timeout=500):  # re-measured within 0.5 s
+            t0 = time.perf_counter()
+            lab.paint((k, r + (3 if side == "bottom" else -3), c), 1)
+        elapsed = time.perf_counter() - t0
+        grown = int(((lab.data[k] == 1) & (before == 0)).sum())
+        assert grown > 20 and int((lab.data[k] != before).sum()) == grown
+        return grown * px_mm2, elapsed
+
+    auto_value = _canal_cell(widget, key)
+    assert widget.slice_row(key)["Source"] == "auto"
+    first_area, t1 = paint_blob("bottom")
+    row = widget.slice_row(key)
+    assert row["Source"] == "corrected" and key in session.corrected
+    a1 = _canal_cell(widget, key)
+    assert a1 > auto_value
+    # second edit: both values are from hard labels now, so the growth is the painted area
+    second_area, t2 = paint_blob("top")
+    a2 = _canal_cell(widget, key)
+    assert a2 - a1 == pytest.approx(second_area, rel=0.01, abs=0.1)
+    assert max(t1, t2) < 0.5 and widget.last_edit_seconds is not None
+    # undo (napari's own history) goes back to the first edit's value
+    lab.undo()
+    qtbot.waitUntil(lambda: abs(_canal_cell(widget, key) - a1) < 0.051, timeout=1000)
+    lab.redo()
+    qtbot.waitUntil(lambda: abs(_canal_cell(widget, key) - a2) < 0.051, timeout=1000)
+    edited = lab.data[k].copy()
+
+    # ---- level override regroups the table ---------------------------------------------
+    old_group = widget.slice_row(key)["group"]
+    new_level = "T12-L1" if old_group != "T12-L1" else "L1-L2"
+    widget.level_combo.setCurrentText(new_level)
+    qtbot.mouseClick(widget.level_button, Qt.MouseButton.LeftButton)
+    assert widget.slice_row(key)["group"] == new_level
+    assert widget.table_values()[new_level]["Level from"] == "user"
+    assert widget.table_values()[new_level]["Canal mm²"] == f"{a2:.1f}"
+    assert session.assignments[key].source == "user"
+    assert new_level in widget.slice_label.text()
+
+    # ---- export via the core: JSON + SEG (read back with highdicom) ---------------------
+    out = tmp_path / "export"
+    written = widget.export(out)
+    assert written and (out / "measurements.json").is_file()
+    doc = json.loads((out / "measurements.json").read_text())
+    sl = next(s for s in doc["slices"] if s["sop_instance_uid"] == key)
+    assert sl["level"] == new_level and sl["canal_area_mm2"] == pytest.approx(a2, abs=0.06)
+    assert any(lv["level"] == new_level and lv["level_source"] == "user" for lv in doc["levels"])
+    seg_path = next(p for p in written.values() if p.suffix == ".dcm" and "seg" in p.name.lower())
+    _assert_seg_matches(seg_path, key, edited)
+
+    # ---- corrected slices as training pairs for `mri-measure train --user-cases` -------
+    from mri_measure.segment.data import load_user_cases
+
+    pairs = widget.save_training_pairs(tmp_path / "pairs")
+    assert len(pairs) == len(session.corrected) == 1
+    cases = load_user_cases(tmp_path / "pairs")
+    assert len(cases) == 1 and np.array_equal(cases[0].labels, edited)
+    assert cases[0].image.shape == edited.shape
+
+    # ---- screenshot: non-blank, shows the label colours ---------------------------------
+    shot = viewer.screenshot(str(tmp_path / "napari_widget.png"), canvas_only=False, flash=False)
+    assert shot.shape[0] > 400 and shot[..., :3].std() > 20
+    canvas = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    from napari_mri_measure._layers import LABEL_COLORS
+
+    assert (tmp_path / "napari_widget.png").stat().st_size > 10_000
+    assert canvas.std() > 10
+    assert _has_colour(canvas, LABEL_COLORS[1]), "canal colour not on the canvas"
+
+
+def _has_colour(img, rgba, tol=60):
+    """Blended label colour visible: pixels whose hue leans towards the colour."""
+    target = np.array(rgba[:3]) * 255
+    grey = img.mean(axis=-1, keepdims=True)
+    tint = img - grey
+    want = target - target.mean()
+    score = (tint * want).sum(-1) / (np.linalg.norm(want) + 1e-9)
+    return int((score > tol / 3).sum()) > 30
+
+
+def _assert_seg_matches(seg_path, key, edited):
+    import highdicom as hd
+
+    seg = hd.seg.segread(str(seg_path))
+    desc = {d.segment_number: d.segment_label for d in seg.SegmentSequence}
+    assert len(desc) >= 3
+    uid = key.split("#")[0]
+    numbers = sorted(desc)
+    vol = seg.get_pixels_by_source_instance([uid], segment_numbers=numbers, combine_segments=True,
+                                            relabel=False)
+    got = np.asarray(vol)[0]
+    assert got.shape == edited.shape
+    np.testing.assert_array_equal(got, np.where(edited <= 3, edited, 0))
+
+
+def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path):
+    viewer, widget = viewer_widget
+    widget.segment()
+    qtbot.waitUntil(lambda: widget.session is not None and not widget.busy, timeout=180_000)
+    lab = widget.labels_layer
+    key, i, k = _canal_slice(widget)
+    widget.jump_to(key)
+    r, c = _boundary_point(lab.data[k], "bottom")
+    lab.preserve_labels = True
+    lab.brush_size = 7
+    lab.paint((k, r + 2, c), 1)
+    viewer.layers.selection.active = lab
+    out = tmp_path / "labels_seg.dcm"
+    paths = viewer.layers.save(str(out), selected=True, plugin="mri-measure")
+    assert paths and out.is_file()
+    assert key in widget.session.corrected
+    _assert_seg_matches(out, key, lab.data[k].copy())
+
+
+def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path):
+    from mri_measure.segment import TruthSegmenter
+
+    viewer, widget = viewer_widget
+    gate = threading.Event()
+    truth_factory = widget.segmenter_factory
+
+    def slow_factory():
+        gate.wait(30)
+        return truth_factory()
+
+    widget.segmenter_factory = slow_factory
+    widget.segment()
+    assert widget.busy
+    widget.cancel_button.click()
+    gate.set()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
+    assert widget.session is None and "cancelled" in widget.status.text()
+
+    # a user error inside the worker (unknown series) -> one line, no traceback
+    widget.segmenter_factory = truth_factory
+    widget.segment(series="99999")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    text = widget.status.text()
+    assert text.startswith("Error: ") and "\n" not in text and "Traceback" not in text
+    assert "series" in text
+    # a folder without DICOM -> one line
+    (tmp_path / "empty").mkdir()
+    widget.open_source(tmp_path / "empty")
+    text = widget.status.text()
+    assert text.startswith("Error: ") and "\n" not in text
+    assert str(tmp_path) not in text  # no input paths in messages
+    assert widget.session is None and isinstance(TruthSegmenter, type)
+
+
+def test_sample_data_opens_through_npe2(make_napari_viewer):
+    viewer = make_napari_viewer(show=False)
+    layers = viewer.open_sample("mri-measure", "synthetic_lumbar_cd")
+    names = [l.name for l in viewer.layers]
+    assert layers and any(n.startswith("axial_t2 #") for n in names)
+    axial = next(l for l in viewer.layers if l.name.startswith("axial_t2 #"))
+    meta = axial.metadata["mri_measure"]
+    assert meta["synthetic"] is True and (meta["stack"].spacing_mm == pytest.approx(axial.scale[1:]))
