@@ -369,53 +369,57 @@ def run_batch(
     bar = ProgressBar(stream, enabled=progress)
     _quiet_distributed(debug)
 
-    with open_client(workers, scheduler) as client:
-        summary.n_workers = len(client.scheduler_info().get("workers", {}))
-        # the model loads once per worker; the first load also tells us its sha256
-        warm = client.submit(warm_up_task, spec, pure=False).result()
-        summary.model = warm["model"]
-        identity = Identity(warm["model"].get("sha256"), __version__)
-        runner = _Runner(client, store, spec, identity, timeout_per_study, counts, summary)
-        discovery = StreamingDiscovery(root)
-        bar.start_clock()
-        t_proc = time.monotonic()
-        summary.warm_up_s = t_proc - t_start
-        try:
-            last_poll = 0.0
-            for item in discovery:
-                if isinstance(item, FoundStudy):
-                    if not item.merged:
-                        runner.seen_keys.add(item.key)
-                    if resume and store.is_done(item.key, identity, item.fingerprint):
-                        counts.skipped += 1
-                        summary.skipped += 1
-                    else:
-                        runner.enqueue(item)
-                elif isinstance(item, UnitFailed):
-                    store.write_failure(item.key, item.error_class, item.message, kind="unit")
-                    counts.failed += 1
-                    runner.record_first_result(t_start)
-                if runner.wake.is_set() or time.monotonic() - last_poll >= POLL_S:
+    try:
+        with open_client(workers, scheduler) as client:
+            summary.n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            # the model loads once per worker; the first load also tells us its sha256
+            warm = client.submit(warm_up_task, spec, pure=False).result()
+            summary.model = warm["model"]
+            identity = Identity(warm["model"].get("sha256"), __version__)
+            runner = _Runner(client, store, spec, identity, timeout_per_study, counts, summary)
+            discovery = StreamingDiscovery(root)
+            bar.start_clock()
+            t_proc = time.monotonic()
+            summary.warm_up_s = t_proc - t_start
+            try:
+                last_poll = 0.0
+                for item in discovery:
+                    if isinstance(item, FoundStudy):
+                        if not item.merged:
+                            runner.seen_keys.add(item.key)
+                        if resume and store.is_done(item.key, identity, item.fingerprint):
+                            counts.skipped += 1
+                            summary.skipped += 1
+                        else:
+                            runner.enqueue(item)
+                    elif isinstance(item, UnitFailed):
+                        store.write_failure(item.key, item.error_class, item.message, kind="unit")
+                        counts.failed += 1
+                        runner.record_first_result(t_start)
+                    if runner.wake.is_set() or time.monotonic() - last_poll >= POLL_S:
+                        runner.poll(t_start)
+                        bar.update(counts)
+                        last_poll = time.monotonic()
+                counts.discovering = False
+                summary.discovery_s = time.monotonic() - t_start
+                st = discovery.stats
+                for w in dict.fromkeys(st.warnings):
+                    log.warning("discovery: %s", w)
+                if st.n_dicom == 0 and not st.n_unit_failures:
+                    raise NoDicomError(
+                        f"no DICOM files found under the batch ROOT ({st.n_files} file(s) scanned)"
+                    )
+                while runner.busy():
                     runner.poll(t_start)
                     bar.update(counts)
-                    last_poll = time.monotonic()
-            counts.discovering = False
-            summary.discovery_s = time.monotonic() - t_start
-            st = discovery.stats
-            for w in dict.fromkeys(st.warnings):
-                log.warning("discovery: %s", w)
-            if st.n_dicom == 0 and not st.n_unit_failures:
-                raise NoDicomError(
-                    f"no DICOM files found under the batch ROOT ({st.n_files} file(s) scanned)"
-                )
-            while runner.busy():
-                runner.poll(t_start)
-                bar.update(counts)
-                runner.wake.wait(POLL_S)
-            summary.processing_s = time.monotonic() - t_proc
-        finally:
-            runner.close()
-            bar.close(counts)
+                    runner.wake.wait(POLL_S)
+                summary.processing_s = time.monotonic() - t_proc
+            finally:
+                runner.close()
+                bar.close(counts)
+    except KeyboardInterrupt:
+        store.consolidate()  # what finished so far is in the tables; --resume does the rest
+        raise
 
     summary.n_studies = len(runner.seen_keys)
     summary.done, summary.failed = counts.done, counts.failed
