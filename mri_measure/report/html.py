@@ -24,8 +24,9 @@ h2{font-size:1.2em;margin:28px 0 8px;border-bottom:1px solid #ccc;padding-bottom
 table{border-collapse:collapse;margin:8px 0;font-size:.93em}
 th,td{border:1px solid #bbb;padding:4px 8px;text-align:center}
 th{background:#eef1f5}
-td.lvl{font-weight:700}
-table.levels td{white-space:nowrap}
+td.lvl{font-weight:700;white-space:nowrap}
+table.levels{font-size:.88em}
+table.levels td.num{white-space:nowrap}
 tr.meets td{background:#e7f6e7}
 td.yes{font-weight:700}
 table.kv td{text-align:left}
@@ -70,6 +71,8 @@ def render_html(analysis: StudyAnalysis, figures: Figures | None = None) -> str:
         cells = []
         for i, cell in enumerate(row):
             c = "lvl" if i == 0 else ("yes" if cell.startswith("yes") and i >= 8 else "")
+            if 2 <= i <= 7:
+                c = (c + " num").strip()
             cells.append(f'<td class="{c}">{escape(cell)}</td>' if c else f"<td>{escape(cell)}</td>")
         out.append(f"<tr{cls}>{''.join(cells)}</tr>")
     out.append("</tbody></table>")

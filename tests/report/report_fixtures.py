@@ -281,24 +281,32 @@ def build_study(root: Path, patient: dict, blocks=DEFAULT_BLOCKS, *, sagittal=Tr
     return StudyAnalysis(report=report, axial=tuple(stack_analyses), sagittal=sag, discs=discs)
 
 
-def _level(name, keyed, thresholds: Thresholds) -> LevelMeasurement:
+def _level(name, keyed, thresholds: Thresholds, source: str = "sagittal",
+           confidence: float = 0.9) -> LevelMeasurement:
+    """Aggregate like CLINICAL.md says: canal = min over slices, LF = max per side."""
     canal_key, canal_m = min(keyed, key=lambda km: km[1].canal_area_mm2)
     left_key, left_m = max(keyed, key=lambda km: km[1].lf_thickness_left_mm)
     right_key, right_m = max(keyed, key=lambda km: km[1].lf_thickness_right_mm)
     lf_max = max(left_m.lf_thickness_left_mm, right_m.lf_thickness_right_mm)
+    lf_unc = (left_m.lf_thickness_left_uncertainty_mm
+              if left_m.lf_thickness_left_mm >= right_m.lf_thickness_right_mm
+              else right_m.lf_thickness_right_uncertainty_mm)
     narrowed = thresholds.canal_narrowed(canal_m.canal_area_mm2)
     thick = thresholds.lf_thickened(lf_max)
     reasons = []
-    if abs(lf_max - thresholds.lf_threshold_mm) <= 0.3:
+    if abs(lf_max - thresholds.lf_threshold_mm) <= lf_unc:
         reasons.append("lf_thickness_within_uncertainty_of_threshold")
+    if abs(canal_m.canal_area_mm2 - thresholds.canal_threshold_mm2) <= (
+            canal_m.canal_area_uncertainty_mm2):
+        reasons.append("canal_area_within_uncertainty_of_threshold")
     return LevelMeasurement(
-        level=name, level_source="sagittal", level_confidence=0.9,
+        level=name, level_source=source, level_confidence=confidence,
         canal_area_mm2=canal_m.canal_area_mm2,
         canal_area_uncertainty_mm2=canal_m.canal_area_uncertainty_mm2,
         lf_thickness_left_mm=left_m.lf_thickness_left_mm,
-        lf_thickness_left_uncertainty_mm=0.3,
+        lf_thickness_left_uncertainty_mm=left_m.lf_thickness_left_uncertainty_mm,
         lf_thickness_right_mm=right_m.lf_thickness_right_mm,
-        lf_thickness_right_uncertainty_mm=0.3,
+        lf_thickness_right_uncertainty_mm=right_m.lf_thickness_right_uncertainty_mm,
         lf_thickness_max_mm=lf_max, canal_ap_mm=canal_m.canal_ap_mm,
         canal_narrowed=narrowed, lf_thickened=thick,
         meets_mild_imaging_criteria=bool(narrowed and thick),
@@ -325,8 +333,8 @@ def _sagittal(root, patient, study_uid, for_uid, ent, rng) -> LoadedStack:
         img = 200 + 0 * xx.astype(float)
         for zc in (-95.0, -57.5, -20.0, 15.0, 50.0):  # vertebral bodies (z of centre)
             r0 = int(ipp[2] - zc)
-            img[max(r0 - 14, 0):max(r0 + 14, 0), 20:56] = 500
-        img[:, 62:76] = 1000  # CSF column
+            img[max(r0 - 14, 0):max(r0 + 14, 0), 36:62] = 500
+        img[:, 68:80] = 1000  # CSF column
         img = np.clip(img + rng.normal(0, 10, img.shape), 0, 4000).astype(np.uint16)
         sop = generate_uid(entropy_srcs=[*map(str, ent), "sagsop", str(k)])
         path = folder / f"SAG{k:03d}"
