@@ -18,7 +18,8 @@ frame of reference. Axial T2 is often acquired as angled per-disc blocks
 to ``path`` (``seg.dcm``), further groups to ``seg_2.dcm``, ``seg_3.dcm``, …
 beside it. Every SEG frame references the source image it was derived from.
 Empty frames are omitted (highdicom default); a segment absent from a whole
-group still is described.
+group still is described. When any slice was corrected by a reader
+(``SliceResult.corrected``) the segments are SEMIAUTOMATIC, else AUTOMATIC.
 
 Multi-frame sources (one enhanced MR file holding a stack) are grouped per
 file; frames of that file that were not measured stay empty.
@@ -69,6 +70,10 @@ def _segment_descriptions(analysis: StudyAnalysis) -> list:
         source=f"{SOFTWARE_NAME} {software_version()}",
     )
     region = [codes.SCT.LumbarSpine]
+    # outlines edited by a reader in napari: the segmentation is no longer purely automatic
+    corrected = any(sr.corrected for sr in analysis.report.slices)
+    algorithm_type = (hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC if corrected
+                      else hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC)
     descs = []
     specs = (
         (1, codes.SCT.DuraMater, None, (0.0, 0.0, 0.0)),
@@ -82,7 +87,7 @@ def _segment_descriptions(analysis: StudyAnalysis) -> list:
             segment_label=SEGMENT_LABELS[number],
             segmented_property_category=codes.SCT.AnatomicalStructure,
             segmented_property_type=prop_type,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_type=algorithm_type,
             algorithm_identification=algo,
             anatomic_regions=region,
             display_color=hd.color.CIELabColor(*colours[number]),

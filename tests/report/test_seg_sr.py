@@ -132,3 +132,84 @@ def test_sr_observer_is_the_algorithm_device(written):
     names = [i.TextValue for i in items if i.ValueType == "TEXT"
              and i.ConceptNameCodeSequence[0].CodeValue == "121013"]
     assert names == ["synthetic-unet"]
+
+
+@pytest.fixture(scope="module")
+def multiframe_study(study, tmp_path_factory):
+    """The first block as one Legacy Converted Enhanced MR file (3 frames)."""
+    from dataclasses import replace
+
+    from report_fixtures import _level
+
+    from mri_measure.criteria import Thresholds
+    from mri_measure.types import (LevelAssignment, LoadedStack, SliceResult, Stack,
+                                   StackAnalysis, StudyAnalysis)
+
+    sa = study.axial[0]
+    dss = [pydicom.dcmread(s.source) for s in sa.loaded.slices]
+    mf = hd.legacy.LegacyConvertedEnhancedMRImage(
+        legacy_datasets=dss, series_instance_uid=hd.UID(), series_number=5,
+        sop_instance_uid=hd.UID(), instance_number=1)
+    path = tmp_path_factory.mktemp("mf") / "MF0001"
+    mf.save_as(path, enforce_file_format=True)
+    frame_ipp = [np.array(f.PlanePositionSequence[0].ImagePositionPatient, float)
+                 for f in mf.PerFrameFunctionalGroupsSequence]
+    infos = []
+    for s in sa.loaded.slices:
+        fi = int(np.argmin([np.linalg.norm(p - s.position_mm) for p in frame_ipp]))
+        infos.append(replace(s, sop_instance_uid=str(mf.SOPInstanceUID), source=str(path),
+                             frame_index=fi))
+    stack = Stack("5.1", sa.loaded.stack.study_instance_uid, str(mf.SeriesInstanceUID),
+                  tuple(infos), role="axial_t2", frame_of_reference_uid=str(mf.FrameOfReferenceUID))
+    loaded = LoadedStack(stack, sa.loaded.pixels, tuple(infos))
+    new_sa = StackAnalysis(loaded, sa.probabilities, sa.labels, sa.measurements)
+    keyed = [(i.key, m) for i, m in zip(infos, sa.measurements)]
+    level = _level("L4-L5", keyed, Thresholds())
+    slices = tuple(SliceResult(i.key, "5.1", i.instance_number,
+                               LevelAssignment("L4-L5", "sagittal", 0.9), m)
+                   for i, m in zip(infos, sa.measurements))
+    report = replace(study.report, levels=(level,), slices=slices)
+    return StudyAnalysis(report=report, axial=(new_sa,)), str(mf.SOPInstanceUID)
+
+
+def test_seg_and_sr_for_multiframe_source(multiframe_study, tmp_path):
+    from mri_measure.report import write_seg, write_sr
+
+    analysis, mf_uid = multiframe_study
+    seg_paths = write_seg(analysis, tmp_path / "seg.dcm")
+    assert len(seg_paths) == 1
+    seg = hd.seg.segread(seg_paths[0])
+    sa = analysis.axial[0]
+    frames = [s.frame_index + 1 for s in sa.loaded.slices]
+    pixels = seg.get_pixels_by_source_frame(
+        source_sop_instance_uid=mf_uid, source_frame_numbers=frames,
+        segment_numbers=[1, 2, 3], combine_segments=True, skip_overlap_checks=True)
+    np.testing.assert_array_equal(pixels, sa.labels)
+    errors, lines = _dciodvfy_errors(seg_paths[0])
+    assert not errors, "\n".join(lines)
+
+    sr_path = write_sr(analysis, seg_paths, tmp_path / "sr.dcm")
+    errors, lines = _dciodvfy_errors(sr_path)
+    assert not errors, "\n".join(lines)
+    sr = hd.sr.srread(sr_path)
+    group = {str(g.tracking_identifier): g
+             for g in sr.content.get_planar_roi_measurement_groups()}["L4-L5 canal"]
+    src = group.referenced_segmentation_frame[1].ReferencedSOPSequence[0]
+    lv = analysis.report.levels[0]
+    expected_frame = next(s.frame_index + 1 for s in sa.loaded.slices
+                          if s.key == lv.canal_area_sop_instance_uid)
+    assert src.ReferencedSOPInstanceUID == mf_uid
+    assert int(src.ReferencedFrameNumber) == expected_frame
+
+
+def test_corrected_outlines_make_segments_semiautomatic(study, tmp_path):
+    from dataclasses import replace
+
+    from mri_measure.report import write_seg
+
+    slices = (replace(study.report.slices[0], corrected=True),) + study.report.slices[1:]
+    analysis = replace(study, report=replace(study.report, slices=slices))
+    seg = hd.seg.segread(write_seg(analysis, tmp_path / "seg.dcm")[0])
+    for n in (1, 2, 3):
+        assert (seg.get_segment_description(n).algorithm_type
+                == hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC)
