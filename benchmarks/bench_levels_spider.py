@@ -13,11 +13,13 @@ compared with the mask's disc components (value 29):
   are within 25 px merged, pieces under 150 px (slivers cut by the image
   border) dropped, ordered head → feet;
 * each detected disc is matched to the mask disc nearest to its centre
-  (pixel distance to the component); an image **passes** when the number of
+  (pixel distance to the component, at most 20 px ≈ 12 mm, else unmatched);
+  an image **passes** when the number of
   detected discs equals the number of mask discs and the i-th detected disc
   matches the i-th mask disc for every i;
-* also reported: lowest disc correct (the detected L5-S1 is the mask's
-  lowest disc) and the mean absolute count difference.
+* also reported: lowest disc correct (the detected L5-S1 matches the mask's
+  lowest disc and no other detection does) and the mean absolute count
+  difference.
 
 Usage: ``python benchmarks/bench_levels_spider.py [--data DIR] [--draw OUT.png]
 [--no-write]`` — writes the "Disc levels" section of benchmarks/RESULTS.md.
@@ -41,6 +43,7 @@ from mri_measure.levels import find_discs  # noqa: E402
 from mri_measure.types import LoadedStack, SliceInfo, Stack  # noqa: E402
 
 ASSUMED_PIXEL_MM = 0.6
+MATCH_PX = 20  # a detected disc centre within 20 px (~12 mm) of a mask disc matches it
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "spider_sagittal"
 SECTION = "## Disc levels (levels.find_discs on SPIDER sagittal slices)"
 
@@ -97,9 +100,13 @@ def evaluate(image: np.ndarray, mask: np.ndarray):
         for m in truth:
             rr, cc = np.nonzero(m)
             dists.append(float(np.min(np.hypot(rr - r, cc - c))))
-        matched.append(int(np.argmin(dists)) if dists else -1)
+        k = int(np.argmin(dists)) if dists else -1
+        matched.append(k if k >= 0 and dists[k] <= MATCH_PX else -1)
     ok = len(pts) == len(truth) and matched == list(range(len(truth)))
-    lowest_ok = bool(pts) and bool(truth) and matched[-1] == len(truth) - 1
+    lowest_ok = (
+        bool(pts) and bool(truth) and matched[-1] == len(truth) - 1
+        and matched.count(len(truth) - 1) == 1
+    )
     return ok, lowest_ok, len(pts), len(truth), pts, discs
 
 

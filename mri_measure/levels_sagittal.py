@@ -213,10 +213,10 @@ def _half_width(f: np.ndarray, i: int) -> float:
 
 
 MIN_SPACING_MM = 18  # discs closer than this are one disc
-SACRAL_SLOPE_STOP_DEG = 42.0  # a "disc" sloping more than this lies in the sacrum
-GAP_STOP = 1.7  # a spacing this many times the median ends the column
-EDGE_MARGIN_MM = 6  # ignore responses at the ends of the tracked canal
-DISC_OFFSET_MM = 24.0  # disc centre: this far anterior of the canal centre
+SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
+GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
+EDGE_MARGIN_MM = 3  # ignore responses at the very ends of the tracked canal
+DISC_OFFSET_MM = 28.0  # disc centre: this far anterior of the canal centre
 
 
 def _gradients(img: np.ndarray) -> np.ndarray:
@@ -287,8 +287,11 @@ def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
             spacing = float(np.median(np.diff(chain)))
             if p - chain[-1] > GAP_STOP * spacing:
                 break
-        if _slope_deg(_disc_axes(grads, st, p)[1]) <= -SACRAL_SLOPE_STOP_DEG and len(chain) >= 2:
-            break
+        if len(chain) >= 3 and _slope_deg(_disc_axes(grads, st, p)[1]) <= -SACRAL_SLOPE_STOP_DEG:
+            # a steep band with more column below it is the S1-S2 remnant inside the
+            # sacrum; a steep band where the column ends is the lumbosacral disc itself
+            if any(q > p and f[q] >= 0.1 * ref for q in peaks):
+                break
         chain.append(p)
     return chain
 
