@@ -87,11 +87,12 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
         P(content.summary_line(report), headline),
     ]
 
-    header = [Paragraph("<b>" + escape(h).replace("\n", "<br/>") + "</b>", cell)
+    head = ParagraphStyle("head", parent=cell, fontSize=6.6, leading=8)
+    header = [Paragraph("<b>" + escape(h).replace("\n", "<br/>") + "</b>", head)
               for h in content.TABLE_HEADER]
     data = [header] + [[Paragraph(escape(c), cell) for c in row]
                        for row in content.table_rows(report)]
-    widths_mm = (12, 17, 20, 17, 10, 17, 17, 11, 14, 14, 12, 13)
+    widths_mm = (12, 16, 20, 15, 10, 17, 17, 11, 15, 15, 12, 14)
     table = Table(data, colWidths=[w * mm for w in widths_mm], repeatRows=1)
     style = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
