@@ -57,13 +57,15 @@ class _Uids:
     """Deterministic UIDs from the seed and a name."""
 
     def __init__(self, seed: int, stenosis: str, axial: str):
-        from pydicom.uid import generate_uid
-
-        self._gen = generate_uid
         self._base = ["mri-measure-synth/1", str(seed), stenosis, axial]
 
     def __call__(self, *parts: Any) -> str:
-        return str(self._gen(prefix=None, entropy_srcs=[*self._base, *map(str, parts)]))
+        """A "2.25." UUID-derived UID from a SHA-256 of the seed and ``parts``
+        (pydicom's generate_uid ignores entropy sources when prefix is None)."""
+        import hashlib
+
+        text = "\x1f".join([*self._base, *map(str, parts)])
+        return f"2.25.{int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], 'big')}"
 
 
 def _render_plane(ph: SpinePhantom, plane: Plane, rng: np.random.Generator, table: np.ndarray,
