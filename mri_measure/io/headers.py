@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -125,12 +127,51 @@ def _int(value: Any) -> int | None:
         return None
 
 
+_ASCII_VRS = frozenset({"DS", "IS", "UI", "CS"})
+_TAGS: dict[str, int] = {}
+
+
+def _tag(keyword: str) -> int:
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = int(tag_for_keyword(keyword))  # type: ignore[arg-type]
+    return tag
+
+
 def _get(ds: Dataset | None, keyword: str) -> Any:
+    """Value of ``keyword`` in ``ds`` or ``None``; never raises.
+
+    Plain ASCII elements (DS, IS, UI, CS) still in raw form are decoded here
+    directly — a str, or a list of str when multi-valued — which is several
+    times faster than pydicom's conversion and tolerant of bad values (the
+    numeric parsers below reject them). Everything else goes through pydicom.
+    """
     if ds is None:
         return None
+    tag = _tag(keyword)
     try:
-        return ds.get(keyword)
+        elem = ds.get_item(tag)
+    except Exception:
+        return None
+    if elem is None:
+        return None
+    if isinstance(elem, RawDataElement) and isinstance(elem.value, bytes):
+        vr = elem.VR or _dictionary_vr(tag)
+        if vr in _ASCII_VRS:
+            parts = [p.strip(" \0") for p in elem.value.decode("ascii", "replace").split("\\")]
+            if len(parts) == 1:
+                return parts[0] or None
+            return parts
+    try:
+        return ds[tag].value
     except Exception:  # a value that fails to convert (bad DS/IS)
+        return None
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
         return None
 
 
