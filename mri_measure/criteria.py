@@ -17,9 +17,10 @@ both inclusive. The thresholds used are recorded in every output
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import OptionError
+from .types import LevelMeasurement, SliceResult
 
 CANAL_GRADES_MM2 = (
     (75.0, "absolute"),  # < 75 mm²: absolute stenosis (Schönström / Bolender)
@@ -83,3 +84,172 @@ def canal_grade(canal_area_mm2: float | None) -> str | None:
         if canal_area_mm2 < limit:
             return name
     return "normal"
+
+
+# ---------------------------------------------------------------- per level
+
+_VERTEBRA = {"C": 0, "T": 7, "L": 19, "S": 25}
+BORDERLINE_Z = 1.96
+"""A value is borderline when value ± BORDERLINE_Z × uncertainty straddles its threshold."""
+_SOURCE_PRECEDENCE = ("user", "sagittal", "axial_blocks", "unknown")
+
+
+def level_sort_key(level: str) -> tuple:
+    """Anatomical order of disc-level names ("T12-L1" … "L5-S1", "L6-S1").
+
+    Transitional levels sort in place (L5-L6 before L5-S1 before L6-S1);
+    unparseable names go last, alphabetically.
+
+    >>> sorted(["L5-S1", "L1-L2", "T12-L1", "L6-S1", "L4-L5", "L5-L6"], key=level_sort_key)
+    ['T12-L1', 'L1-L2', 'L4-L5', 'L5-L6', 'L5-S1', 'L6-S1']
+    """
+    parts = level.upper().split("-")
+    try:
+        idx = tuple(_VERTEBRA[p[0]] + int(p[1:]) for p in parts)
+    except (KeyError, ValueError, IndexError):
+        return (1, (), level)
+    if len(idx) != 2:
+        return (1, (), level)
+    return (0, idx, level)
+
+
+def aggregate_levels(slice_results: Sequence[SliceResult], thresholds: Thresholds) -> tuple[LevelMeasurement, ...]:
+    """Per disc level: canal = minimum over the level's slices, LF = maximum per side.
+
+    Slices without a level (``level.level is None``) are skipped; levels come
+    out in anatomical order. The slice that gave each value is kept;
+    ``representative_sop_instance_uid`` is the canal-minimum slice, or the
+    slice of the larger LF when no canal was measured, and ``canal_ap_mm``
+    comes from it. ``level_source`` is the most common source among the
+    level's slices (ties: user > sagittal > axial_blocks > unknown; a slice the
+    user re-assigned carries source "user" and counts as such) and
+    ``level_confidence`` the lowest confidence among them.
+    ``meets_mild_imaging_criteria`` is True only when both criteria hold at
+    this level, False when either is known False, else None. A criterion is
+    ``borderline`` when its value ± 1.96 × its uncertainty straddles the
+    threshold (for LF: when max(left, right) could fall on either side).
+
+    >>> from mri_measure.types import SliceResult, SliceMeasurement, LevelAssignment
+    >>> def res(uid, canal, lf):
+    ...     m = SliceMeasurement(canal_area_mm2=canal, canal_area_uncertainty_mm2=2.0,
+    ...                          lf_thickness_left_mm=lf, lf_thickness_left_uncertainty_mm=0.1)
+    ...     return SliceResult(uid, "3.1", None, LevelAssignment("L4-L5", "sagittal", 0.9), m)
+    >>> (lvl,) = aggregate_levels([res("a", 120.0, 2.0), res("b", 90.0, 3.1)], Thresholds())
+    >>> lvl.canal_area_mm2, lvl.canal_area_sop_instance_uid, lvl.lf_thickness_max_mm
+    (90.0, 'b', 3.1)
+    >>> lvl.meets_mild_imaging_criteria, lvl.canal_grade, lvl.borderline
+    (True, 'relative', False)
+    """
+    if not isinstance(thresholds, Thresholds):
+        raise OptionError(
+            f"thresholds must be a criteria.Thresholds, got {type(thresholds).__name__}; "
+            "build one with Thresholds(lf_threshold_mm=..., canal_threshold_mm2=...)"
+        )
+    groups: dict[str, list[SliceResult]] = {}
+    for res in slice_results:
+        if res.level is None or res.level.level is None:
+            continue
+        groups.setdefault(res.level.level, []).append(res)
+    return tuple(
+        _aggregate_one(name, groups[name], thresholds)
+        for name in sorted(groups, key=level_sort_key)
+    )
+
+
+def _extreme(results: Sequence[SliceResult], value: str, pick) -> tuple:
+    """(value, uncertainty, uid) of the slice with the min/max of a measurement."""
+    best = None
+    for res in results:
+        v = getattr(res.measurement, value)
+        if v is None:
+            continue
+        if best is None or pick(v, best[0]):
+            u = getattr(res.measurement, value.replace("_mm", "_uncertainty_mm", 1))
+            best = (v, u, res.sop_instance_uid, res)
+    return best if best is not None else (None, None, None, None)
+
+
+def _level_source(results: Sequence[SliceResult]) -> tuple[str, float]:
+    counts: dict[str, int] = {}
+    for res in results:
+        counts[res.level.source] = counts.get(res.level.source, 0) + 1
+
+    def rank(src: str) -> tuple:
+        pre = _SOURCE_PRECEDENCE.index(src) if src in _SOURCE_PRECEDENCE else len(_SOURCE_PRECEDENCE)
+        return (-counts[src], pre, src)
+
+    source = min(counts, key=rank)
+    return source, min(float(res.level.confidence) for res in results)
+
+
+def _straddles(value: float | None, uncertainty: float | None, threshold: float) -> bool:
+    if value is None or not uncertainty or uncertainty <= 0:
+        return False
+    half = BORDERLINE_Z * uncertainty
+    return value - half <= threshold <= value + half
+
+
+def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> LevelMeasurement:
+    canal, canal_u, canal_uid, canal_res = _extreme(results, "canal_area_mm2", lambda a, b: a < b)
+    left, left_u, left_uid, left_res = _extreme(results, "lf_thickness_left_mm", lambda a, b: a > b)
+    right, right_u, right_uid, right_res = _extreme(results, "lf_thickness_right_mm", lambda a, b: a > b)
+    sides = [(s, v, u, r) for s, v, u, r in (("left", left, left_u, left_res), ("right", right, right_u, right_res)) if v is not None]
+    lf_max = max((v for _, v, _, _ in sides), default=None)
+
+    canal_narrowed = t.canal_narrowed(canal)
+    lf_thickened = t.lf_thickened(lf_max)
+    if canal_narrowed is False or lf_thickened is False:
+        meets: bool | None = False
+    elif canal_narrowed is None or lf_thickened is None:
+        meets = None
+    else:
+        meets = True
+
+    reasons: list[str] = []
+    if _straddles(canal, canal_u, t.canal_threshold_mm2):
+        reasons.append(
+            f"canal area {canal:.0f} ± {BORDERLINE_Z * canal_u:.0f} mm² straddles the "
+            f"{t.canal_threshold_mm2:g} mm² threshold"
+        )
+    if sides:
+        lo = max(v - BORDERLINE_Z * (u or 0.0) for _, v, u, _ in sides)
+        hi = max(v + BORDERLINE_Z * (u or 0.0) for _, v, u, _ in sides)
+        if lo <= t.lf_threshold_mm <= hi and lo < hi:
+            for side, v, u, _ in sides:
+                if _straddles(v, u, t.lf_threshold_mm):
+                    reasons.append(
+                        f"LF thickness {side} {v:.1f} ± {BORDERLINE_Z * u:.1f} mm straddles the "
+                        f"{t.lf_threshold_mm:g} mm threshold"
+                    )
+
+    if canal_res is not None:
+        rep = canal_res
+    elif sides:
+        rep = max(sides, key=lambda s: s[1])[3]
+    else:
+        rep = None
+    source, confidence = _level_source(results)
+    return LevelMeasurement(
+        level=name,
+        level_source=source,
+        level_confidence=confidence,
+        canal_area_mm2=canal,
+        canal_area_uncertainty_mm2=canal_u,
+        lf_thickness_left_mm=left,
+        lf_thickness_left_uncertainty_mm=left_u,
+        lf_thickness_right_mm=right,
+        lf_thickness_right_uncertainty_mm=right_u,
+        lf_thickness_max_mm=lf_max,
+        canal_ap_mm=rep.measurement.canal_ap_mm if rep is not None else None,
+        canal_narrowed=canal_narrowed,
+        lf_thickened=lf_thickened,
+        meets_mild_imaging_criteria=meets,
+        borderline=bool(reasons),
+        borderline_reasons=tuple(reasons),
+        canal_grade=canal_grade(canal),
+        representative_sop_instance_uid=rep.sop_instance_uid if rep is not None else None,
+        canal_area_sop_instance_uid=canal_uid,
+        lf_thickness_left_sop_instance_uid=left_uid,
+        lf_thickness_right_sop_instance_uid=right_uid,
+        slice_sop_instance_uids=tuple(r.sop_instance_uid for r in results),
+    )

@@ -1,1 +1,526 @@
-"""mri_measure.measure (under construction)."""
+"""Per-slice measurements in mm / mm²: canal area, LF thickness, canal AP diameter.
+
+:func:`measure_slice` is the public entry point (a DESIGN.md contract). It is
+called for every axial slice and again live while a reader edits outlines in
+napari, so every structure is cropped to its bounding box before any
+sub-pixel work.
+
+Label values (DESIGN.md): 0 background, 1 dural sac / central canal,
+2 ligamentum flavum patient-left, 3 ligamentum flavum patient-right; any
+other value is ignored. Left/right come purely from the label value.
+
+Methods (all sub-pixel, spacing (row, col) may be anisotropic):
+
+* **Structure selection.** Each structure is the *largest* 8-connected
+  component of its label; smaller islands of the same label (segmentation
+  specks) are ignored. Presence is decided by ``labels`` alone.
+* **Canal area.** With ``probabilities``: the canal probability summed over
+  the canal component dilated by :data:`NEIGHBOURHOOD_PX` pixels (so
+  partial-volume pixels just outside the hard mask count, but far-away stray
+  mass does not), times the pixel area. With hard labels only: the mask is
+  smoothed with a Gaussian of :data:`HARD_SMOOTHING_PX` pixels, its 0.5
+  iso-contour is traced with marching squares and the polygon area is taken in
+  mm; the smoothing shrinks a closed contour by ``π σ²`` (total curvature 2π
+  times the σ²κ/2 iso-line shift), which is added back.
+* **LF thickness.** Maximum thickness perpendicular to the ligament's own long
+  axis = twice the largest inscribed radius. The component's field
+  (probability, or the hard mask smoothed along the ligament) is resampled by
+  separable linear interpolation onto an isotropic grid of step ``h`` mm,
+  thresholded at 0.5, and the Euclidean distance transform (with sampling in
+  mm) is maximised; the EDT measures to the nearest *outside sample centre*,
+  which lies on average ``h/2`` beyond the true edge, so ``thickness =
+  2 max(EDT) − h``. The drawing line runs through the inscribed disc's centre
+  along the direction to its nearest edge point, i.e. across the ligament.
+* **Canal AP diameter.** Extent of the canal along the *image column direction*
+  (top → bottom of the image, anterior → posterior on a standard axial slice)
+  through the canal centroid, from the 0.5 crossings of the linearly
+  interpolated field. A cross-check value, not a criterion.
+* **Uncertainty** (one standard uncertainty, same unit): a boundary positional
+  uncertainty of :data:`POSITION_UNCERTAINTY_PX` pixels (smaller with
+  probabilities than with hard labels); area: perimeter × positional
+  uncertainty (a systematic in/out shift of the whole outline); lengths:
+  √2 × positional uncertainty (two independent edges), in the pixel size
+  along the measuring line.
+
+>>> import numpy as np
+>>> labels = np.zeros((30, 30), dtype=np.uint8)
+>>> labels[5:25, 5:25] = 1            # 20 x 20 px canal at 0.5 mm: 100 mm²
+>>> labels[26:29, 5:15] = 2           # 3 px = 1.5 mm thick LF, patient-left
+>>> m = measure_slice(labels, (0.5, 0.5))
+>>> round(m.canal_area_mm2), round(m.canal_ap_mm, 1), round(m.lf_thickness_left_mm, 1)
+(100, 10.0, 1.5)
+>>> m.lf_thickness_right_mm is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+from skimage import measure as skmeasure
+
+from .errors import OptionError
+from .types import SliceMeasurement
+
+CANAL, LF_LEFT, LF_RIGHT = 1, 2, 3
+NEIGHBOURHOOD_PX = 2
+"""Dilation (pixels) of a component's mask within which probability mass counts."""
+HARD_SMOOTHING_PX = 0.7
+"""Gaussian σ (pixels) applied to a hard mask before contouring the canal."""
+POSITION_UNCERTAINTY_PX = {"probabilities": 0.15, "labels": 0.3}
+"""One standard uncertainty of an edge's position, in pixels."""
+FINE_STEPS_PER_PIXEL = 5
+"""Fine-grid steps per (smallest) pixel for the LF distance transform."""
+FINE_STEP_MIN_MM = 0.04
+LF_ALONG_SMOOTHING_PX = 1.5
+"""Gaussian σ (pixels) of the smoothing along the ligament applied to hard LF masks."""
+_TENSOR_SIGMA_PX = 1.5
+_PAD_PX = 3
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+Line = tuple[tuple[float, float], tuple[float, float]]
+
+
+# --------------------------------------------------------------------------- API
+
+
+def measure_slice(
+    labels: np.ndarray,
+    spacing_mm: Sequence[float],
+    *,
+    probabilities: np.ndarray | None = None,
+) -> SliceMeasurement:
+    """Measure canal area, LF thickness per side and canal AP diameter on one slice.
+
+    ``labels``: 2-D integer array (0 background, 1 dural sac, 2 LF patient-left,
+    3 LF patient-right; other values ignored). ``spacing_mm``: (row, col)
+    pixel spacing from DICOM PixelSpacing. ``probabilities``: optional float
+    array (k >= 4, rows, cols), class channel first, summing to 1 per pixel
+    (soft segmentation or partial-volume coverage); channels 0–3 are the
+    label values above. Values are ``None`` where a structure is absent.
+
+    >>> import numpy as np
+    >>> measure_slice(np.zeros((4, 4), int), (0.7, 0.7)).canal_area_mm2 is None
+    True
+    >>> measure_slice(np.zeros((4, 4), int), (0.7, -1))
+    Traceback (most recent call last):
+    ...
+    mri_measure.errors.OptionError: spacing_mm must be two finite positive numbers (row, col) in mm from DICOM PixelSpacing, got (0.7, -1)
+    """
+    labels, spacing, probs = _validate(labels, spacing_mm, probabilities)
+    kind = "labels" if probs is None else "probabilities"
+    out: dict[str, object] = {}
+
+    canal = _largest_component(labels == CANAL)
+    if canal is not None:
+        field, origin, mask = _structure_field(canal, probs, CANAL, labels.shape)
+        area, perimeter_mm = _canal_area_mm2(field, mask, spacing, kind)
+        u_pos_mm = POSITION_UNCERTAINTY_PX[kind] * float(np.sqrt(spacing[0] * spacing[1]))
+        out["canal_area_mm2"] = area
+        out["canal_area_uncertainty_mm2"] = perimeter_mm * u_pos_mm
+        ap = _canal_ap(field if probs is not None else mask.astype(float), spacing)
+        if ap is not None:
+            ap_mm, (r0, c0), (r1, c1) = ap
+            out["canal_ap_mm"] = ap_mm
+            out["canal_ap_uncertainty_mm"] = np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * spacing[0]
+            out["canal_ap_line_px"] = (
+                (r0 + origin[0], c0 + origin[1]),
+                (r1 + origin[0], c1 + origin[1]),
+            )
+
+    for value, side in ((LF_LEFT, "left"), (LF_RIGHT, "right")):
+        comp = _largest_component(labels == value)
+        if comp is None:
+            continue
+        field, origin, mask = _structure_field(comp, probs, value, labels.shape)
+        if probs is None:
+            field = _smooth_along_structure(mask)
+        thickness, line, along_px = _max_thickness(field, spacing, window=probs is None)
+        out[f"lf_thickness_{side}_mm"] = thickness
+        out[f"lf_thickness_{side}_uncertainty_mm"] = (
+            np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * along_px
+        )
+        (r0, c0), (r1, c1) = line
+        out[f"lf_{side}_line_px"] = (
+            (r0 + origin[0], c0 + origin[1]),
+            (r1 + origin[0], c1 + origin[1]),
+        )
+
+    return SliceMeasurement(**_to_builtin(out))
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _validate(labels, spacing_mm, probabilities):
+    arr = np.asarray(labels)
+    if arr.ndim != 2 or min(arr.shape, default=0) < 1:
+        raise OptionError(
+            f"labels must be a 2-D array (rows, cols), got shape {arr.shape}; "
+            "pass one slice at a time"
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise OptionError(
+            f"labels must be an integer array (0 background, 1 dural sac, 2 LF left, "
+            f"3 LF right), got dtype {arr.dtype}; convert with labels.astype(np.uint8)"
+        )
+    try:
+        sp = tuple(float(s) for s in spacing_mm)
+    except (TypeError, ValueError):
+        sp = ()
+    if len(sp) != 2 or not all(np.isfinite(s) and s > 0 for s in sp):
+        raise OptionError(
+            "spacing_mm must be two finite positive numbers (row, col) in mm "
+            f"from DICOM PixelSpacing, got {_short(spacing_mm)}"
+        )
+    probs = None
+    if probabilities is not None:
+        probs = np.asarray(probabilities)
+        if probs.ndim != 3 or probs.shape[0] < 4 or probs.shape[1:] != arr.shape:
+            raise OptionError(
+                f"probabilities must have shape (4, {arr.shape[0]}, {arr.shape[1]}) "
+                f"(class channel first, same grid as labels), got {probs.shape}"
+            )
+        if not np.issubdtype(probs.dtype, np.floating):
+            probs = probs.astype(np.float32)
+        if not np.isfinite(probs).all():
+            raise OptionError("probabilities contain NaN or infinite values; pass a finite array")
+        total = probs.sum(axis=0)
+        if np.abs(total - 1.0).max() > 1e-2 or probs.min() < -1e-3:
+            raise OptionError(
+                "probabilities must be non-negative and sum to 1 over the class axis "
+                "(axis 0) at every pixel; apply softmax over axis 0 first"
+            )
+    return arr, sp, probs
+
+
+def _short(value) -> str:
+    text = repr(tuple(value)) if isinstance(value, (list, tuple, np.ndarray)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _to_builtin(values: dict[str, object]) -> dict[str, object]:
+    def conv(v):
+        if isinstance(v, tuple):
+            return tuple(conv(x) for x in v)
+        return float(v)
+
+    return {k: conv(v) for k, v in values.items()}
+
+
+# ------------------------------------------------------------------- helpers
+
+
+class _Component:
+    """Largest connected component: boolean mask cropped with padding, and origin."""
+
+    __slots__ = ("mask", "origin")
+
+    def __init__(self, mask: np.ndarray, origin: tuple[int, int]):
+        self.mask = mask
+        self.origin = origin
+
+
+def _largest_component(mask: np.ndarray) -> _Component | None:
+    """Largest 8-connected component, cropped to its bounding box plus padding.
+
+    >>> m = np.zeros((8, 8), bool); m[1:3, 1:3] = True; m[5:8, 5:8] = True
+    >>> c = _largest_component(m); c.origin, int(c.mask.sum())
+    ((2, 2), 9)
+    """
+    if not mask.any():
+        return None
+    lab, n = ndimage.label(mask, structure=_EIGHT)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        keep = int(np.argmax(sizes))
+    else:
+        keep = 1
+    sl = ndimage.find_objects(lab, max_label=keep)[keep - 1]
+    r0, r1 = sl[0].start - _PAD_PX, sl[0].stop + _PAD_PX
+    c0, c1 = sl[1].start - _PAD_PX, sl[1].stop + _PAD_PX
+    crop = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+    rr0, cc0 = max(r0, 0), max(c0, 0)
+    rr1, cc1 = min(r1, mask.shape[0]), min(c1, mask.shape[1])
+    crop[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = lab[rr0:rr1, cc0:cc1] == keep
+    return _Component(crop, (r0, c0))
+
+
+def _structure_field(comp: _Component, probs, channel: int, shape):
+    """Field used for sub-pixel work on the component's crop.
+
+    With probabilities: the class probability inside the component's
+    neighbourhood (dilated by NEIGHBOURHOOD_PX), 0 elsewhere; otherwise the mask.
+    """
+    mask = comp.mask
+    if probs is None:
+        return mask.astype(np.float64), comp.origin, mask
+    r0, c0 = comp.origin
+    h, w = mask.shape
+    crop = np.zeros((h, w), dtype=np.float64)
+    rr0, cc0 = max(r0, 0), max(c0, 0)
+    rr1, cc1 = min(r0 + h, shape[0]), min(c0 + w, shape[1])
+    crop[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = probs[channel, rr0:rr1, cc0:cc1]
+    near = ndimage.binary_dilation(mask, structure=_EIGHT, iterations=NEIGHBOURHOOD_PX)
+    crop[~near] = 0.0
+    return crop, comp.origin, mask
+
+
+def _polygon_area_px(contour: np.ndarray) -> float:
+    """Signed shoelace area in pixel² of a closed (row, col) polygon."""
+    r, c = contour[:, 0], contour[:, 1]
+    return 0.5 * float(np.dot(c, np.roll(r, -1)) - np.dot(r, np.roll(c, -1)))
+
+
+def _contours_mm(field: np.ndarray, spacing) -> tuple[float, float]:
+    """Area (pixel², islands minus holes) and perimeter (mm) of the 0.5 iso-contour."""
+    area_px = 0.0
+    perim_mm = 0.0
+    for contour in skmeasure.find_contours(field, 0.5, positive_orientation="high"):
+        area_px += _polygon_area_px(contour)
+        d = np.diff(contour, axis=0) * np.asarray(spacing)
+        perim_mm += float(np.hypot(d[:, 0], d[:, 1]).sum())
+    return abs(area_px), perim_mm
+
+
+def _canal_area_mm2(field, mask, spacing, kind) -> tuple[float, float]:
+    pixel_mm2 = spacing[0] * spacing[1]
+    if kind == "probabilities":
+        _, perim_mm = _contours_mm(field, spacing)
+        return float(field.sum()) * pixel_mm2, perim_mm
+    sigma = HARD_SMOOTHING_PX
+    smooth = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="constant")
+    area_px, perim_mm = _contours_mm(smooth, spacing)
+    return (area_px + np.pi * sigma**2) * pixel_mm2, perim_mm
+
+
+def _canal_ap(field: np.ndarray, spacing):
+    """AP extent along the image column direction through the field's centroid."""
+    total = field.sum()
+    if total <= 0:
+        return None
+    rows = np.arange(field.shape[0], dtype=float)
+    cols = np.arange(field.shape[1], dtype=float)
+    rc = float((field.sum(axis=1) * rows).sum() / total)
+    cc = float((field.sum(axis=0) * cols).sum() / total)
+    j = int(np.floor(cc))
+    t = cc - j
+    j1 = min(j + 1, field.shape[1] - 1)
+    profile = (1 - t) * field[:, j] + t * field[:, j1]
+    inside = profile > 0.5
+    if not inside.any():
+        return None
+    # run containing the centroid row, else the longest run
+    runs = _runs(inside)
+    i = int(round(rc))
+    run = next((r for r in runs if r[0] <= i < r[1]), max(runs, key=lambda r: r[1] - r[0]))
+    a, b = run  # inside[a:b] True
+    top = _crossing(profile, a - 1, a) if a > 0 else float(a) - 0.5
+    bot = _crossing(profile, b - 1, b) if b < len(profile) else float(b) - 0.5
+    # integrated extent (exact for partial-volume coverage), centred on the run
+    sr, sc = spacing
+    centre = np.array([0.5 * (top + bot) * sr, cc * sc])
+    lo, hi = _profile_extent(
+        field, spacing, centre, np.array([1.0, 0.0]), 0.5 * (bot - top) * sr + 1.5 * sr, sr / 5
+    )
+    if lo is not None and abs((hi - lo) - (bot - top) * sr) <= sr:
+        top, bot = (centre[0] + lo) / sr, (centre[0] + hi) / sr
+    return (bot - top) * sr, (top, cc), (bot, cc)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    d = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts = np.flatnonzero(d == 1)
+    stops = np.flatnonzero(d == -1)
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
+def _crossing(profile: np.ndarray, i: int, j: int) -> float:
+    """Fractional index where the profile crosses 0.5 between samples i and j."""
+    a, b = float(profile[i]), float(profile[j])
+    if a == b:
+        return 0.5 * (i + j)
+    return i + (0.5 - a) / (b - a) * (j - i)
+
+
+def _smooth_along_structure(mask: np.ndarray) -> np.ndarray:
+    """Hard mask smoothed along the structure's local long axis only.
+
+    Staircase edges of a rasterised band average out along the band while its
+    across-band profile (the thickness) is kept. The local direction is the
+    minor eigenvector of the structure tensor, in pixel space.
+    """
+    f = mask.astype(np.float64)
+    sigma = LF_ALONG_SMOOTHING_PX
+    g = ndimage.gaussian_filter(f, 0.7, mode="constant")
+    gr = ndimage.sobel(g, axis=0)
+    gc = ndimage.sobel(g, axis=1)
+    arr = ndimage.gaussian_filter(gr * gr, _TENSOR_SIGMA_PX, mode="constant")
+    arc = ndimage.gaussian_filter(gr * gc, _TENSOR_SIGMA_PX, mode="constant")
+    acc = ndimage.gaussian_filter(gc * gc, _TENSOR_SIGMA_PX, mode="constant")
+    theta = 0.5 * np.arctan2(2 * arc, arr - acc)  # dominant gradient direction (r, c)
+    tr, tc = -np.sin(theta), np.cos(theta)  # tangent
+    rr, cc = np.mgrid[0 : f.shape[0], 0 : f.shape[1]].astype(np.float64)
+    k = np.arange(-2.0 * sigma, 2.0 * sigma + 1e-9, 0.5)
+    wts = np.exp(-0.5 * (k / sigma) ** 2)
+    wts /= wts.sum()
+    out = np.zeros_like(f)
+    for kk, ww in zip(k, wts):
+        out += ww * ndimage.map_coordinates(f, [rr + kk * tr, cc + kk * tc], order=1, mode="constant")
+    return out
+
+
+def _interp_matrix(n_in: int, step_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linear-interpolation weights (n_out, n_in) sampling [0, n_in-1] every step_px."""
+    pos = np.arange(0.0, n_in - 1 + 1e-9, step_px)
+    i0 = np.clip(np.floor(pos).astype(int), 0, n_in - 2) if n_in > 1 else np.zeros(len(pos), int)
+    t = pos - i0
+    w = np.zeros((len(pos), n_in))
+    idx = np.arange(len(pos))
+    w[idx, i0] = 1 - t
+    if n_in > 1:
+        w[idx, i0 + 1] += t
+    return w, pos
+
+
+def _segments_mm(field: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end points (mm) of every segment of the 0.5 iso-contour."""
+    a, b = [], []
+    sp = np.asarray(spacing, dtype=float)
+    for contour in skmeasure.find_contours(field, 0.5):
+        pts = contour * sp
+        a.append(pts[:-1])
+        b.append(pts[1:])
+    if not a:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    return np.concatenate(a), np.concatenate(b)
+
+
+def _distance_to_segments(p: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """For points p (n, 2): distance to the nearest segment and that nearest point."""
+    ab = b - a
+    len2 = np.maximum((ab * ab).sum(axis=1), 1e-18)
+    t = ((p[:, None, :] - a[None]) * ab[None]).sum(axis=2) / len2[None]
+    t = np.clip(t, 0.0, 1.0)
+    q = a[None] + t[..., None] * ab[None]
+    d2 = ((p[:, None, :] - q) ** 2).sum(axis=2)
+    j = np.argmin(d2, axis=1)
+    idx = np.arange(len(p))
+    return np.sqrt(d2[idx, j]), q[idx, j]
+
+
+_COMPASS = np.array(
+    [[1, 0], [-1, 0], [0, 1], [0, -1], [0.7071, 0.7071], [0.7071, -0.7071], [-0.7071, 0.7071], [-0.7071, -0.7071]]
+)
+
+
+def _refine_inscribed(pts, d, a, b, step):
+    """Compass search maximising the distance to the contour from several starts.
+
+    The inscribed radius is a tent-shaped ridge, so grid samples miss its top by
+    up to half a step; a few halvings of the step recover it to ~step/64.
+    """
+    pts = pts.copy()
+    d = d.copy()
+    steps = np.full(len(pts), float(step))
+    for _ in range(24):
+        trial = (pts[:, None, :] + steps[:, None, None] * _COMPASS[None]).reshape(-1, 2)
+        dt, _ = _distance_to_segments(trial, a, b)
+        dt = dt.reshape(len(pts), len(_COMPASS))
+        best = np.argmax(dt, axis=1)
+        dbest = dt[np.arange(len(pts)), best]
+        gain = dbest > d
+        pts[gain] += steps[gain, None] * _COMPASS[best[gain]]
+        d[gain] = dbest[gain]
+        steps[~gain] *= 0.5
+        if steps.max() < step / 64:
+            break
+    k = int(np.argmax(d))
+    dk, qk = _distance_to_segments(pts[k : k + 1], a, b)
+    return pts[k], float(dk[0]), qk[0]
+
+
+def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Line, float]:
+    """Twice the largest inscribed radius (mm) of {field > 0.5}, its line, and the
+    pixel size (mm) along that line."""
+    sr, sc = spacing
+    h = max(min(sr, sc) / FINE_STEPS_PER_PIXEL, FINE_STEP_MIN_MM)
+    wr, pos_r = _interp_matrix(field.shape[0], h / sr)
+    wc, pos_c = _interp_matrix(field.shape[1], h / sc)
+    fine = wr @ field @ wc.T
+    inside = fine > 0.5
+    dist = ndimage.distance_transform_edt(inside, sampling=(h, h))
+    dmax = float(dist.max())
+    a, b = _segments_mm(field, spacing)
+    cand = np.flatnonzero(dist.ravel() >= dmax - 1.5 * h)
+    if len(cand) > 256:
+        cand = cand[np.argsort(dist.ravel()[cand])[-256:]]
+    ci, cj = np.unravel_index(cand, dist.shape)
+    pts = np.column_stack([pos_r[ci] * sr, pos_c[cj] * sc])
+    if len(a) == 0 or len(pts) == 0:
+        return 0.0, ((0.0, 0.0), (0.0, 0.0)), min(sr, sc)
+    d, _ = _distance_to_segments(pts, a, b)
+    top = np.argsort(d)[-8:]
+    centre, radius, q = _refine_inscribed(pts[top], d[top], a, b, h)
+    u = q - centre
+    u = u / (np.linalg.norm(u) or 1.0)
+    along_px = 1.0 / float(np.hypot(u[0] / sr, u[1] / sc))
+    lo, hi = _profile_extent(field, spacing, centre, u, radius + 1.5 * along_px, h)
+    if lo is not None and abs((hi - lo) - 2 * radius) <= along_px:
+        t0, t1, thickness = lo, hi, hi - lo
+        if window:
+            tang = np.array([-u[1], u[0]])
+            ell = max(radius, along_px)
+            offs = np.linspace(-ell, ell, 7)
+            ps = centre[None] + offs[:, None] * tang[None]
+            _, qs = _distance_to_segments(ps, a, b)
+            widths = []
+            for p_s, q_s in zip(ps, qs):
+                us = q_s - p_s
+                nrm = np.linalg.norm(us)
+                if nrm == 0:
+                    continue
+                l2, h2 = _profile_extent(field, spacing, p_s, us / nrm, radius + 1.5 * along_px, h)
+                if l2 is not None and abs((h2 - l2) - 2 * radius) <= 2 * along_px:
+                    widths.append(h2 - l2)
+            if len(widths) >= 3:
+                thickness = float(np.mean(widths))
+                mid = 0.5 * (t0 + t1)
+                t0, t1 = mid - thickness / 2, mid + thickness / 2
+    else:
+        t0, t1, thickness = -radius, radius, 2.0 * radius
+    p0 = (centre + u * t0) / np.asarray(spacing)
+    p1 = (centre + u * t1) / np.asarray(spacing)
+    return thickness, ((p0[0], p0[1]), (p1[0], p1[1])), along_px
+
+
+def _profile_extent(field, spacing, centre_mm, u, reach_mm, step_mm):
+    """Integrated width of the field along the line centre + t·u (|t| <= reach).
+
+    For partial-volume coverage of a straight edge the integral of the profile
+    is exact where a 0.5 crossing of interpolated samples is not (coverage is
+    piecewise linear only within half a pixel of the edge). Returns the
+    interval (t0, t1) of that width centred on the profile's centre of mass,
+    or (None, None) when the profile does not look like one crossing.
+    """
+    t = np.arange(-reach_mm, reach_mm + 0.5 * step_mm, step_mm)
+    pts = centre_mm[:, None] + u[:, None] * t[None]
+    coords = pts / np.asarray(spacing, dtype=float)[:, None]
+    v = ndimage.map_coordinates(field, coords, order=1, mode="constant", cval=0.0)
+    i0 = int(np.argmin(np.abs(t)))
+    if v[i0] <= 0.5:
+        return None, None
+    low = v < 0.01
+    left = np.flatnonzero(low[:i0])
+    right = np.flatnonzero(low[i0:])
+    a = left[-1] + 1 if len(left) else 0
+    b = i0 + right[0] if len(right) else len(v)
+    w = v[a:b]
+    width = float(w.sum()) * step_mm
+    if width <= 0:
+        return None, None
+    mid = float((w * t[a:b]).sum() / w.sum())
+    return mid - 0.5 * width, mid + 0.5 * width
