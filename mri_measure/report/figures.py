@@ -38,10 +38,15 @@ LABEL_STYLE = (
 @dataclass
 class Figures:
     """PNG bytes: one per level name (absent when the level has no image) and
-    the sagittal overview (``None`` without sagittal stack or discs)."""
+    the sagittal overview (``None`` without sagittal stack or discs).
+
+    ``jpeg`` holds the same rasters as JPEG (keys: level names and
+    ``"sagittal"``) for the PDF: reportlab embeds JPEG as is, whereas a PNG
+    would be decoded and recompressed (slow)."""
 
     levels: dict[str, bytes] = field(default_factory=dict)
     sagittal: bytes | None = None
+    jpeg: dict[str, bytes] = field(default_factory=dict)
 
 
 def _letter(vec) -> str:
@@ -79,10 +84,18 @@ def _new_figure(w_in: float, h_in: float):
     return fig
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-    return buf.getvalue()
+def _encode(fig) -> tuple[bytes, bytes]:
+    """Draw once; return (PNG, JPEG) bytes of the same raster."""
+    from PIL import Image
+
+    fig.canvas.draw()
+    w, h = fig.canvas.get_width_height()
+    img = Image.frombuffer("RGBA", (w, h), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    img = img.convert("RGB")
+    png, jpg = io.BytesIO(), io.BytesIO()
+    img.save(png, "PNG", compress_level=6)
+    img.save(jpg, "JPEG", quality=92, subsampling=0)
+    return png.getvalue(), jpg.getvalue()
 
 
 def _window(img: np.ndarray) -> tuple[float, float]:
@@ -170,8 +183,8 @@ def _crop_box(labels: np.ndarray, spacing, shape) -> tuple[float, float, float, 
     return x0, min(x0 + CROP_MM, width), min(y1 + CROP_MM, height), y1
 
 
-def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> bytes | None:
-    """PNG of a level's representative slice, or ``None`` when it has none."""
+def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[bytes, bytes] | None:
+    """(PNG, JPEG) of a level's representative slice, or ``None`` when it has none."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
@@ -236,7 +249,7 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> bytes | No
     lg.text(0.0, 0.16, f"Patient left is on the image {where}\n(edge letters from the DICOM"
             " orientation).\nYellow box: area shown at left.",
             fontsize=7.5, transform=lg.transAxes, va="top")
-    return _png(fig)
+    return _encode(fig)
 
 
 def _project(info: SliceInfo, point) -> tuple[float, float]:
@@ -249,8 +262,8 @@ def _project(info: SliceInfo, point) -> tuple[float, float]:
     return float(d @ r + 0.5 * dc), float(d @ c + 0.5 * dr)
 
 
-def render_sagittal(analysis: StudyAnalysis) -> bytes | None:
-    """PNG of the middle sagittal slice with the disc planes marked, or ``None``."""
+def render_sagittal(analysis: StudyAnalysis) -> tuple[bytes, bytes] | None:
+    """(PNG, JPEG) of the middle sagittal slice with the disc planes marked, or ``None``."""
     import matplotlib.patheffects as pe
 
     sag = analysis.sagittal
@@ -295,15 +308,17 @@ def render_sagittal(analysis: StudyAnalysis) -> bytes | None:
     _edge_letters(ax, orientation_letters(info.orientation), (0, width), (height, 0))
     fig.suptitle("Sagittal overview: disc levels (counted from the sacrum)", fontsize=9.5,
                  x=0.01, ha="left", y=0.995)
-    return _png(fig)
+    return _encode(fig)
 
 
 def render_figures(analysis: StudyAnalysis) -> Figures:
     """Render every figure once."""
     figs = Figures()
     for level in analysis.report.levels:
-        png = render_level(analysis, level)
-        if png is not None:
-            figs.levels[level.level] = png
-    figs.sagittal = render_sagittal(analysis)
+        pair = render_level(analysis, level)
+        if pair is not None:
+            figs.levels[level.level], figs.jpeg[level.level] = pair
+    pair = render_sagittal(analysis)
+    if pair is not None:
+        figs.sagittal, figs.jpeg["sagittal"] = pair
     return figs

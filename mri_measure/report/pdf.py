@@ -125,10 +125,10 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
                    "patient-RIGHT magenta; white lines show where thicknesses and the canal "
                    "AP diameter were measured; edge letters from the DICOM orientation.", small))
     for lv in report.levels:
-        png = figures.levels.get(lv.level)
+        raster = figures.jpeg.get(lv.level) or figures.levels.get(lv.level)
         block = [P(f"Level {lv.level}", h2)]
-        if png is not None:
-            img = Image(io.BytesIO(png))
+        if raster is not None:
+            img = Image(io.BytesIO(raster))
             scale = (FRAME_W_MM * mm) / img.imageWidth
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
             block.append(img)
@@ -138,7 +138,7 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
         story.append(KeepTogether(block))
 
     if figures.sagittal is not None:
-        img = Image(io.BytesIO(figures.sagittal))
+        img = Image(io.BytesIO(figures.jpeg.get("sagittal") or figures.sagittal))
         scale = min((100 * mm) / img.imageWidth, (150 * mm) / img.imageHeight)
         img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
         story.append(KeepTogether([
