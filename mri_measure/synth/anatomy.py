@@ -30,11 +30,11 @@ import numpy as np
 AIR, CSF, LF_LEFT, LF_RIGHT = 0, 1, 2, 3
 ROOT, CORD, EPIDURAL_FAT, MARROW, CORTEX, ANNULUS, NUCLEUS = 4, 5, 6, 7, 8, 9, 10
 POSTERIOR_BONE, FACET_CARTILAGE, MUSCLE, PSOAS, SUBCUT_FAT, SKIN = 11, 12, 13, 14, 15, 16
-VISCERA, LIGAMENT, VESSEL, FAT = 17, 18, 19, 20
+VISCERA, LIGAMENT, VESSEL, FAT, NERVE = 17, 18, 19, 20, 21
 TISSUE_NAMES = (
     "air", "csf", "lf_left", "lf_right", "root", "cord", "epidural_fat", "marrow", "cortex",
     "annulus", "nucleus", "posterior_bone", "facet_cartilage", "muscle", "psoas",
-    "subcut_fat", "skin", "viscera", "ligament", "vessel", "fat",
+    "subcut_fat", "skin", "viscera", "ligament", "vessel", "fat", "nerve",
 )
 N_TISSUES = len(TISSUE_NAMES)
 
@@ -262,13 +262,19 @@ def tissue_map(ph, u, v, s) -> np.ndarray:
     x2 = (ua / (aw - 1.3 * f)) ** 2
     inner = x2 * (0.7 + 0.3 * x2) + ((v - vc + 0.1 * f) / (bd - f)) ** 2
     out[inner <= 1.0] = FAT
-    visc = (u / (aw - 1.3 * f - 10)) ** 2 + ((v - (front + f + 55)) / 62.0) ** 2
+    v_in = front + f + 3.0  # inner anterior abdominal wall
+    v_back_visc = -D / 2 - 14.0
+    bv = np.maximum((v_back_visc - v_in) / 2, 5.0)
+    visc = (u / (aw - 1.3 * f - 10)) ** 2 + ((v - (v_in + bv)) / bv) ** 2
     out[visc <= 1.0] = VISCERA
-    # ---- muscles
-    para = ((ua - 21.0 * ms) / (19.0 * ms * T["para"][idx])) ** 2 + ((v - (v_a0 + 20 + 15 * ms)) / (15.0 * ms)) ** 2
+    # ---- muscles: paraspinal mass (multifidus + erector spinae, a fat septum between), psoas
+    pw = 24.0 * ms * T["para"][idx]
+    para = ((ua - pw - 1.0) / pw) ** 2 + ((v - (v_a0 + 25.0 * ms)) / (21.0 * ms)) ** 2
     out[para <= 1.0] = MUSCLE
+    septum = np.abs(ua - 0.75 * pw - 4.0 + 0.35 * (v - v_a0 - 25.0 * ms)) < 0.7
+    out[(para <= 0.75) & septum & (v > v_a0 + 12)] = FAT
     pz = T["psoas"][idx]
-    pso = ((ua - (W / 2 + 6 + 9 * pz)) / (5 + 9 * pz)) ** 2 + ((v - (2 - 4 * pz)) / (7 + 9 * pz)) ** 2
+    pso = ((ua - (W / 2 + 3 + 10 * pz)) / (6 + 10 * pz)) ** 2 + ((v - (-1 + 2 * pz)) / (8 + 9 * pz)) ** 2
     out[pso <= 1.0] = PSOAS
     ql = ((ua - (W / 2 + 44)) / 13.0) ** 2 + ((v - (v_a0 + 8)) / 7.0) ** 2
     out[(ql <= 1.0) & T["ql"][idx]] = MUSCLE
@@ -296,8 +302,8 @@ def _spine(ph, u, v, s, out):
     inb = fr.in_disc_body
     body = inb & ~fr.in_disc
     rho_e = np.sqrt(fr.rho_e2)
-    cortex = body & (((1.0 - rho_e) * np.minimum(W, D) / 2 < 1.2) | (fr.v_back - v < 1.2)
-                     | (np.abs(fr.w) - fr.h_half < 1.0))
+    cortex = body & (((1.0 - rho_e) * np.minimum(W, D) / 2 < 0.9) | (fr.v_back - v < 0.9)
+                     | (np.abs(fr.w) - fr.h_half < 0.8))
     out[body] = MARROW
     out[cortex] = CORTEX
     disc = inb & fr.in_disc
@@ -322,8 +328,8 @@ def _spine(ph, u, v, s, out):
     spin = sp_zone & (ua < spin_width) & (fr.w >= -4.0) & (fr.w <= 16.0) & fr.bone_exists
     ligament = sp_zone & (ua < 1.6) & ~spin & fr.bone_exists
     fs = fr.get("facet")
-    fx, fy = ua - (fr.hw + 3.5), v - (fr.v_a0 + 7.5)
-    fac = (fx / (7.0 * fs)) ** 2 + (fy / (6.5 * fs)) ** 2 + (fr.w / (12.0 * fs)) ** 2 <= 1.0
+    fx, fy = ua - (fr.hw + 5.0), v - (fr.v_a0 + 9.5)
+    fac = (fx / (8.0 * fs)) ** 2 + (fy / (8.0 * fs)) ** 2 + (fr.w / (13.0 * fs)) ** 2 <= 1.0
     fac &= fr.bone_exists & (s > s1_top - 12)
     alpha = fr.get("alpha")
     joint = np.abs(fx * np.cos(alpha) - fy * np.sin(alpha)) < 0.8
@@ -332,7 +338,11 @@ def _spine(ph, u, v, s, out):
     out[fac & joint] = FACET_CARTILAGE
     # ---- canal: epidural fat, LF, dural sac with cord / roots
     parts = _canal(fr)
-    out[parts["canal"]] = EPIDURAL_FAT
+    canal = parts["canal"]
+    out[canal] = EPIDURAL_FAT
+    # traversing nerve roots in the lateral recesses (outside the dura: not label 1)
+    nerve = canal & ((ua - (fr.hw - 3.5)) ** 2 + (v - (fr.v_a0 + 3.0)) ** 2 <= 2.6) & (s > s1_top - 20)
+    out[nerve] = NERVE
     out[parts["lf_left"]] = LF_LEFT
     out[parts["lf_right"]] = LF_RIGHT
     sac = parts["sac"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .anatomy import TISSUE_TO_LABEL, canal_parts, tissue_map
+from .anatomy import CORTEX, POSTERIOR_BONE, TISSUE_TO_LABEL, canal_parts, tissue_map
 from .phantom import SpinePhantom
 
 
@@ -159,13 +159,24 @@ class PlaneMapper:
         return tuple(out)  # type: ignore[return-value]
 
 
-def plane_tissues(ph: SpinePhantom, plane: Plane, depths_mm=(0.0,)) -> np.ndarray:
-    """(len(depths), H, W) tissue codes sampled at the pixel centres."""
+def plane_tissues(ph: SpinePhantom, plane: Plane, depths_mm=(0.0,), cortex_mm: float = 1.0) -> np.ndarray:
+    """(len(depths), H, W) tissue codes sampled at the pixel centres.
+
+    Posterior-element bone gets a dark cortical rim ``cortex_mm`` thick (made
+    in image space; the label contract is unaffected: bone is background).
+    """
     h, w = plane.shape
     rows, cols = np.arange(h, dtype=float), np.arange(w, dtype=float)
     out = np.empty((len(depths_mm), h, w), np.uint8)
+    n_erode = max(1, int(round(cortex_mm / min(plane.spacing_mm))))
     for i, d in enumerate(depths_mm):
-        out[i] = tissue_map(ph, *PlaneMapper(ph, plane, d).grid(rows, cols))
+        t = tissue_map(ph, *PlaneMapper(ph, plane, d).grid(rows, cols))
+        if cortex_mm > 0:
+            bone = t == POSTERIOR_BONE
+            if bone.any():
+                inner = ndimage.binary_erosion(bone, iterations=n_erode, border_value=1)
+                t[bone & ~inner] = CORTEX
+        out[i] = t
     return out
 
 

@@ -26,7 +26,7 @@ _T2 = {
     A.EPIDURAL_FAT: 900.0, A.MARROW: 560.0, A.CORTEX: 60.0, A.ANNULUS: 210.0, A.NUCLEUS: 950.0,
     A.POSTERIOR_BONE: 480.0, A.FACET_CARTILAGE: 700.0, A.MUSCLE: 260.0, A.PSOAS: 240.0,
     A.SUBCUT_FAT: 980.0, A.SKIN: 430.0, A.VISCERA: 520.0, A.LIGAMENT: 140.0, A.VESSEL: 70.0,
-    A.FAT: 880.0,
+    A.FAT: 880.0, A.NERVE: 380.0,
 }
 # T1-like: CSF dark, fat brightest, marrow bright, disc/muscle intermediate.
 _T1 = {
@@ -34,7 +34,7 @@ _T1 = {
     A.EPIDURAL_FAT: 1150.0, A.MARROW: 900.0, A.CORTEX: 60.0, A.ANNULUS: 380.0, A.NUCLEUS: 420.0,
     A.POSTERIOR_BONE: 850.0, A.FACET_CARTILAGE: 400.0, A.MUSCLE: 430.0, A.PSOAS: 420.0,
     A.SUBCUT_FAT: 1200.0, A.SKIN: 500.0, A.VISCERA: 480.0, A.LIGAMENT: 150.0, A.VESSEL: 90.0,
-    A.FAT: 1150.0,
+    A.FAT: 1150.0, A.NERVE: 420.0,
 }
 
 
@@ -101,14 +101,30 @@ def rician(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
     return np.sqrt((image + n1) ** 2 + n2 ** 2)
 
 
+# Relative amplitude of smooth intensity texture per tissue (marrow, muscle, bowel…).
+TEXTURE = np.full(A.N_TISSUES, 0.03, np.float32)
+TEXTURE[[A.MARROW, A.POSTERIOR_BONE]] = 0.16
+TEXTURE[[A.MUSCLE, A.PSOAS]] = 0.12
+TEXTURE[A.VISCERA] = 0.25
+TEXTURE[[A.FAT, A.SUBCUT_FAT, A.EPIDURAL_FAT]] = 0.04
+TEXTURE[A.AIR] = 0.0
+
+
 def render(tissue_stack: np.ndarray, table: np.ndarray, rng: np.random.Generator | None, *,
-           blur_px: float = 0.5, noise_sigma: float = 12.0, bias: np.ndarray | None = None) -> np.ndarray:
+           blur_px: float = 0.5, noise_sigma: float = 12.0, bias: np.ndarray | None = None,
+           texture: float = 1.0, texture_px: float = 2.0) -> np.ndarray:
     """Render (depth, H, W) tissue codes into one float32 image.
 
-    Averaging over the depth samples integrates the slab; ``blur_px`` is the
-    in-plane point-spread (Gaussian sigma, pixels).
+    Averaging over the depth samples integrates the slab; ``texture`` scales a
+    smooth random per-tissue texture (``TEXTURE``, correlation ``texture_px``);
+    ``blur_px`` is the in-plane point-spread (Gaussian sigma, pixels).
     """
     img = table[tissue_stack].mean(axis=0)
+    if rng is not None and texture > 0:
+        field = ndimage.gaussian_filter(rng.standard_normal(img.shape).astype(np.float32), texture_px)
+        field /= max(float(field.std()), 1e-6)
+        centre = tissue_stack[len(tissue_stack) // 2]
+        img = img * (1.0 + texture * TEXTURE[centre] * field)
     if blur_px > 0:
         img = ndimage.gaussian_filter(img, blur_px, mode="nearest")
     if bias is not None:
