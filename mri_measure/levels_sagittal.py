@@ -238,7 +238,7 @@ def _disc_axes(smooth: np.ndarray, st: _Straight, s: int) -> tuple[np.ndarray, n
     half = 20
     i0, i1 = int(max(0, centre[0] - half)), int(min(h, centre[0] + half + 1))
     j0, j1 = int(max(0, centre[1] - half)), int(min(w, centre[1] + half + 1))
-    best_n, best_score = guess, -1.0
+    best_n, best_score, best_prof = guess, -1.0, None
     if i1 - i0 >= 9 and j1 - j0 >= 9:
         ii, jj = np.mgrid[i0:i1, j0:j1].astype(float)
         di, dj = (ii - centre[0]).ravel(), (jj - centre[1]).ravel()
@@ -257,8 +257,17 @@ def _disc_axes(smooth: np.ndarray, st: _Straight, s: int) -> tuple[np.ndarray, n
                 continue
             score = float(np.var(mean[ok])) - 1e-4 * abs(np.rad2deg(dt))
             if score > best_score:
-                best_n, best_score = n, score
+                best_n, best_score, best_prof = n, score, np.where(ok, mean, np.nan)
     n = best_n
+    if best_score > 0:
+        # re-centre on the band: midway between its two endplate edges
+        prof = best_prof
+        if np.isfinite(prof).all():
+            deriv = np.gradient(ndi.gaussian_filter1d(prof, 1.0))
+            a, b = int(np.argmax(deriv)), int(np.argmin(deriv))
+            if 3 <= abs(a - b) <= 16:
+                shift = float(np.clip((a + b) / 2.0 - 12.0, -8.0, 8.0))
+                centre = centre + shift * n
     ant = np.array([n[1], -n[0]])
     if np.dot(ant, [ai, aj]) < 0:
         ant = -ant
@@ -312,6 +321,28 @@ def _analyse_slice(image: np.ndarray, sl: SliceInfo):
     return cv, st, score
 
 
+def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
+    """Analysis of the mid-sagittal slice: the middle of the run of slices that
+    show the canal well (the canal is visible over its whole width, ~±8 mm, and
+    the strongest response is often off-centre, beside the cauda equina)."""
+    n = len(slices)
+    k0, k1 = n // 6, max(n // 6 + 1, n - n // 6)
+    got = {k: _analyse_slice(pixels[k], slices[k]) for k in range(k0, k1)}
+    scores = {k: g[2] for k, g in got.items() if g is not None}
+    if not scores:
+        return None
+    kmax = max(scores, key=scores.get)
+    lo = hi = kmax
+    while lo - 1 in scores and scores[lo - 1] >= 0.6 * scores[kmax]:
+        lo -= 1
+    while hi + 1 in scores and scores[hi + 1] >= 0.6 * scores[kmax]:
+        hi += 1
+    pos = {k: float(np.dot(slices[k].position_mm, slices[k].normal)) for k in range(lo, hi + 1)}
+    middle = (pos[lo] + pos[hi]) / 2.0
+    k = min(range(lo, hi + 1), key=lambda q: abs(pos[q] - middle))
+    return got[k]
+
+
 def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     """Discs on a sagittal T2 stack, named from the sacrum upward (L5-S1 first).
 
@@ -329,14 +360,7 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     n = np.abs(np.asarray(slices[0].normal))
     if n[0] < np.cos(np.deg2rad(45)):  # not sagittal enough to look along the column
         return ()
-    # the mid-sagittal slice: the strongest canal; only look at the central half
-    k0 = len(slices) // 4
-    k1 = max(k0 + 1, len(slices) - len(slices) // 4)
-    best = None
-    for k in range(k0, k1):
-        got = _analyse_slice(pixels[k], slices[k])
-        if got is not None and (best is None or got[2] > best[2]):
-            best = got
+    best = _mid_sagittal(pixels, slices)
     if best is None:
         return ()
     cv, st, _ = best
