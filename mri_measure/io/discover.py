@@ -25,7 +25,7 @@ from .headers import (
     image_headers,
     read_header,
 )
-from .roles import dominant_plane, guess_role
+from .roles import guess_role, has_orthogonal_stacks
 from .sources import WalkReport, iter_zip, walk_files
 from .stacks import spacing_problems, split_series
 
@@ -146,7 +146,7 @@ def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
     for n_series, (series_uid, hs) in enumerate(sorted(by_series.items(), key=_series_sort_key)):
         by_key = {h.info.key: h for h in hs}
         groups = split_series([(h.info, h.echo_time_ms) for h in hs])
-        planes = {dominant_plane(g[0].normal) for g in groups}
+        orthogonal = has_orthogonal_stacks([g[0].normal for g in groups])
         base = str(hs[0].series_number) if hs[0].series_number is not None else f"s{n_series + 1}"
         if any(i.startswith(base + ".") for i in used_ids):
             base = f"{base}-{n_series + 1}"
@@ -167,7 +167,7 @@ def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
                 scanning_sequence=first.scanning_sequence,
                 acquisition_contrast=first.acquisition_contrast,
                 description=first.series_description,
-                series_planes=planes,
+                series_orthogonal=orthogonal,
             )
             stack_id = f"{base}.{block}"
             used_ids.add(stack_id)

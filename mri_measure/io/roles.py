@@ -34,20 +34,36 @@ def dominant_plane(normal: Sequence[float]) -> str:
     return ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(np.asarray(normal, dtype=float))))]
 
 
-def is_localizer(image_type: Sequence[str], description: str, n_slices: int, series_planes: set[str]) -> bool:
-    """ImageType LOCALIZER, or a short stack in a series with orthogonal planes
-    (3-plane scout), or a short stack whose description says so.
+def has_orthogonal_stacks(normals: Sequence[Sequence[float]]) -> bool:
+    """True when two stack normals of a series are more than 60° apart
+    (a 3-plane scout), unlike angled per-disc blocks (typically < 40° apart).
 
-    >>> is_localizer(("ORIGINAL", "PRIMARY", "LOCALIZER"), "", 3, {"axial"})
+    >>> has_orthogonal_stacks([(0, 0, 1), (1, 0, 0)])
     True
-    >>> is_localizer((), "", 1, {"axial", "sagittal", "coronal"})
+    >>> has_orthogonal_stacks([(0, 0, 1), (0, -0.5, 0.866)])
+    False
+    """
+    n = np.asarray(normals, dtype=float)
+    if len(n) < 2:
+        return False
+    dots = np.abs(n @ n.T)
+    return bool(np.any(dots < np.cos(np.deg2rad(60.0))))
+
+
+def is_localizer(image_type: Sequence[str], description: str, n_slices: int, series_orthogonal: bool) -> bool:
+    """ImageType LOCALIZER, or a short stack in a series with orthogonal
+    stacks (3-plane scout), or a short stack whose description says so.
+
+    >>> is_localizer(("ORIGINAL", "PRIMARY", "LOCALIZER"), "", 3, False)
     True
-    >>> is_localizer((), "t2 ax", 4, {"axial"})  # angled blocks: all axial
+    >>> is_localizer((), "", 1, True)
+    True
+    >>> is_localizer((), "t2 ax", 4, False)  # angled blocks
     False
     """
     if any("LOCALIZER" in t or "SCOUT" in t for t in image_type):
         return True
-    if n_slices <= 5 and len(series_planes) >= 2:
+    if n_slices <= 5 and series_orthogonal:
         return True
     return n_slices <= 5 and bool(_LOCALIZER_WORDS.search(description))
 
@@ -104,14 +120,14 @@ def guess_role(
     scanning_sequence: Sequence[str],
     acquisition_contrast: str | None,
     description: str,
-    series_planes: set[str],
+    series_orthogonal: bool,
 ) -> str:
     """Role of one stack (see module docstring)."""
     if modality and modality.upper() != "MR":
         return "other"
     if any(t in ("PROJECTION IMAGE", "MIP", "PROJECTION") for t in image_type):
         return "other"
-    if is_localizer(image_type, description, n_slices, series_planes):
+    if is_localizer(image_type, description, n_slices, series_orthogonal):
         return "localizer"
     inversion = "IR" in scanning_sequence or (inversion_time_ms is not None and inversion_time_ms > 0)
     inversion = inversion or bool(re.search(r"stir|flair|tirm", description, re.I))

@@ -350,3 +350,17 @@ def test_no_phi_in_discovery_warnings(tmp_path, study):
     for v in PHI.values():
         assert v not in text
     assert "DOE" not in text and str(tmp_path) not in text
+
+
+def test_steep_lordotic_blocks_stay_axial_t2_not_localizer(tmp_path):
+    """Per-disc blocks spread over 50° (L1-L2 at -10°, L5-S1 at +40°) are
+    short stacks of different orientation in one series — not a 3-plane scout."""
+    study_uid, series = generate_uid(), generate_uid()
+    ds = []
+    for b, tilt in enumerate((-10.0, 5.0, 20.0, 40.0)):
+        ds += stack_of(3, study_uid=study_uid, series_uid=series, orientation=tilted_axial(tilt),
+                       centre=(0, 0, -90 + 30 * b), seed=4 * b)
+    d = discover(write_folder(tmp_path / "f", ds))
+    stacks = [s for st in d.studies for s in st.stacks]
+    assert [s.role for s in stacks] == ["axial_t2"] * 4
+    assert stacks[-1].plane == "oblique"  # > 30° off axial, still an axial block
