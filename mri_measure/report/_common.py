@@ -102,6 +102,15 @@ def find_slice(
     return None
 
 
+DERIVED_PREFIX = "derived:"
+
+
+def is_derived(info: SliceInfo) -> bool:
+    """A slice computed by the tool (e.g. reformatted from a 3-D volume by
+    :mod:`mri_measure.reformat`, source ``"derived:…"``): no DICOM file of its own."""
+    return str(info.source).startswith(DERIVED_PREFIX)
+
+
 def _read_one_header(info: SliceInfo) -> pydicom.Dataset:
     import pydicom
 
@@ -113,19 +122,26 @@ def source_headers(loaded: LoadedStack) -> dict[str, Any]:
 
     Uses :func:`mri_measure.io.read_headers` when the io package provides it
     (it understands archive members); otherwise reads plain files directly.
+    Derived slices (see :func:`is_derived`) have no header and are left out.
     """
-    headers: list[Any] | None = None
+    from dataclasses import replace
+
+    real = tuple(s for s in loaded.slices if not is_derived(s))
+    if not real:
+        return {}
     try:
         from ..io import read_headers  # type: ignore[attr-defined]
     except ImportError:
         read_headers = None
+    by_key: dict[str, Any] = {}
     if read_headers is not None:
-        headers = list(read_headers(loaded.stack))
-        by_key = {s.key: h for s, h in zip(loaded.stack.slices, headers)}
-    else:
-        by_key = {}
+        stack = loaded.stack
+        if any(is_derived(s) for s in stack.slices):
+            stack = replace(stack, slices=tuple(s for s in stack.slices if not is_derived(s)))
+        headers = list(read_headers(stack))
+        by_key = {s.key: h for s, h in zip(stack.slices, headers)}
     out: dict[str, Any] = {}
-    for info in loaded.slices:
+    for info in real:
         ds = by_key.get(info.key)
         if ds is None:
             ds = _read_one_header(info)

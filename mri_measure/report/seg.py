@@ -24,6 +24,11 @@ group still is described. When any slice was corrected by a reader
 Multi-frame sources (one enhanced MR file holding a stack) are grouped per
 file; frames of that file that were not measured stay empty.
 
+Slices the tool computed itself (axial planes reformatted from a 3-D T2
+volume, ``SliceInfo.source`` ``"derived:…"``) have no source image to
+reference and are left out of the SEG (and so of the SR); when no measured
+slice has a source image, no SEG is written (:func:`write_seg` returns ``[]``).
+
 SEG files copy the patient and study modules from the source images, by
 DICOM design: treat them as patient data.
 """
@@ -105,7 +110,9 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
     for sa in analysis.axial:
         headers = source_headers(sa.loaded)
         for i, info in enumerate(sa.loaded.slices):
-            ds = headers[info.key]
+            ds = headers.get(info.key)
+            if ds is None:  # derived slice (reformatted from a 3-D volume): no source image
+                continue
             if info.frame_index is not None:
                 key: tuple = ("multiframe", info.sop_instance_uid)
             else:
@@ -187,16 +194,19 @@ def save_dicom(ds, path: Path) -> Path:
 
 
 def write_seg(analysis: StudyAnalysis, path: str | os.PathLike[str]) -> list[Path]:
-    """Write the SEG instance(s); returns their paths (``path`` first).
+    """Write the SEG instance(s); returns their paths (``path`` first), or ``[]``
+    when no measured slice has a source image (then no SEG is written).
 
-    Stale ``seg_N.dcm`` files from an earlier run with more groups are removed.
+    Stale ``seg.dcm``/``seg_N.dcm`` files from an earlier run are removed.
     """
     path = Path(path)
     segs = build_segs(analysis)
-    paths = seg_paths_for(path, len(segs))
+    paths = seg_paths_for(path, len(segs)) if segs else []
     for seg, p in zip(segs, paths):
         save_dicom(seg, p)
-    k = len(segs) + 1
+    if not segs:
+        path.unlink(missing_ok=True)
+    k = max(len(segs) + 1, 2)
     while (stale := path.with_name(f"{path.stem}_{k}{path.suffix}")).exists():
         stale.unlink()
         k += 1

@@ -27,7 +27,9 @@ def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[
     """Write measurements.json/.csv, report.html/.pdf, seg.dcm and sr.dcm into
     ``out_dir`` (each atomically). Returns kind → path; when the axial slices
     need several SEG instances (several orientations, see :mod:`.seg`), the
-    extra ones are returned as ``seg_2``, ``seg_3``, …"""
+    extra ones are returned as ``seg_2``, ``seg_3``, … When no measured slice has
+    a DICOM source (axials reformatted from a 3-D volume) there is no SEG/SR and
+    the ``seg``/``sr`` keys are absent."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -36,10 +38,12 @@ def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[
     figures = render_figures(analysis)  # once, for both HTML and PDF
     paths["html"] = write_html(analysis, out / FILE_NAMES["html"], figures)
     paths["pdf"] = write_pdf(analysis, out / FILE_NAMES["pdf"], figures)
-    if analysis.axial:
-        seg_paths = write_seg(analysis, out / FILE_NAMES["seg"])
+    seg_paths = write_seg(analysis, out / FILE_NAMES["seg"])
+    if seg_paths:
         paths["seg"] = seg_paths[0]
         for k, p in enumerate(seg_paths[1:], start=2):
             paths[f"seg_{k}"] = p
         paths["sr"] = write_sr(analysis, seg_paths, out / FILE_NAMES["sr"])
+    else:  # only derived (reformatted) slices: nothing to reference; drop stale files
+        (out / FILE_NAMES["sr"]).unlink(missing_ok=True)
     return paths

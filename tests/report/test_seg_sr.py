@@ -213,3 +213,44 @@ def test_corrected_outlines_make_segments_semiautomatic(study, tmp_path):
     for n in (1, 2, 3):
         assert (seg.get_segment_description(n).algorithm_type
                 == hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC)
+
+
+def _derive(study, stack_indices):
+    """Mark stacks as reformatted by the tool (no DICOM source of their own)."""
+    from dataclasses import replace
+
+    axial = list(study.axial)
+    for i in stack_indices:
+        sa = axial[i]
+        infos = tuple(replace(s, source=f"derived:X:{k}") for k, s in enumerate(sa.loaded.slices))
+        stack = replace(sa.loaded.stack, slices=infos)
+        loaded = replace(sa.loaded, stack=stack, slices=infos)
+        axial[i] = type(sa)(loaded, sa.probabilities, sa.labels, sa.measurements)
+    return replace(study, axial=tuple(axial))
+
+
+def test_derived_slices_are_left_out_of_seg_and_sr(study, tmp_path):
+    from mri_measure.report import write_all
+
+    paths = write_all(_derive(study, [1]), tmp_path)
+    assert "seg_2" not in paths
+    seg = hd.seg.segread(paths["seg"])
+    refs = {u for _, _, u in seg.get_source_image_uids()}
+    assert refs == {s.sop_instance_uid for s in study.axial[0].loaded.slices}
+    sr = hd.sr.srread(paths["sr"])
+    ids = sorted(str(g.tracking_identifier)
+                 for g in sr.content.get_planar_roi_measurement_groups())
+    assert ids == ["L4-L5 LF left", "L4-L5 LF right", "L4-L5 canal"]
+    errors, lines = _dciodvfy_errors(paths["sr"])
+    assert not errors, "\n".join(lines)
+
+
+def test_only_derived_slices_write_no_seg_sr_and_drop_stale(study, tmp_path):
+    from mri_measure.report import write_all
+
+    for name in ("seg.dcm", "seg_2.dcm", "sr.dcm"):
+        (tmp_path / name).write_bytes(b"stale")
+    paths = write_all(_derive(study, [0, 1]), tmp_path)
+    assert "seg" not in paths and "sr" not in paths
+    assert not any((tmp_path / n).exists() for n in ("seg.dcm", "seg_2.dcm", "sr.dcm"))
+    assert paths["html"].exists() and paths["pdf"].exists()
