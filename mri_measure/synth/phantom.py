@@ -182,8 +182,13 @@ class SpinePhantom:
         cy = np.interp(s, self.s_tab, self.cy_tab)
         cz = np.interp(s, self.s_tab, self.cz_tab)
         phi = np.interp(s, self.s_tab, self.phi_tab)
-        v = (py - cy) * np.cos(phi) - (pz - cz) * np.sin(phi)
-        v = v + np.interp(s, self.s_tab, self.slip_tab)
+        sn, cs = np.sin(phi), np.cos(phi)
+        v = (py - cy) * cs - (pz - cz) * sn
+        # points near or beyond the centre of curvature have no unique foot point:
+        # put them far outside the body (they lie in the air behind the patient)
+        kap = np.interp(s, self.s_tab, self.kappa_tab)
+        bad = (np.abs((py - cy) * sn + (pz - cz) * cs) > 0.5) | (kap * v > 0.8)
+        v = np.where(bad, 1e4, v + np.interp(s, self.s_tab, self.slip_tab))
         return px.astype(np.float32), v.astype(np.float32), s.astype(np.float32)
 
 
