@@ -9,8 +9,10 @@ therefore become separate stacks.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -21,6 +23,22 @@ DUPLICATE_TOL_MM = 0.01
 GAP_FACTOR = 1.5  # a step this many times the median step is a gap
 NONUNIFORM_REL = 0.1  # steps differing from the median by more than 10 % …
 NONUNIFORM_ABS_MM = 0.05  # … and more than 0.05 mm are non-uniform
+
+
+@lru_cache(maxsize=4096)
+def normal_of(orientation: tuple[float, ...]) -> tuple[float, float, float]:
+    """Unit slice normal (row x column) of an ImageOrientationPatient, in pure
+    Python and cached: :attr:`SliceInfo.normal` (numpy) is slow in hot loops.
+
+    >>> normal_of((1.0, 0.0, 0.0, 0.0, 1.0, 0.0))
+    (0.0, 0.0, 1.0)
+    """
+    r0, r1, r2, c0, c1, c2 = (float(v) for v in orientation[:6])
+    n = (r1 * c2 - r2 * c1, r2 * c0 - r0 * c2, r0 * c1 - r1 * c0)
+    norm = math.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+    if norm == 0.0:
+        return (0.0, 0.0, 0.0)
+    return (n[0] / norm, n[1] / norm, n[2] / norm)
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,7 +64,7 @@ def cluster_orientations(slices: Sequence[SliceInfo], tol_deg: float = ANGLE_TOL
     seeds: list[tuple[np.ndarray, np.ndarray]] = []
     groups: list[list[int]] = []
     for i, sl in enumerate(slices):
-        n = np.asarray(sl.normal)
+        n = np.asarray(normal_of(sl.orientation))
         r = np.asarray(sl.orientation[:3], dtype=float)
         for k, (sn, sr) in enumerate(seeds):
             if _angle_deg(n, sn) <= tol_deg and _angle_deg(r, sr) <= tol_deg:
@@ -62,14 +80,14 @@ def sort_along_normal(slices: Sequence[SliceInfo]) -> list[SliceInfo]:
     """Slices sorted by position along their (shared) normal, ties by key."""
     if not slices:
         return []
-    n = np.mean([s.normal for s in slices], axis=0)
+    n = np.mean([normal_of(s.orientation) for s in slices], axis=0)
     n /= np.linalg.norm(n) or 1.0
     return sorted(slices, key=lambda s: (float(np.dot(s.position_mm, n)), s.key))
 
 
 def slice_positions(slices: Sequence[SliceInfo]) -> np.ndarray:
     """Positions (mm) of sorted slices along their mean normal."""
-    n = np.mean([s.normal for s in slices], axis=0)
+    n = np.mean([normal_of(s.orientation) for s in slices], axis=0)
     n /= np.linalg.norm(n) or 1.0
     return np.array([float(np.dot(s.position_mm, n)) for s in slices])
 
@@ -108,7 +126,7 @@ def spacing_problems(slices: Sequence[SliceInfo]) -> list[str]:
                 f"non-uniform slice spacing: steps from {float(rest.min()):.2f} to {float(rest.max()):.2f} mm"
             )
     # in-plane shift: positions should lie on one line along the normal
-    n = np.mean([s.normal for s in slices], axis=0)
+    n = np.mean([normal_of(s.orientation) for s in slices], axis=0)
     n /= np.linalg.norm(n) or 1.0
     p = np.array([s.position_mm for s in slices], dtype=float)
     rel = p - p[0]
@@ -151,7 +169,7 @@ def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[S
         for idx in cluster_orientations(members):
             stacks.append(sort_along_normal([members[i] for i in idx]))
     if len(stacks) > 1:
-        mean_n = np.mean([s.normal for st in stacks for s in st], axis=0)
+        mean_n = np.mean([normal_of(st[0].orientation) for st in stacks], axis=0)
         nn = np.linalg.norm(mean_n)
         mean_n = mean_n / nn if nn > 0 else np.array([0.0, 0.0, 1.0])
         stacks.sort(
