@@ -116,14 +116,16 @@ def segmenter_spec(model: str | None, device: str, override: str | None = None) 
 
 
 def _quiet_distributed(debug: bool) -> None:
-    """Dask's own logs are for operators; keep them to errors unless --debug."""
+    """Dask's own logs are for operators (every failure they report is also
+    recorded in errors.csv): keep them off stderr unless --debug."""
     if not debug:
-        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        for name in ("distributed", "distributed.nanny", "distributed.scheduler",
+                     "distributed.worker", "distributed.client", "distributed.core"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @contextmanager
-def open_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+def open_client(workers: int | None, scheduler: str | None, *, debug: bool = False) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
@@ -158,7 +160,7 @@ def open_client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
             dashboard_address=None,
             scheduler_kwargs={"dashboard": False},
             host="127.0.0.1",
-            silence_logs=logging.ERROR,
+            silence_logs=logging.WARNING if debug else logging.CRITICAL,
         )
         client = Client(cluster)
     try:
@@ -273,6 +275,10 @@ class _Runner:
         if self.summary.first_result_s is None:
             self.summary.first_result_s = time.monotonic() - t_start
 
+    def _fail(self, key: str, error_class: str, message: str) -> None:
+        self.store.write_failure(key, error_class, message)
+        log.warning("study %s failed: %s (see errors.csv)", key, error_class)
+
     def _finish(self, key: str, ok: bool, t_start: float) -> None:
         job = self.jobs.pop(key)
         self.starts.forget(job.future.key)
@@ -296,23 +302,23 @@ class _Runner:
                 if res["ok"]:
                     self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint)
                 else:
-                    self.store.write_failure(key, res["error_class"], res["message"])
+                    self._fail(key, res["error_class"], res["message"])
                 self._finish(key, res["ok"], t_start)
             elif status == "error":
-                self.store.write_failure(key, *_failure_of(fut))
+                self._fail(key, *_failure_of(fut))
                 self._finish(key, False, t_start)
             elif status == "cancelled":  # lost by the cluster, not by us: try again
                 if job.attempt < 3:
                     del self.jobs[key]
                     self._submit(job.found)
                 else:
-                    self.store.write_failure(key, "TaskLost", "the cluster lost this task three times")
+                    self._fail(key, "TaskLost", "the cluster lost this task three times")
                     self._finish(key, False, t_start)
             else:
                 started = self.starts.get(fut.key)
                 if started is not None and now - started[0] > self.timeout_s:
                     fut.cancel()
-                    self.store.write_failure(
+                    self._fail(
                         key,
                         "StudyTimeout",
                         f"still running after --timeout-per-study {self.timeout_s:g} s; "
@@ -370,10 +376,12 @@ def run_batch(
     _quiet_distributed(debug)
 
     try:
-        with open_client(workers, scheduler) as client:
+        with open_client(workers, scheduler, debug=debug) as client:
             summary.n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             # the model loads once per worker; the first load also tells us its sha256
             warm = client.submit(warm_up_task, spec, pure=False).result()
+            if not warm["ok"]:
+                raise _error_class(warm["error_class"])(warm["message"])
             summary.model = warm["model"]
             identity = Identity(warm["model"].get("sha256"), __version__)
             runner = _Runner(client, store, spec, identity, timeout_per_study, counts, summary)
@@ -426,6 +434,13 @@ def run_batch(
     summary.n_result_rows, summary.n_error_rows = store.consolidate()
     summary.wall_s = time.monotonic() - t_start
     return summary
+
+
+def _error_class(name: str) -> type:
+    from . import errors
+
+    cls = getattr(errors, name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, errors.MriMeasureError) else errors.ModelError
 
 
 def _restart_worker(client: Any, address: str) -> None:

@@ -99,9 +99,16 @@ def _process_info(spec: SegmenterSpec | None = None) -> dict[str, Any]:
 
 def warm_up_task(spec: SegmenterSpec) -> dict[str, Any]:
     """Load the segmenter in this worker and report its identity (the batch
-    client needs the model sha256 before deciding what ``--resume`` skips)."""
-    seg = get_segmenter(spec)
-    return {"model": model_identity(seg), **_process_info(spec)}
+    client needs the model sha256 before deciding what ``--resume`` skips).
+    A model that cannot be loaded is returned as ``ok: False`` (class and
+    message), not raised, so the worker logs no traceback."""
+    from .errors import MriMeasureError
+
+    try:
+        seg = get_segmenter(spec)
+    except MriMeasureError as exc:
+        return {"ok": False, "error_class": type(exc).__name__, "message": str(exc)}
+    return {"ok": True, "model": model_identity(seg), **_process_info(spec)}
 
 
 def _announce_start() -> None:

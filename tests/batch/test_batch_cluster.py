@@ -111,8 +111,9 @@ def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, poo
     _assert_no_phi(out, arc, extra=stream.getvalue())
 
 
-def _batch_cmd(arc, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mri_measure", "batch", str(arc.root), "--out", str(out), *extra]
+def _batch_cmd(arc, out: Path, *extra: str, quiet: bool = False) -> list[str]:
+    cmd = [sys.executable, "-m", "mri_measure"] + (["--quiet"] if quiet else [])
+    return cmd + ["batch", str(arc.root), "--out", str(out), *extra]
 
 
 def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, pool):
@@ -139,7 +140,7 @@ def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, po
     assert 1 <= n_done_before < 4
     assert not (out / "results.csv").exists()  # killed before consolidation
 
-    res = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", "--quiet"),
+    res = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", quiet=True),
                          env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert f"{n_done_before} already done" in res.stdout
@@ -149,7 +150,7 @@ def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, po
     assert res.stderr.strip() == ""  # --quiet: no progress line
 
     first = (out / "results.csv").read_text()
-    again = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", "--quiet"),
+    again = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", quiet=True),
                            env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 measured" in again.stdout and "4 already done" in again.stdout
     assert (out / "results.csv").read_text() == first
@@ -220,9 +221,10 @@ def test_missing_root_and_root_without_dicom_exit_2(tmp_path):
     (clutter / "sub" / "a.txt").write_text("not dicom")
     (clutter / "b.bin").write_bytes(b"\0" * 300)
     res = subprocess.run(
-        [sys.executable, "-m", "mri_measure", "batch", str(clutter), "--out", str(tmp_path / "o2"),
-         "--workers", "1", "--quiet"],
+        [sys.executable, "-m", "mri_measure", "--quiet", "batch", str(clutter),
+         "--out", str(tmp_path / "o2"), "--workers", "1"],
         capture_output=True, text=True, timeout=180,
+        env={**os.environ, "MRI_MEASURE_BATCH_SEGMENTER": f"truth:{tmp_path}"},
     )
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
