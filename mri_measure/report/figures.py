@@ -135,6 +135,8 @@ def _contours(ax, labels: np.ndarray, spacing, lw: float) -> None:
 
 
 def _measure_lines(ax, m: SliceMeasurement, spacing) -> None:
+    """Draw the measurement lines; LF labels go outward (away from the sac's
+    midline) so left and right labels never overlap."""
     import matplotlib.patheffects as pe
 
     dr, dc = spacing
@@ -143,7 +145,14 @@ def _measure_lines(ax, m: SliceMeasurement, spacing) -> None:
         (m.lf_right_line_px, LF_RIGHT_COLOUR, "-", m.lf_thickness_right_mm, 2, "mm"),
         (m.canal_ap_line_px, CANAL_COLOUR, "--", m.canal_ap_mm, 1, "mm AP"),
     )
+    lines_x = [((c0 + c1) / 2 + 0.5) * dc for line, *_ in items if line is not None
+               for (_, c0), (_, c1) in [line]]
+    if m.canal_ap_line_px is not None:
+        midline = (m.canal_ap_line_px[0][1] + m.canal_ap_line_px[1][1]) / 2 * dc + 0.5 * dc
+    else:
+        midline = float(np.mean(lines_x)) if lines_x else 0.0
     outline = [pe.withStroke(linewidth=3.5, foreground="black")]
+    text_fx = [pe.withStroke(linewidth=2.5, foreground="black")]
     for line, colour, style, value, digits, unit in items:
         if line is None:
             continue
@@ -151,16 +160,17 @@ def _measure_lines(ax, m: SliceMeasurement, spacing) -> None:
         xs = [(c0 + 0.5) * dc, (c1 + 0.5) * dc]
         ys = [(r0 + 0.5) * dr, (r1 + 0.5) * dr]
         ax.plot(xs, ys, color="white", ls=style, lw=1.6, path_effects=outline,
-                marker="_", markersize=7, markeredgecolor="white")
+                marker="o", markersize=2.5)
         if value is None:
             continue
         if style == "--":  # AP: label beside the upper end
-            x, y, va = max(xs) + 1.5, min(ys) + 1.0, "top"
-        else:  # LF: label below the lower end
-            x, y, va = max(xs) + 1.0, max(ys) + 1.0, "top"
+            x, y, ha = max(xs) + 1.5, min(ys) + 1.0, "left"
+        elif np.mean(xs) >= midline:  # LF on the image right: label to the right
+            x, y, ha = max(xs) + 1.0, max(ys) + 0.5, "left"
+        else:
+            x, y, ha = min(xs) - 1.0, max(ys) + 0.5, "right"
         ax.text(x, y, f"{fmt(value, digits)} {unit}", color=colour, fontsize=8.5,
-                fontweight="bold", ha="left", va=va,
-                path_effects=[pe.withStroke(linewidth=2.5, foreground="black")])
+                fontweight="bold", ha=ha, va="top", path_effects=text_fx)
 
 
 def _crop_box(labels: np.ndarray, spacing, shape) -> tuple[float, float, float, float]:
@@ -183,8 +193,54 @@ def _crop_box(labels: np.ndarray, spacing, shape) -> tuple[float, float, float, 
     return x0, min(x0 + CROP_MM, width), min(y1 + CROP_MM, height), y1
 
 
+def _lf_key(level: LevelMeasurement) -> str | None:
+    """Slice key that gave the level's largest LF value (either side)."""
+    left, right = level.lf_thickness_left_mm, level.lf_thickness_right_mm
+    if left is None and right is None:
+        return None
+    if right is None or (left is not None and left >= right):
+        return level.lf_thickness_left_sop_instance_uid
+    return level.lf_thickness_right_sop_instance_uid
+
+
+def _slice_panel(ax, sa, i: int, title: str) -> tuple[float, float, float, float]:
+    """Crop of slice ``i`` with outlines, measurement lines, edge letters and a
+    10 mm scale bar; returns the crop box (x0, x1, y_bottom, y_top) in mm."""
+    info: SliceInfo = sa.loaded.slices[i]
+    img = sa.loaded.pixels[i]
+    labels = sa.labels[i]
+    dr, dc = info.spacing_mm
+    rows, cols = img.shape
+    vmin, vmax = _window(img)
+    ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0.0, cols * dc, rows * dr, 0.0),
+              interpolation="bilinear")
+    _contours(ax, labels, (dr, dc), lw=1.3)
+    _measure_lines(ax, sa.measurements[i], (dr, dc))
+    x0, x1, yb, yt = _crop_box(labels, (dr, dc), img.shape)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(yb, yt)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _edge_letters(ax, orientation_letters(info.orientation), (x0, x1), (yb, yt))
+    ax.plot([x0 + 3, x0 + 13], [yb - 3, yb - 3], color="white", lw=2.5)
+    ax.text(x0 + 8, yb - 4.2, "10 mm", color="white", ha="center", va="bottom", fontsize=8)
+    ax.set_title(title, fontsize=8.5, loc="left", pad=3)
+    return x0, x1, yb, yt
+
+
+def _image_name(sa, i: int) -> str:
+    info = sa.loaded.slices[i]
+    number = info.instance_number if info.instance_number is not None else "?"
+    return f"image {number} (stack {sa.loaded.stack.stack_id}, slice {i + 1}/{len(sa.loaded.slices)})"
+
+
 def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[bytes, bytes] | None:
-    """(PNG, JPEG) of a level's representative slice, or ``None`` when it has none."""
+    """(PNG, JPEG) of a level's representative slice, or ``None`` when it has none.
+
+    When the largest LF value of the level comes from another slice, that
+    slice is shown beside the representative (smallest-canal) one.
+    """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
@@ -192,43 +248,40 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
     if found is None:
         return None
     sa, i = found
+    lf_found = find_slice(analysis, _lf_key(level))
+    two = lf_found is not None and (lf_found[0] is not sa or lf_found[1] != i)
     info: SliceInfo = sa.loaded.slices[i]
     img = sa.loaded.pixels[i]
-    labels = sa.labels[i]
-    m = sa.measurements[i]
     dr, dc = info.spacing_mm
     rows, cols = img.shape
-    extent = (0.0, cols * dc, rows * dr, 0.0)
-    vmin, vmax = _window(img)
     letters = orientation_letters(info.orientation)
 
-    fig = _new_figure(7.6, 4.3)
-    gs = fig.add_gridspec(2, 2, width_ratios=(2.15, 1.0), height_ratios=(1.0, 1.0),
-                          left=0.01, right=0.99, top=0.92, bottom=0.02,
-                          wspace=0.04, hspace=0.08)
-    ax = fig.add_subplot(gs[:, 0])
-    ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=extent,
-              interpolation="bilinear")
-    _contours(ax, labels, (dr, dc), lw=1.3)
-    _measure_lines(ax, m, (dr, dc))
-    x0, x1, yb, yt = _crop_box(labels, (dr, dc), img.shape)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(yb, yt)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    _edge_letters(ax, letters, (x0, x1), (yb, yt))
-    ax.plot([x0 + 3, x0 + 13], [yb - 3, yb - 3], color="white", lw=2.5)
-    ax.text(x0 + 8, yb - 4.2, "10 mm", color="white", ha="center", va="bottom", fontsize=8)
-    number = info.instance_number if info.instance_number is not None else "?"
-    fig.suptitle(
-        f"{level.level}: image {number} (stack {sa.loaded.stack.stack_id}, "
-        f"slice {i + 1} of {len(sa.loaded.slices)}) — smallest canal area at this level",
-        fontsize=10, x=0.01, ha="left", y=0.985,
-    )
+    fig = _new_figure(7.6, 4.3 if not two else 3.75)
+    if two:
+        gs = fig.add_gridspec(2, 3, width_ratios=(1.0, 1.0, 0.62), height_ratios=(1.0, 1.1),
+                              left=0.01, right=0.99, top=0.885, bottom=0.02,
+                              wspace=0.04, hspace=0.08)
+        ax = fig.add_subplot(gs[:, 0])
+        ax_lf = fig.add_subplot(gs[:, 1])
+        th = fig.add_subplot(gs[0, 2])
+        lg = fig.add_subplot(gs[1, 2])
+    else:
+        gs = fig.add_gridspec(2, 2, width_ratios=(2.15, 1.0), height_ratios=(1.0, 1.0),
+                              left=0.01, right=0.99, top=0.88, bottom=0.02,
+                              wspace=0.04, hspace=0.08)
+        ax = fig.add_subplot(gs[:, 0])
+        ax_lf = None
+        th = fig.add_subplot(gs[0, 1])
+        lg = fig.add_subplot(gs[1, 1])
+    x0, x1, yb, yt = _slice_panel(ax, sa, i, f"Smallest canal: {_image_name(sa, i)}")
+    if ax_lf is not None:
+        _slice_panel(ax_lf, lf_found[0], lf_found[1],
+                     f"Thickest LF: {_image_name(*lf_found)}")
+    fig.suptitle(f"{level.level}", fontsize=11, fontweight="bold", x=0.01, ha="left",
+                 y=0.985)
 
-    th = fig.add_subplot(gs[0, 1])
-    th.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=extent)
+    vmin, vmax = _window(img)
+    th.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0.0, cols * dc, rows * dr, 0.0))
     th.add_patch(Rectangle((x0, yt), x1 - x0, yb - yt, fill=False, ec="yellow", lw=1.2))
     th.set_xlim(0, cols * dc)
     th.set_ylim(rows * dr, 0)
@@ -237,18 +290,18 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
     th.set_yticks([])
     _edge_letters(th, letters, (0, cols * dc), (rows * dr, 0))
 
-    lg = fig.add_subplot(gs[1, 1])
     lg.axis("off")
     handles = [Line2D([], [], color=c, lw=2.5, label=name) for _, c, name in LABEL_STYLE]
     handles.append(Line2D([], [], color="black", lw=1.5, marker="_",
-                          label="LF thickness line (per side)"))
+                          label="LF thickness line"))
     handles.append(Line2D([], [], color="black", lw=1.5, ls="--", label="Canal AP diameter"))
-    lg.legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
-              borderaxespad=0.0, handlelength=2.0)
+    lg.legend(handles=handles, loc="upper left", fontsize=7.5 if two else 8, frameon=False,
+              borderaxespad=0.0, handlelength=1.8)
     where = next((edge for edge, letter in letters.items() if letter == "L"), "edge marked L")
-    lg.text(0.0, 0.16, f"Patient left is on the image {where}\n(edge letters from the DICOM"
-            " orientation).\nYellow box: area shown at left.",
-            fontsize=7.5, transform=lg.transAxes, va="top")
+    lg.text(0.0, 0.0,
+            f"Patient left is on the image {where}\n(edge letters from the DICOM\n"
+            "orientation). Yellow box: area\nshown enlarged.",
+            fontsize=7, transform=lg.transAxes, va="bottom")
     return _encode(fig)
 
 
