@@ -215,6 +215,7 @@ def _half_width(f: np.ndarray, i: int) -> float:
 MIN_SPACING_MM = 18  # discs closer than this are one disc
 SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
 GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
+WEAK_LOW = 0.45  # in the lower column, a band weaker than this × the median disc is noise
 EDGE_MARGIN_MM = 3  # ignore responses at the very ends of the tracked canal
 DISC_OFFSET_MM = 28.0  # disc centre: this far anterior of the canal centre
 
@@ -224,7 +225,9 @@ def _gradients(img: np.ndarray) -> np.ndarray:
     return ndi.gaussian_filter(img, 1.0)
 
 
-def _disc_axes(smooth: np.ndarray, st: _Straight, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _disc_axes(
+    smooth: np.ndarray, st: _Straight, s: int, refine: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre (i, j), unit normal toward the head and unit anterior axis of the
     disc at arc length ``s``. The normal is the direction across which the
     disc band is sharpest: profiles across candidate angles (±30° around the
@@ -268,10 +271,47 @@ def _disc_axes(smooth: np.ndarray, st: _Straight, s: int) -> tuple[np.ndarray, n
             if 3 <= abs(a - b) <= 16:
                 shift = float(np.clip((a + b) / 2.0 - 12.0, -8.0, 8.0))
                 centre = centre + shift * n
+    if refine:
+        centre, n = _refine_band(smooth, centre, n)
     ant = np.array([n[1], -n[0]])
     if np.dot(ant, [ai, aj]) < 0:
         ant = -ant
     return centre, n, ant
+
+
+def _refine_band(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the disc's mid-line: in each column across the band (every 1 mm along
+    it) take the midpoint between its two edges, then fit a straight line."""
+    t = np.array([-n[1], n[0]])  # along the disc
+    along = np.arange(-15.0, 15.1, 1.0)
+    across = np.arange(-10.0, 10.01, 0.5)
+    pts_i = centre[0] + along[:, None] * t[0] + across[None, :] * n[0]
+    pts_j = centre[1] + along[:, None] * t[1] + across[None, :] * n[1]
+    prof = ndi.map_coordinates(smooth, [pts_i, pts_j], order=1, mode="nearest")
+    deriv = np.gradient(ndi.gaussian_filter1d(prof, 1.5, axis=1), axis=1)
+    a, b = np.argmax(deriv, axis=1), np.argmin(deriv, axis=1)
+    width = np.abs(a - b) * 0.5
+    ok = (width >= 3.0) & (width <= 14.0)
+    if ok.sum() < 10:
+        return centre, n
+    mid = across[0] + (a + b)[ok] * 0.25
+    x = along[ok]
+    for _ in range(2):  # least squares, then without the outliers
+        slope, icpt = np.polyfit(x, mid, 1)
+        res = np.abs(mid - (slope * x + icpt))
+        keep = res <= max(1.5, 2.0 * float(np.median(res)))
+        if keep.sum() < 8:
+            return centre, n
+        x, mid = x[keep], mid[keep]
+    slope, icpt = np.polyfit(x, mid, 1)
+    angle = np.arctan(slope)
+    if abs(angle) > np.deg2rad(12.0) or abs(icpt) > 8.0:
+        return centre, n
+    new_t = np.cos(angle) * t + np.sin(angle) * n
+    new_n = np.array([new_t[1], -new_t[0]])
+    if np.dot(new_n, n) < 0:
+        new_n = -new_n
+    return centre + icpt * n, new_n / np.linalg.norm(new_n)
 
 
 def _slope_deg(normal: np.ndarray) -> float:
@@ -282,7 +322,15 @@ def _slope_deg(normal: np.ndarray) -> float:
 
 
 def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
-    """Disc positions (arc length, top → bottom) ending at L5-S1."""
+    """Disc positions (arc length, top → bottom) ending at L5-S1.
+
+    Candidates are the profile's peaks at least ``MIN_SPACING_MM`` apart. Going
+    down the column: a big gap ends it (past the sacrum); in the lower half a
+    band much weaker than the discs above is not a disc; a band sloping like the
+    S1 endplate or steeper is the S1-S2 remnant inside the sacrum when more
+    column follows below it, and the lumbosacral disc itself only when the
+    column ends there at a regular spacing.
+    """
     peaks = _peaks(f, MIN_SPACING_MM)
     n = len(f)
     peaks = [p for p in peaks if EDGE_MARGIN_MM <= p < n - EDGE_MARGIN_MM]
@@ -292,15 +340,17 @@ def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
     strong = sorted(p for p in peaks if f[p] >= 0.3 * ref)
     chain: list[int] = []
     for p in strong:
-        if chain and len(chain) >= 3:
+        if len(chain) >= 3:
             spacing = float(np.median(np.diff(chain)))
             if p - chain[-1] > GAP_STOP * spacing:
                 break
-        if len(chain) >= 3 and _slope_deg(_disc_axes(grads, st, p)[1]) <= -SACRAL_SLOPE_STOP_DEG:
-            # a steep band with more column below it is the S1-S2 remnant inside the
-            # sacrum; a steep band where the column ends is the lumbosacral disc itself
-            if any(q > p and f[q] >= 0.1 * ref for q in peaks):
-                break
+            if p > n / 2 and f[p] < WEAK_LOW * float(np.median([f[q] for q in chain])):
+                continue
+            # the slope of the whole band (not its refined mid-line) tells the sacrum
+            if _slope_deg(_disc_axes(grads, st, p, refine=False)[1]) <= -SACRAL_SLOPE_STOP_DEG:
+                more_below = any(q > p and f[q] >= 0.1 * ref for q in peaks)
+                if more_below or p - chain[-1] > 1.4 * spacing:
+                    break
         chain.append(p)
     return chain
 
