@@ -284,7 +284,7 @@ def analyse_study(
         if probs.shape != (lo.pixels.shape[0], 4, *lo.pixels.shape[1:]):
             raise AssertionError(f"segmenter returned shape {probs.shape} for {lo.pixels.shape}")
         probs_per_stack.append(probs)
-        progress("segment", 0.3 + 0.4 * (i + 1) / len(axial_loaded))
+        progress("segment", round(0.3 + 0.4 * (i + 1) / len(axial_loaded), 4))
     timings["segment_s"] = time.perf_counter() - t
 
     progress("measure", 0.7)
