@@ -165,10 +165,11 @@ def figure_caption(lv: LevelMeasurement) -> str:
         f"LF left {fmt(lv.lf_thickness_left_mm, 2)} mm, "
         f"LF right {fmt(lv.lf_thickness_right_mm, 2)} mm (level values)."
     ]
-    if (lv.lf_thickness_left_sop_instance_uid not in (None, lv.representative_sop_instance_uid)
-            or lv.lf_thickness_right_sop_instance_uid
-            not in (None, lv.representative_sop_instance_uid)):
-        parts.append("The image shows the slice with the smallest canal; the largest LF "
-                     "value of a side may come from another slice of this level, so the "
-                     "line labels can differ from the level values.")
+    others = {lv.lf_thickness_left_sop_instance_uid, lv.lf_thickness_right_sop_instance_uid}
+    others.discard(None)
+    others.discard(lv.representative_sop_instance_uid)
+    if others:
+        parts.append("Shown: the slice with the smallest canal and, beside it, the slice with "
+                     "the thickest ligamentum flavum; line labels give each slice's own values, "
+                     "so one side's level value may come from a slice not shown.")
     return " ".join(parts)
