@@ -120,6 +120,7 @@ class _Frame:
         np.clip(idx, 0, T["n"] - 1, out=idx)
         self.idx = idx
         self.T = T
+        self._cache: dict[str, np.ndarray] = {}
         self.s1_top = T["s1_top"]
         g = self.get
         self.W, self.D = g("W"), g("D")
@@ -141,7 +142,11 @@ class _Frame:
         self.in_disc_body = self._body_or_disc()
 
     def get(self, name):
-        return self.T[name][self.idx]
+        """Table value ``name`` at every point (gathered once, then cached)."""
+        out = self._cache.get(name)
+        if out is None:
+            out = self._cache[name] = self.T[name][self.idx]
+        return out
 
     def _lines(self):
         """LF / laminar-surface geometry in mirrored coordinates (ua >= 0).
@@ -181,9 +186,12 @@ class _Frame:
 
     def pedicle(self):
         """Pedicles: rods from the body to the arch, in the upper part of each vertebra."""
+        if getattr(self, "_pedicle", None) is not None:
+            return self._pedicle
         present = ((self.w >= 9.0) | (self.w <= -15.0)) & self.bone_exists & (self.s > self.s1_top - 30)
         d = _seg_dist(self.ua, self.v, 0.3 * self.W, self.D / 2 - 4.0, self.hw + 1.0, self.v_a0 + 8.0)
-        return present & (d < 4.2)
+        self._pedicle = present & (d < 4.2)
+        return self._pedicle
 
 
 def _seg_dist(px, py, ax, ay, bx, by):

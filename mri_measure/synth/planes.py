@@ -260,7 +260,7 @@ def slice_truth(ph: SpinePhantom, plane: Plane, tissues_centre: np.ndarray | Non
     counts = np.stack([(blocks == lab).sum(axis=(1, 3)) for lab in (1, 2, 3)]).astype(np.float32) / (k * k)
     coverage[1:, r0:r1, c0:c1] = counts
     coverage[0, r0:r1, c0:c1] = 1.0 - counts.sum(axis=0)
-    labels = coverage.argmax(axis=0).astype(np.uint8)
+    labels[r0:r1, c0:c1] = coverage[:, r0:r1, c0:c1].argmax(axis=0)
     fs = (plane.spacing_mm[0] / k, plane.spacing_mm[1] / k)
     sac = fine == 1
     n_sac = int(np.count_nonzero(sac))

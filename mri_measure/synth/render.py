@@ -96,8 +96,8 @@ def rician(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
     """Magnitude of a complex signal with Gaussian noise on both channels."""
     if sigma <= 0:
         return image
-    n1 = rng.normal(0.0, sigma, image.shape).astype(np.float32)
-    n2 = rng.normal(0.0, sigma, image.shape).astype(np.float32)
+    n1 = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(sigma)
+    n2 = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(sigma)
     return np.sqrt((image + n1) ** 2 + n2 ** 2)
 
 
@@ -121,7 +121,7 @@ def render(tissue_stack: np.ndarray, table: np.ndarray, rng: np.random.Generator
     """
     img = table[tissue_stack].mean(axis=0)
     if rng is not None and texture > 0:
-        field = ndimage.gaussian_filter(rng.standard_normal(img.shape).astype(np.float32), texture_px)
+        field = ndimage.gaussian_filter(rng.standard_normal(img.shape, dtype=np.float32), texture_px)
         field /= max(float(field.std()), 1e-6)
         centre = tissue_stack[len(tissue_stack) // 2]
         img = img * (1.0 + texture * TEXTURE[centre] * field)

@@ -99,7 +99,7 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
         contrast = str(rng.choice(R.CONTRASTS))
         table = R.tissue_intensities(contrast, rng, nucleus_signal=float(rng.uniform(0.4, 1.0)))
         thick = rng.uniform(2.0, 5.0)
-        depths = (-thick / 3, 0.0, thick / 3) if rng.uniform() < 0.5 else (0.0,)
+        depths = (-thick / 3, 0.0, thick / 3) if rng.uniform() < 0.3 else (0.0,)
         blur = rng.uniform(0.0, 1.2)
         noise = rng.uniform(0.0, 0.06) * float(table.max())
         bias_strength = rng.uniform(0.0, 0.6)
