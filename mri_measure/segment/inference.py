@@ -3,8 +3,8 @@ image, then segment a fixed fine crop around it.
 
 Per slice: canonicalise by IOP (:mod:`.orientation`) → stage 1 on the
 localiser grid (~2 mm/px) gives a dural-sac probability whose largest
-component's centroid is the crop centre → stage 2 on a 128×128 crop at
-0.4 mm/px gives probabilities of labels 0–3 → those are resampled back to
+component's centroid is the crop centre → stage 2 on a 96×96 crop at
+0.45 mm/px gives probabilities of labels 0–3 → those are resampled back to
 the canonical source grid (outside the crop: background = 1) and the
 canonicalisation is undone, so channel 2 is always the *patient's* left.
 """
@@ -114,7 +114,7 @@ class TorchSegmenter:
         # stage 2: segment a fine crop around each canal
         todo = [k for k in range(n) if centres[k] is not None]
         if todo:
-            grids = [segmenter_grid(centres[k], self.prep) for k in todo]
+            grids = [segmenter_grid(centres[k], sp, self.prep) for k in todo]
             crops = []
             for k, g in zip(todo, grids):
                 raw = to_grid(canon[k], sp, g, cval=np.nan)

@@ -5,7 +5,8 @@ normalisation and the two working grids.
   (coarse, ~2 mm/px), centred on the slice centre, sides rounded up to a
   multiple of ``localiser.multiple`` pixels.
 - Segmenter grid: a fixed ``segmenter.size`` square at ``segmenter.spacing_mm``
-  (fine, ~0.4 mm/px) centred on the canal centre found by the localiser.
+  (fine, 0.45 mm/px; 96 px = 43.2 mm) centred ``posterior_offset_mm`` behind the
+  canal centre found by the localiser.
 
 >>> g = localiser_grid((256, 200), (0.8, 0.8), PREPROCESSING)
 >>> g.size, g.spacing_mm, g.centre_rc
@@ -30,7 +31,7 @@ PREPROCESSING: dict[str, Any] = {
     "normalisation": "linear map of the 1st..99th intensity percentile to 0..1 "
     "(localiser: whole slice; segmenter: the crop), clipped to [-1, 3]",
     "localiser": {"spacing_mm": 2.0, "multiple": 8, "min_size": 64, "classes": ["other", "dural_sac"]},
-    "segmenter": {"spacing_mm": 0.4, "size": 128, "classes": [0, 1, 2, 3]},
+    "segmenter": {"spacing_mm": 0.45, "size": 96, "posterior_offset_mm": 4.0, "classes": [0, 1, 2, 3]},
 }
 
 
@@ -60,10 +61,13 @@ def localiser_grid(shape: tuple[int, int], spacing: tuple[float, float], prep: d
     return Grid(centre_rc=centre, spacing_mm=s, size=(size[0], size[1]))
 
 
-def segmenter_grid(centre_rc: tuple[float, float], prep: dict[str, Any]) -> Grid:
+def segmenter_grid(canal_rc: tuple[float, float], spacing: tuple[float, float], prep: dict[str, Any]) -> Grid:
+    """The fine crop: centred ``posterior_offset_mm`` behind the canal centre
+    (the LF lies posterior of the sac), on the canonical array."""
     seg = prep["segmenter"]
     n = int(seg["size"])
-    return Grid(centre_rc=(float(centre_rc[0]), float(centre_rc[1])),
+    dr = float(seg.get("posterior_offset_mm", 0.0)) / float(spacing[0])
+    return Grid(centre_rc=(float(canal_rc[0]) + dr, float(canal_rc[1])),
                 spacing_mm=float(seg["spacing_mm"]), size=(n, n))
 
 

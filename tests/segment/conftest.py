@@ -1,0 +1,17 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mri_measure.segment.bundle import default_bundle_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    """The shipped segmenter (real weights)."""
+    from mri_measure.segment import load_segmenter
+
+    assert (default_bundle_dir() / "metadata.json").is_file(), "shipped bundle missing"
+    return load_segmenter()
