@@ -58,9 +58,46 @@ def read_header(fp: BinaryIO, *, stop_before_pixels: bool = True) -> Dataset:
         raise BadDicom("header declares absurd element lengths") from None
     except Exception as exc:  # pydicom raises many kinds on corrupt input
         raise BadDicom(f"header cannot be parsed ({type(exc).__name__})") from None
-    if force and "SOPInstanceUID" not in ds and "SOPClassUID" not in ds:
-        raise NotDicom
+    if force:
+        _fill_transfer_syntax(ds)
+    if "SOPInstanceUID" not in ds and "SOPClassUID" not in ds:
+        if force:
+            raise NotDicom
+        meta = getattr(ds, "file_meta", None)
+        if meta is None or meta.get("MediaStorageSOPClassUID") != MEDIA_STORAGE_DIRECTORY:
+            # pydicom returns what it could parse of a truncated file, silently
+            raise BadDicom("no SOP Class/Instance UID in the dataset (truncated header?)")
     return ds
+
+
+def _fill_transfer_syntax(ds: Dataset) -> None:
+    """A file without file meta still needs a transfer syntax for decoding:
+    the one pydicom actually parsed it with."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    elif little is False:
+        meta.TransferSyntaxUID = ExplicitVRBigEndian
+    else:
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+
+
+def transfer_syntax_is_compressed(ds: Dataset) -> bool:
+    """Whether pixel data is encapsulated; raises ValueError for an unknown or
+    corrupt transfer syntax UID."""
+    meta = getattr(ds, "file_meta", None)
+    uid = meta.get("TransferSyntaxUID") if meta is not None else None
+    if uid is None:
+        raise ValueError("no transfer syntax")
+    return bool(uid.is_compressed)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,14 @@ from pydicom.pixels import pixel_array
 from ..errors import IntegrityError, InputError
 from ..logs import install_library_redaction, redacted_warnings
 from ..types import LoadedStack, SliceInfo, Stack
-from .headers import BadDicom, NotDicom, frame_geometry, n_frames, read_header
+from .headers import (
+    BadDicom,
+    NotDicom,
+    frame_geometry,
+    n_frames,
+    read_header,
+    transfer_syntax_is_compressed,
+)
 from .sources import open_zip, read_member_bytes, split_zip_locator
 from .stacks import ANGLE_TOL_DEG
 
@@ -136,7 +143,10 @@ def check_pixel_description(ds: Dataset) -> tuple[int, int, int, int, int, str]:
         raise SliceRejected(f"declared matrix {rows}x{cols} is implausibly large for MR")
     value = ds[keyword].value
     actual = len(value) if value is not None else 0
-    encapsulated = keyword == "PixelData" and ds.file_meta.TransferSyntaxUID.is_compressed
+    try:
+        encapsulated = keyword == "PixelData" and transfer_syntax_is_compressed(ds)
+    except ValueError:
+        raise SliceRejected("missing or unknown transfer syntax UID") from None
     if encapsulated:
         if actual == 0:
             raise SliceRejected("compressed pixel data is empty (truncated file?)")

@@ -238,7 +238,7 @@ def enhanced_mr(
 
 def save(ds: Dataset, path: str | os.PathLike[str], syntax: str = "explicit") -> Path:
     """Write ``ds`` to ``path`` in a transfer syntax (see :data:`SYNTAXES`), or
-    ``"no-preamble"`` (implicit VR, no 128-byte preamble / file meta)."""
+    ``"no-preamble"`` (implicit VR, no 128-byte preamble, no file meta)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = copy.deepcopy(ds)
@@ -279,14 +279,13 @@ def save(ds: Dataset, path: str | os.PathLike[str], syntax: str = "explicit") ->
 
         assert pydicom.dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID == JPEGLosslessSV1
     elif syntax == "no-preamble":
-        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-        ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=False)
-        raw = path.read_bytes()
-        if raw[128:132] == b"DICM":  # strip preamble + file meta
-            import pydicom
+        # old ACR-NEMA style: no preamble, no "DICM", no file meta; implicit VR LE
+        import pydicom
 
-            meta_len = pydicom.dcmread(path, stop_before_pixels=True).file_meta.FileMetaInformationGroupLength
-            path.write_bytes(raw[132 + 12 + meta_len:])
+        del ds.file_meta
+        ds.preamble = None
+        pydicom.dcmwrite(path, ds, implicit_vr=True, little_endian=True)
+        assert path.read_bytes()[:2] == b"\x08\x00"
     else:
         raise ValueError(syntax)
     return path
