@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -239,6 +240,7 @@ class _Runner:
         self.restarts: list[threading.Thread] = []
         self._slots_checked = 0.0
         self._slots = 1
+        self.run_token = uuid.uuid4().hex[:8]  # two runs on one cluster never share a task key
         client.subscribe_topic(START_TOPIC, self.starts.handler)
 
     # -- queue
@@ -266,7 +268,8 @@ class _Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, found.study, self.spec, key=f"study-{found.key}-{n}", pure=False
+            measure_study_task, found.study, self.spec,
+            key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())
         self.jobs[found.key] = _Job(found, fut, n)
