@@ -45,7 +45,13 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts records from third-party loggers (pydicom, highdicom, warnings)."""
+    """Redacts records from third-party loggers (pydicom, highdicom, warnings)
+    and drops exception tracebacks (their text can quote values and paths)
+    unless ``keep_exc_info`` (``--debug``)."""
+
+    def __init__(self, keep_exc_info: bool = False) -> None:
+        super().__init__()
+        self.keep_exc_info = keep_exc_info
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -55,8 +61,8 @@ class RedactingFilter(logging.Filter):
         if any(record.name == n or record.name.startswith(n + ".") for n in _REDACTED_LOGGERS):
             msg = redact(msg)
         record.msg, record.args = msg, None
-        # exception text can quote values too; never render it
-        record.exc_info, record.exc_text = None, None
+        if not self.keep_exc_info:
+            record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -103,7 +109,7 @@ def configure_logging(*, debug: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(RedactingFilter(keep_exc_info=debug))
     for name in ("mri_measure", "pydicom", "highdicom", "py.warnings"):
         lg = logging.getLogger(name)
         lg.handlers[:] = [handler]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import OrderedDict
 from typing import Any, TextIO
@@ -36,6 +37,16 @@ def _round(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
+def tilt_deg(normal: tuple[float, float, float]) -> float:
+    """Angle (degrees) between the slice normal and the nearest patient axis.
+
+    >>> round(tilt_deg((0.0, -0.2588, 0.9659)), 1)
+    15.0
+    """
+    m = max(abs(v) for v in normal)
+    return math.degrees(math.acos(min(1.0, m)))
+
+
 def stack_to_dict(stack: Stack) -> dict[str, Any]:
     """JSON-ready summary of one stack (no PHI, no paths)."""
     thicknesses = sorted({s.thickness_mm for s in stack.slices if s.thickness_mm is not None})
@@ -53,6 +64,7 @@ def stack_to_dict(stack: Stack) -> dict[str, Any]:
             [_round(t) for t in thicknesses] if thicknesses else None
         ),
         "slice_step_mm": _round(median_step_mm(stack.slices)),
+        "tilt_deg": _round(tilt_deg(stack.normal), 1),
         "orientation": [_round(v, 5) for v in stack.orientation],
         "normal": [_round(v, 5) for v in stack.normal],
         "multiframe": any(s.frame_index is not None for s in stack.slices),
@@ -111,7 +123,7 @@ def print_table(data: dict[str, Any], out: TextIO) -> None:
         f"{data['n_skipped_non_dicom']} non-DICOM skipped\n"
     )
     header = (
-        f"    {'stack':<8} {'role':<12} {'plane':<9} {'slices':>6} {'matrix':>9} "
+        f"    {'stack':<8} {'role':<12} {'plane':<9} {'tilt':>5} {'slices':>6} {'matrix':>9} "
         f"{'pixel mm':>11} {'thick mm':>8} {'step mm':>7}  {'transfer syntax':<28} problems"
     )
     for study in data["studies"]:
@@ -133,7 +145,7 @@ def print_table(data: dict[str, Any], out: TextIO) -> None:
                     ts = ts[:27] + "…"
                 problems = "; ".join(st["problems"]) or "-"
                 w(
-                    f"    {st['stack_id']:<8} {st['role']:<12} {st['plane']:<9} {st['n_slices']:>6} "
+                    f"    {st['stack_id']:<8} {st['role']:<12} {st['plane']:<9} {st['tilt_deg']:>4.0f}° {st['n_slices']:>6} "
                     f"{str(st['rows']) + 'x' + str(st['columns']):>9} {_fmt_spacing(st['pixel_spacing_mm']):>11} "
                     f"{thick_s:>8} {step:>7}  {ts:<28} {problems}\n"
                 )
