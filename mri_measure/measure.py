@@ -59,6 +59,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage import measure as skmeasure
 
 from .errors import OptionError
@@ -230,9 +231,13 @@ def _largest_component(mask: np.ndarray) -> _Component | None:
     >>> c = _largest_component(m); c.origin, int(c.mask.sum())
     ((2, 2), 9)
     """
-    if not mask.any():
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
         return None
-    lab, n = ndimage.label(mask, structure=_EIGHT)
+    cols = np.flatnonzero(mask.any(axis=0))
+    br, bc = int(rows[0]), int(cols[0])
+    sub = mask[br : rows[-1] + 1, bc : cols[-1] + 1]
+    lab, n = ndimage.label(sub, structure=_EIGHT)
     if n > 1:
         sizes = np.bincount(lab.ravel())
         sizes[0] = 0
@@ -243,9 +248,8 @@ def _largest_component(mask: np.ndarray) -> _Component | None:
     r0, r1 = sl[0].start - _PAD_PX, sl[0].stop + _PAD_PX
     c0, c1 = sl[1].start - _PAD_PX, sl[1].stop + _PAD_PX
     crop = np.zeros((r1 - r0, c1 - c0), dtype=bool)
-    rr0, cc0 = max(r0, 0), max(c0, 0)
-    rr1, cc1 = min(r1, mask.shape[0]), min(c1, mask.shape[1])
-    crop[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = lab[rr0:rr1, cc0:cc1] == keep
+    crop[_PAD_PX:-_PAD_PX, _PAD_PX:-_PAD_PX] = lab[sl] == keep
+    r0, c0 = r0 + br, c0 + bc
     return _Component(crop, (r0, c0))
 
 
@@ -386,30 +390,31 @@ def _interp_matrix(n_in: int, step_px: float) -> tuple[np.ndarray, np.ndarray]:
     return w, pos
 
 
-def _segments_mm(field: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end points (mm) of every segment of the 0.5 iso-contour."""
-    a, b = [], []
-    sp = np.asarray(spacing, dtype=float)
-    for contour in skmeasure.find_contours(field, 0.5):
-        pts = contour * sp
-        a.append(pts[:-1])
-        b.append(pts[1:])
-    if not a:
-        return np.zeros((0, 2)), np.zeros((0, 2))
-    return np.concatenate(a), np.concatenate(b)
+class _Boundary:
+    """The 0.5 iso-contour of a field, in mm, densely resampled for nearest-point queries.
 
+    Points are spaced at most ``step_mm`` apart along the marching-squares
+    polygon, so a nearest-point distance overestimates the distance to the
+    polygon by at most step²/(8·distance): negligible at the scales used.
+    """
 
-def _distance_to_segments(p: np.ndarray, a: np.ndarray, b: np.ndarray):
-    """For points p (n, 2): distance to the nearest segment and that nearest point."""
-    ab = b - a
-    len2 = np.maximum((ab * ab).sum(axis=1), 1e-18)
-    t = ((p[:, None, :] - a[None]) * ab[None]).sum(axis=2) / len2[None]
-    t = np.clip(t, 0.0, 1.0)
-    q = a[None] + t[..., None] * ab[None]
-    d2 = ((p[:, None, :] - q) ** 2).sum(axis=2)
-    j = np.argmin(d2, axis=1)
-    idx = np.arange(len(p))
-    return np.sqrt(d2[idx, j]), q[idx, j]
+    def __init__(self, field: np.ndarray, spacing, step_mm: float):
+        sp = np.asarray(spacing, dtype=float)
+        pts = []
+        for contour in skmeasure.find_contours(field, 0.5):
+            c = contour * sp
+            seg = np.diff(c, axis=0)
+            n = np.maximum(np.ceil(np.hypot(seg[:, 0], seg[:, 1]) / step_mm).astype(int), 1)
+            frac = np.concatenate([np.arange(k) / k for k in n])
+            start = np.repeat(c[:-1], n, axis=0)
+            pts.append(start + np.repeat(seg, n, axis=0) * frac[:, None])
+        self.points = np.concatenate(pts) if pts else np.zeros((0, 2))
+        self.tree = cKDTree(self.points) if len(self.points) else None
+
+    def nearest(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distance (mm) from each point (n, 2) to the boundary, and the nearest point."""
+        d, i = self.tree.query(p)
+        return d, self.points[i]
 
 
 _COMPASS = np.array(
@@ -417,7 +422,7 @@ _COMPASS = np.array(
 )
 
 
-def _refine_inscribed(pts, d, a, b, step):
+def _refine_inscribed(pts, d, boundary: _Boundary, step):
     """Compass search maximising the distance to the contour from several starts.
 
     The inscribed radius is a tent-shaped ridge, so grid samples miss its top by
@@ -428,7 +433,7 @@ def _refine_inscribed(pts, d, a, b, step):
     steps = np.full(len(pts), float(step))
     for _ in range(24):
         trial = (pts[:, None, :] + steps[:, None, None] * _COMPASS[None]).reshape(-1, 2)
-        dt, _ = _distance_to_segments(trial, a, b)
+        dt, _ = boundary.nearest(trial)
         dt = dt.reshape(len(pts), len(_COMPASS))
         best = np.argmax(dt, axis=1)
         dbest = dt[np.arange(len(pts)), best]
@@ -436,10 +441,10 @@ def _refine_inscribed(pts, d, a, b, step):
         pts[gain] += steps[gain, None] * _COMPASS[best[gain]]
         d[gain] = dbest[gain]
         steps[~gain] *= 0.5
-        if steps.max() < step / 64:
+        if steps.max() < step / 16:
             break
     k = int(np.argmax(d))
-    dk, qk = _distance_to_segments(pts[k : k + 1], a, b)
+    dk, qk = boundary.nearest(pts[k : k + 1])
     return pts[k], float(dk[0]), qk[0]
 
 
@@ -454,17 +459,17 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
     inside = fine > 0.5
     dist = ndimage.distance_transform_edt(inside, sampling=(h, h))
     dmax = float(dist.max())
-    a, b = _segments_mm(field, spacing)
+    boundary = _Boundary(field, spacing, h / 4)
     cand = np.flatnonzero(dist.ravel() >= dmax - 1.5 * h)
     if len(cand) > 256:
         cand = cand[np.argsort(dist.ravel()[cand])[-256:]]
     ci, cj = np.unravel_index(cand, dist.shape)
     pts = np.column_stack([pos_r[ci] * sr, pos_c[cj] * sc])
-    if len(a) == 0 or len(pts) == 0:
+    if boundary.tree is None or len(pts) == 0:
         return 0.0, ((0.0, 0.0), (0.0, 0.0)), min(sr, sc)
-    d, _ = _distance_to_segments(pts, a, b)
+    d, _ = boundary.nearest(pts)
     top = np.argsort(d)[-8:]
-    centre, radius, q = _refine_inscribed(pts[top], d[top], a, b, h)
+    centre, radius, q = _refine_inscribed(pts[top], d[top], boundary, h)
     u = q - centre
     u = u / (np.linalg.norm(u) or 1.0)
     along_px = 1.0 / float(np.hypot(u[0] / sr, u[1] / sc))
@@ -476,7 +481,7 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
             ell = max(radius, along_px)
             offs = np.linspace(-ell, ell, 7)
             ps = centre[None] + offs[:, None] * tang[None]
-            _, qs = _distance_to_segments(ps, a, b)
+            _, qs = boundary.nearest(ps)
             widths = []
             for p_s, q_s in zip(ps, qs):
                 us = q_s - p_s
