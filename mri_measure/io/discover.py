@@ -42,6 +42,7 @@ class _Scan:
     n_broken: int = 0
     n_duplicates: int = 0
     n_implausible: int = 0
+    n_unreadable: int = 0  # could not be opened or read (permissions, I/O errors)
     missing_geometry: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     headers: dict[str, ImageHeader] = field(default_factory=dict)
 
@@ -85,7 +86,7 @@ def _scan_files(paths: list[str], scan: _Scan) -> None:
                 scan.add(fp, p)
         except OSError:
             scan.n_files += 1
-            scan.n_broken += 1
+            scan.n_unreadable += 1
 
 
 def _scan_zip(archive: str, scan: _Scan, report: WalkReport) -> None:
@@ -210,13 +211,18 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
     with redacted_warnings():
         try:
             hint = _iter_sources(p, scan, report)
-        except (InputError, NoDicomError):
+        except InputError:
             raise
         except PermissionError:
             raise InputError(f"the input cannot be read (permission denied); {_HINT}") from None
         except OSError as exc:
             raise InputError(f"the input cannot be read ({type(exc).__name__}); {_HINT}") from None
     if scan.n_dicom == 0:
+        if scan.n_unreadable and not scan.n_broken:
+            raise NoDicomError(
+                f"{scan.n_unreadable} file(s) could not be opened (permissions or I/O errors) and "
+                f"no DICOM was found in the rest; {_HINT}"
+            )
         if scan.n_broken:
             raise NoDicomError(
                 f"found {scan.n_broken} file(s) that look like DICOM but none could be parsed; "
@@ -229,6 +235,8 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
     if hint is not None:
         warnings_out += hint.warnings()
     warnings_out += report.warnings()
+    if scan.n_unreadable:
+        warnings_out.append(f"{scan.n_unreadable} file(s) could not be opened (permissions or I/O errors); ignored")
     if scan.n_broken:
         warnings_out.append(f"{scan.n_broken} file(s) look like DICOM but could not be parsed (truncated or corrupt); ignored")
     if scan.n_implausible:

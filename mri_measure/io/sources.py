@@ -100,15 +100,23 @@ def walk_files(root: str, report: WalkReport) -> list[str]:
     """
     root_real = os.path.realpath(root)
     seen_dirs: set[str] = set()
+    seen_ids: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     files: list[str] = []
     todo: list[tuple[str, int]] = [(root_real, 0)]
     while todo:
         folder, depth = todo.pop()
         real = os.path.realpath(folder)
-        if real in seen_dirs:
+        try:
+            st = os.stat(real)
+            ident = (st.st_dev, st.st_ino)  # also catches bind-mount loops
+        except OSError:
+            report.unreadable_dirs += 1
+            continue
+        if real in seen_dirs or ident in seen_ids:
             continue
         seen_dirs.add(real)
+        seen_ids.add(ident)
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
