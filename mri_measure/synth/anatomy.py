@@ -275,12 +275,10 @@ def tissue_map(ph, u, v, s) -> np.ndarray:
     bv = np.maximum((v_back_visc - v_in) / 2, 5.0)
     visc = (u / (aw - 1.3 * f - 10)) ** 2 + ((v - (v_in + bv)) / bv) ** 2
     out[visc <= 1.0] = VISCERA
-    # ---- muscles: paraspinal mass (multifidus + erector spinae, a fat septum between), psoas
+    # ---- muscles: paraspinal mass (multifidus + erector spinae), psoas
     pw = 24.0 * ms * T["para"][idx]
     para = ((ua - pw - 1.0) / pw) ** 2 + ((v - (v_a0 + 25.0 * ms)) / (21.0 * ms)) ** 2
     out[para <= 1.0] = MUSCLE
-    septum = np.abs(ua - 0.75 * pw - 4.0 + 0.35 * (v - v_a0 - 25.0 * ms)) < 0.7
-    out[(para <= 0.75) & septum & (v > v_a0 + 12)] = FAT
     pz = T["psoas"][idx]
     pso = ((ua - (W / 2 + 3 + 10 * pz)) / (6 + 10 * pz)) ** 2 + ((v - (-1 + 2 * pz)) / (8 + 9 * pz)) ** 2
     out[pso <= 1.0] = PSOAS
@@ -333,7 +331,7 @@ def _spine(ph, u, v, s, out):
     rel = v - v_sp0
     sp_zone = (rel > 0) & (rel < LAMINA_MM + sp_len)
     spin_width = 3.2 - 1.2 * np.clip(rel / (sp_len + LAMINA_MM), 0, 1)
-    spin = sp_zone & (ua < spin_width) & (fr.w >= -4.0) & (fr.w <= 16.0) & fr.bone_exists
+    spin = sp_zone & (ua < spin_width) & (fr.w >= -6.0) & (fr.w <= 19.0) & fr.bone_exists
     ligament = sp_zone & (ua < 1.6) & ~spin & fr.bone_exists
     fs = fr.get("facet")
     fx, fy = ua - (fr.hw + 5.0), v - (fr.v_a0 + 9.5)

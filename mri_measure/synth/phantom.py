@@ -304,7 +304,7 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
         f = 1.0 + asym * rng.uniform(-0.35, 0.35, n_d)
         lv["lf_left_mm"] = lv["lf_left_mm"] * f
         lv["lf_right_mm"] = lv["lf_right_mm"] / f
-    lordosis = float(knobs.pop("lordosis_deg", rng.uniform(40.0, 60.0)))
+    lordosis = float(knobs.pop("lordosis_deg", rng.uniform(25.0, 45.0)))
     for name in _PER_LEVEL_KNOBS:
         if name in knobs:
             _apply_per_level(lv[name], knobs.pop(name), disc_names_caudal, name)
@@ -324,13 +324,18 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
     # ---- centre line: tangent angle (towards posterior) grows linearly up the lumbar spine
     s_tab = np.arange(-160.0, disc_s[-1] + 160.0, 0.5)
     s_top = disc_s[min(n_lumbar, n_d - 1)]  # thoraco-lumbar junction
-    phi0 = np.deg2rad(-rng.uniform(28.0, 40.0))
-    kappa_l = np.deg2rad(lordosis) / max(s_top, 1.0)
+    # Lordosis is concentrated low (L4-S1): the tangent angle rises like
+    # 1 - exp(-s / 120 mm); radius of curvature stays >= ~110 mm so that the
+    # back (v up to ~95 mm) keeps a unique foot point on the centre line.
+    phi0 = np.deg2rad(-rng.uniform(22.0, 32.0))
+    lam = np.deg2rad(lordosis)
+    L = 120.0
+    g = (1.0 - np.exp(-np.clip(s_tab, 0, s_top) / L)) / (1.0 - np.exp(-s_top / L))
     kappa_t = np.deg2rad(rng.uniform(0.0, 6.0)) / 100.0
-    kappa_s = -np.deg2rad(rng.uniform(15.0, 35.0)) / 100.0  # sacrum curls forward
-    kappa = np.where(s_tab < 0, kappa_s, np.where(s_tab < s_top, kappa_l, kappa_t))
-    phi = phi0 + np.concatenate([[0.0], np.cumsum((kappa[1:] + kappa[:-1]) / 2 * 0.5)])
-    phi -= np.interp(0.0, s_tab, phi) - phi0
+    kappa_s = -np.deg2rad(rng.uniform(15.0, 30.0)) / 100.0  # sacrum curls forward
+    phi = phi0 + lam * g + np.where(s_tab > s_top, kappa_t * (s_tab - s_top), 0.0) \
+        + np.where(s_tab < 0, kappa_s * s_tab, 0.0)
+    kappa = np.gradient(phi, s_tab)
     ds = 0.5
     dy = np.sin(phi) * ds
     dz = np.cos(phi) * ds
@@ -364,7 +369,7 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
         disc_s=disc_s, disc_height=dh, disc_wedge=wedge,
         body_s=body_s, body_width=size[:, 0], body_depth=size[:, 1], body_height=size[:, 2],
         s_tab=s_tab, cy_tab=cy, cz_tab=cz, phi_tab=phi, kappa_tab=kappa, slip_tab=slip_tab,
-        fat_mm=float(rng.uniform(8, 35)), torso_half_width_mm=float(rng.uniform(135, 175)),
+        fat_mm=float(rng.uniform(8, 28)), torso_half_width_mm=float(rng.uniform(135, 175)),
         front_mm=float(rng.uniform(95, 140)), muscle_scale=float(rng.uniform(0.85, 1.15)),
         psoas_scale=float(rng.uniform(0.8, 1.2)), conus_tip_s=conus_tip_s, sac_end_s=sac_end_s,
         roots=roots, knobs={"n_lumbar": n_lumbar, "lordosis_deg": lordosis},

@@ -22,10 +22,10 @@ CONTRASTS = ("t2", "t1like", "inverted", "random")
 
 # Vendor-like T2 TSE scale (0-1500 at the brightest CSF).
 _T2 = {
-    A.AIR: 0.0, A.CSF: 1350.0, A.LF_LEFT: 330.0, A.LF_RIGHT: 330.0, A.ROOT: 380.0, A.CORD: 420.0,
+    A.AIR: 0.0, A.CSF: 1350.0, A.LF_LEFT: 360.0, A.LF_RIGHT: 360.0, A.ROOT: 380.0, A.CORD: 420.0,
     A.EPIDURAL_FAT: 900.0, A.MARROW: 560.0, A.CORTEX: 60.0, A.ANNULUS: 210.0, A.NUCLEUS: 950.0,
-    A.POSTERIOR_BONE: 480.0, A.FACET_CARTILAGE: 700.0, A.MUSCLE: 260.0, A.PSOAS: 240.0,
-    A.SUBCUT_FAT: 980.0, A.SKIN: 430.0, A.VISCERA: 520.0, A.LIGAMENT: 140.0, A.VESSEL: 70.0,
+    A.POSTERIOR_BONE: 480.0, A.FACET_CARTILAGE: 700.0, A.MUSCLE: 310.0, A.PSOAS: 290.0,
+    A.SUBCUT_FAT: 980.0, A.SKIN: 430.0, A.VISCERA: 330.0, A.LIGAMENT: 140.0, A.VESSEL: 70.0,
     A.FAT: 880.0, A.NERVE: 380.0,
 }
 # T1-like: CSF dark, fat brightest, marrow bright, disc/muscle intermediate.
@@ -104,8 +104,8 @@ def rician(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
 # Relative amplitude of smooth intensity texture per tissue (marrow, muscle, bowel…).
 TEXTURE = np.full(A.N_TISSUES, 0.03, np.float32)
 TEXTURE[[A.MARROW, A.POSTERIOR_BONE]] = 0.16
-TEXTURE[[A.MUSCLE, A.PSOAS]] = 0.12
-TEXTURE[A.VISCERA] = 0.25
+TEXTURE[[A.MUSCLE, A.PSOAS]] = 0.16
+TEXTURE[A.VISCERA] = 0.45
 TEXTURE[[A.FAT, A.SUBCUT_FAT, A.EPIDURAL_FAT]] = 0.04
 TEXTURE[A.AIR] = 0.0
 
