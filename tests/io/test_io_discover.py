@@ -364,3 +364,12 @@ def test_steep_lordotic_blocks_stay_axial_t2_not_localizer(tmp_path):
     stacks = [s for st in d.studies for s in st.stacks]
     assert [s.role for s in stacks] == ["axial_t2"] * 4
     assert stacks[-1].plane == "oblique"  # > 30° off axial, still an axial block
+
+
+def test_fifo_and_dangling_link_do_not_hang_or_count(tmp_path, study):
+    root = write_folder(tmp_path / "f", study.datasets)
+    os.mkfifo(root / "pipe")  # opening it for reading would block forever
+    os.symlink(root / "gone", root / "dangling")
+    d = discover(root)
+    assert roles(d) == EXPECTED_ROLES
+    assert d.n_files_scanned == len(study.datasets)
