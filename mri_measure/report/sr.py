@@ -126,7 +126,9 @@ def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
 
 
 def build_sr(analysis: StudyAnalysis, segs: Sequence[Any]):
-    """The highdicom Comprehensive3DSR for ``analysis``, referencing ``segs``."""
+    """The highdicom Comprehensive3DSR for ``analysis``, referencing ``segs``,
+    or ``None`` when no level has a value that can be referenced (TID 1500
+    needs at least one measurement group)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -149,10 +151,12 @@ def build_sr(analysis: StudyAnalysis, segs: Sequence[Any]):
     groups = []
     for lv in analysis.report.levels:
         groups += _groups_for_level(lv, frames, headers, analysis)
+    if not groups:
+        return None  # TID 1500 needs at least one measurement group
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.LN.MRIUnspecifiedBodyRegion,
-        imaging_measurements=groups or None,
+        imaging_measurements=groups,
     )
     referenced = {}
     for ds in headers.values():
@@ -194,9 +198,10 @@ def _drop_segment_number_beside_frame(items) -> int:
 
 
 def write_sr(analysis: StudyAnalysis, seg_path: str | os.PathLike[str] | Sequence,
-             path: str | os.PathLike[str]) -> Path:
+             path: str | os.PathLike[str]) -> Path | None:
     """Write ``sr.dcm`` referencing the SEG instance(s) at ``seg_path`` (a path or
-    the list :func:`write_seg` returned)."""
+    the list :func:`write_seg` returned). Returns ``None`` and writes nothing
+    (removing a stale file at ``path``) when there is no measurement to report."""
     import pydicom
 
     if isinstance(seg_path, (str, os.PathLike)):
@@ -205,5 +210,8 @@ def write_sr(analysis: StudyAnalysis, seg_path: str | os.PathLike[str] | Sequenc
         seg_paths = [Path(p) for p in seg_path]
     segs = [pydicom.dcmread(p) for p in seg_paths]
     sr = build_sr(analysis, segs)
+    if sr is None:
+        Path(path).unlink(missing_ok=True)
+        return None
     _drop_segment_number_beside_frame(sr.ContentSequence)
     return save_dicom(sr, Path(path))

@@ -29,7 +29,7 @@ def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[
     need several SEG instances (several orientations, see :mod:`.seg`), the
     extra ones are returned as ``seg_2``, ``seg_3``, … When no measured slice has
     a DICOM source (axials reformatted from a 3-D volume) there is no SEG/SR and
-    the ``seg``/``sr`` keys are absent."""
+    the ``seg``/``sr`` keys are absent; without any level value there is no SR."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -43,7 +43,9 @@ def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[
         paths["seg"] = seg_paths[0]
         for k, p in enumerate(seg_paths[1:], start=2):
             paths[f"seg_{k}"] = p
-        paths["sr"] = write_sr(analysis, seg_paths, out / FILE_NAMES["sr"])
+        sr = write_sr(analysis, seg_paths, out / FILE_NAMES["sr"])
+        if sr is not None:  # None: no level value to report
+            paths["sr"] = sr
     else:  # only derived (reformatted) slices: nothing to reference; drop stale files
         (out / FILE_NAMES["sr"]).unlink(missing_ok=True)
     return paths

@@ -75,7 +75,7 @@ def test_write_all_fifteen_slices_is_fast(tmp_path):
     elapsed = time.perf_counter() - t0
     assert sum(1 for k in paths if k.startswith("seg")) == 5
     # target ≈3 s on a free core; generous bound for a shared CI machine
-    assert elapsed < 9.0, f"write_all took {elapsed:.1f} s for 15 slices"
+    assert elapsed < 12.0, f"write_all took {elapsed:.1f} s for 15 slices"
 
 
 def test_study_without_sagittal_or_representative_image(study, tmp_path):
@@ -90,3 +90,34 @@ def test_study_without_sagittal_or_representative_image(study, tmp_path):
     assert "No image available for this level." in html
     assert "Sagittal overview" not in html
     assert html.count("data:image/png;base64,") == len(study.report.levels) - 1
+
+
+def test_no_levels_and_missing_values_still_write(study, tmp_path):
+    """A study where nothing could be levelled or measured still gets every file."""
+    import json
+    from dataclasses import replace
+
+    import jsonschema
+
+    from mri_measure.report import load_schema
+    from mri_measure.types import LevelAssignment, SliceMeasurement
+
+    empty = SliceMeasurement()
+    slices = tuple(replace(s, level=LevelAssignment(None), measurement=empty)
+                   for s in study.report.slices)
+    axial = tuple(type(sa)(sa.loaded, sa.probabilities, sa.labels * 0,
+                           tuple(empty for _ in sa.measurements)) for sa in study.axial)
+    report = replace(study.report, levels=(), slices=slices)
+    analysis = replace(study, report=report, axial=axial, sagittal=None, discs=())
+    paths = write_all(analysis, tmp_path)
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    assert len(doc["slices"]) == len(slices) and doc["levels"] == []
+    assert "No disc level could be measured." in paths["html"].read_text(encoding="utf-8")
+    text = run_tool(require_tool("pdftotext"), str(paths["pdf"]), "-").stdout
+    assert "No disc level could be measured." in text
+    import highdicom as hd
+
+    seg = hd.seg.segread(paths["seg"])
+    assert seg.number_of_segments == 3
+    assert "sr" not in paths and not (tmp_path / "sr.dcm").exists()  # nothing to report
