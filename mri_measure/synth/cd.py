@@ -119,7 +119,7 @@ def _axial_planes(ph: SpinePhantom, axial: str, levels: tuple[str, ...]):
     return out, 4.0, 4.0
 
 
-def _volume3d_planes(ph: SpinePhantom, size=(288, 288), n=64):
+def _volume3d_planes(ph: SpinePhantom, size=(256, 256), n=64):
     j_top = min(ph.knobs["n_lumbar"], ph.n_discs - 1)
     c_top, _, _ = ph.centre_line(ph.disc_s[j_top])
     c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 40.0)

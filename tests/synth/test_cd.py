@@ -136,17 +136,13 @@ def test_phi_goes_only_into_the_dicom(cd):
     assert str(out) not in text
 
 
-def test_default_identity_is_obviously_fake(tmp_path):
-    write_cd(tmp_path, seed=9, levels=["L4-L5"], sagittal=False)
-    ds = pydicom.dcmread(next(f for f in _files(tmp_path / "CD") if f.name != "DICOMDIR"))
-    assert str(ds.PatientName) == "PHANTOM^SYNTHETIC" and ds.PatientID == "SYNTH-9"
-
-
-def test_deterministic_bytes_for_a_seed(tmp_path):
+def test_deterministic_bytes_for_a_seed_and_fake_identity(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
         write_cd(d, seed=21, levels=["L5-S1"], sagittal=False)
     fa, fb = _files(a / "CD"), _files(b / "CD")
+    ds = pydicom.dcmread(next(f for f in fa if f.name != "DICOMDIR"))
+    assert str(ds.PatientName) == "PHANTOM^SYNTHETIC" and ds.PatientID == "SYNTH-21"
     assert [p.relative_to(a) for p in fa] == [p.relative_to(b) for p in fb]
     for x, y in zip(fa, fb):
         assert x.read_bytes() == y.read_bytes(), x.name
@@ -188,3 +184,19 @@ def test_cli_synth_and_refusal_to_overwrite(tmp_path, capsys):
     assert len(err) == 1 and "empty --out folder" in err[0] and str(tmp_path) not in err[0]
     assert main(["synth", "--out", str(tmp_path / "x"), "--levels", "L9-L10"]) == 2
     assert main(["synth", "--out", str(tmp_path / "y"), "--compress", "zip"]) == 2
+
+
+def test_volume3d_is_one_isotropic_sagittal_3d_series(tmp_path):
+    write_cd(tmp_path, seed=6, axial="volume3d")
+    files = [f for f in _files(tmp_path / "CD") if f.name != "DICOMDIR"]
+    dss = [pydicom.dcmread(f) for f in files]
+    assert len({d.SeriesInstanceUID for d in dss}) == 1 and len(dss) >= 50
+    d0 = dss[0]
+    assert d0.MRAcquisitionType == "3D" and float(d0.SliceThickness) == 1.0
+    assert [float(x) for x in d0.PixelSpacing] == [1.0, 1.0]
+    xs = sorted(float(d.ImagePositionPatient[0]) for d in dss)
+    assert np.allclose(np.diff(xs), 1.0)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert {v["series"] for v in truth["slices"].values()} == {"sagittal"}
+    assert set(truth["disc_truth"]) >= {"L3-L4", "L4-L5", "L5-S1"}
+    assert np.load(tmp_path / "truth_labels.npz").files == []
