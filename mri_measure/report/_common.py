@@ -112,9 +112,18 @@ def is_derived(info: SliceInfo) -> bool:
 
 
 def _read_one_header(info: SliceInfo) -> pydicom.Dataset:
+    """Header of a plain-file slice; errors never carry the file path."""
     import pydicom
 
-    return pydicom.dcmread(info.source, stop_before_pixels=True)
+    from ..errors import IntegrityError
+
+    try:
+        return pydicom.dcmread(info.source, stop_before_pixels=True)
+    except Exception as exc:  # the message may hold the path: replace it
+        raise IntegrityError(
+            f"cannot re-read the header of slice {info.key} for DICOM SEG/SR "
+            f"({exc.__class__.__name__}); the input changed or is not a plain file"
+        ) from None
 
 
 def source_headers(loaded: LoadedStack) -> dict[str, Any]:

@@ -121,3 +121,16 @@ def test_no_levels_and_missing_values_still_write(study, tmp_path):
     seg = hd.seg.segread(paths["seg"])
     assert seg.number_of_segments == 3
     assert "sr" not in paths and not (tmp_path / "sr.dcm").exists()  # nothing to report
+
+
+def test_unreadable_source_error_has_no_path(study, tmp_path):
+    from dataclasses import replace
+
+    from mri_measure.errors import IntegrityError
+    from mri_measure.report._common import _read_one_header
+
+    info = replace(study.axial[0].loaded.slices[0],
+                   source=str(tmp_path / "ZZTESTPATIENT" / "missing"))
+    with pytest.raises(IntegrityError) as err:
+        _read_one_header(info)
+    assert "ZZTESTPATIENT" not in str(err.value) and str(tmp_path) not in str(err.value)
