@@ -241,7 +241,7 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
         warnings_out.append(f"{scan.n_broken} file(s) look like DICOM but could not be parsed (truncated or corrupt); ignored")
     if scan.n_implausible:
         warnings_out.append(
-            f"{scan.n_implausible} image(s) with missing or implausible Rows/Columns or UIDs were left out"
+            f"{scan.n_implausible} image(s) with missing or implausible Rows/Columns/NumberOfFrames or UIDs were left out"
         )
     if scan.n_duplicates:
         warnings_out.append(f"{scan.n_duplicates} duplicate image(s) (same SOPInstanceUID) ignored")

@@ -22,6 +22,7 @@ from ..types import SliceInfo
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 MAX_MATRIX = 16384  # rows or columns; MR never comes close
+MAX_FRAMES = 20000  # frames in one multi-frame object (a corrupt value must not loop for ever)
 
 #: first group of a DICOM stream written without the preamble
 _GROUP_PREFIXES = (b"\x02\x00", b"\x08\x00")
@@ -59,7 +60,10 @@ def read_header(fp: BinaryIO, *, stop_before_pixels: bool = True) -> Dataset:
     except Exception as exc:  # pydicom raises many kinds on corrupt input
         raise BadDicom(f"header cannot be parsed ({type(exc).__name__})") from None
     if force:
-        _fill_transfer_syntax(ds)
+        try:
+            _fill_transfer_syntax(ds)
+        except Exception:
+            raise BadDicom("transfer syntax cannot be determined") from None
     if "SOPInstanceUID" not in ds and "SOPClassUID" not in ds:
         if force:
             raise NotDicom
@@ -306,7 +310,8 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 class ImplausibleImage(Exception):
-    """Rows/Columns missing or beyond :data:`MAX_MATRIX`, or no SOP/series UID."""
+    """Rows/Columns missing or beyond :data:`MAX_MATRIX`, NumberOfFrames beyond
+    :data:`MAX_FRAMES`, or no SOP/series UID."""
 
 
 class MissingGeometry(Exception):
@@ -316,9 +321,11 @@ class MissingGeometry(Exception):
 def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     """One :class:`ImageHeader` per 2-D image in ``ds`` (empty for non-images).
 
-    Raises :class:`MissingGeometry` (with the count of unusable images in
-    ``args[0]``) when images lack the geometry a stack needs, after returning
-    nothing for them.
+    Raises :class:`ImplausibleImage` for missing/absurd Rows, Columns,
+    NumberOfFrames or UIDs, and :class:`MissingGeometry` (count of unusable
+    images in ``args[0]``) when images lack the geometry a stack needs; for a
+    multi-frame file with only some frames unusable, the exception's
+    ``headers`` holds the usable ones.
     """
     sop_class = str(_get(ds, "SOPClassUID") or "")
     if sop_class == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds or "Columns" not in ds:
@@ -333,6 +340,8 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     if meta is not None and "TransferSyntaxUID" in meta:
         tsyntax = str(meta.TransferSyntaxUID)
     frames = n_frames(ds)
+    if frames > MAX_FRAMES:
+        raise ImplausibleImage
     multi = frames > 1 or "PerFrameFunctionalGroupsSequence" in ds
     per = _get(ds, "PerFrameFunctionalGroupsSequence") if multi else None
     base_kw = dict(

@@ -373,3 +373,14 @@ def test_fifo_and_dangling_link_do_not_hang_or_count(tmp_path, study):
     d = discover(root)
     assert roles(d) == EXPECTED_ROLES
     assert d.n_files_scanned == len(study.datasets)
+
+
+def test_absurd_number_of_frames_is_left_out_quickly(tmp_path):
+    ds, _, _ = enhanced_mr(2, study_uid=generate_uid(), series_uid=generate_uid())
+    ds.NumberOfFrames = 2_000_000_000  # corrupt: must not loop over 2e9 frames
+    save(ds, tmp_path / "ENH")
+    good = mr_slice(study_uid=ds.StudyInstanceUID, series_uid=generate_uid(), position=(0, 0, 0))
+    save(good, tmp_path / "IM1")
+    d = discover(tmp_path)
+    assert sum(s.n_slices for st in d.studies for s in st.stacks) == 1
+    assert any("implausible" in w for w in d.warnings)
