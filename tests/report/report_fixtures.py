@@ -11,14 +11,12 @@ bands posterior to the sac; patient-left is image-right for these IOPs).
 
 from __future__ import annotations
 
-import datetime as _dt
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
