@@ -11,10 +11,10 @@ or an :class:`IntegrityError` when nothing in the stack survives.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import zipfile
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -56,8 +56,6 @@ class _Opener:
 
     @contextlib.contextmanager
     def open(self, locator: str) -> Iterator[BinaryIO]:
-        import io
-
         parts = split_zip_locator(locator)
         if parts is None:
             with open(locator, "rb") as fh:
@@ -79,8 +77,9 @@ class _Opener:
         self._zips.clear()
 
 
-def _by_source(slices: tuple[SliceInfo, ...]) -> "OrderedDict[str, list[int]]":
-    groups: OrderedDict[str, list[int]] = OrderedDict()
+def _by_source(slices: tuple[SliceInfo, ...]) -> dict[str, list[int]]:
+    """Slice indices per source file, in first-seen order (one read per file)."""
+    groups: dict[str, list[int]] = {}
     for i, s in enumerate(slices):
         groups.setdefault(s.source, []).append(i)
     return groups

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import BLOCK_TILTS, SLICES_PER_BLOCK, make_study, snapshot
+from conftest import BLOCK_TILTS, SLICES_PER_BLOCK, snapshot
 from dicom_factory import (
-    AXIAL,
     PHI,
     enhanced_mr,
     junk_files,
