@@ -455,8 +455,12 @@ def _restart_worker(client: Any, address: str) -> None:
 
 def _note_worker(summary: BatchSummary, res: dict[str, Any]) -> None:
     pid = str(res.get("pid"))
-    s = summary.worker_stats.setdefault(pid, {"studies": 0, "peak_rss_mb": 0.0, "segmenter_loads": 0})
+    s = summary.worker_stats.setdefault(
+        pid, {"studies": 0, "peak_rss_mb": 0.0, "segmenter_loads": 0, "cpu_s": 0.0, "task_s": 0.0}
+    )
     s["studies"] += 1
+    s["cpu_s"] += float(res.get("cpu_s") or 0.0)
+    s["task_s"] += float(res.get("seconds") or 0.0)
     s["peak_rss_mb"] = max(s["peak_rss_mb"], float(res.get("peak_rss_mb") or 0.0))
     s["segmenter_loads"] = max(s["segmenter_loads"], int(res.get("segmenter_loads") or 0))
 

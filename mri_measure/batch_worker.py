@@ -147,6 +147,7 @@ def measure_study_task(study: Any, spec: SegmenterSpec) -> dict[str, Any]:
     from .logs import redact
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
         seg = get_segmenter(spec)
         from .pipeline import analyse_study
@@ -155,7 +156,13 @@ def measure_study_task(study: Any, spec: SegmenterSpec) -> dict[str, Any]:
         analysis = analyse_study(study, segmenter=seg)
         doc = report_to_dict(analysis.report)
         del analysis
-        return {"ok": True, "doc": doc, "seconds": time.perf_counter() - t0, **_process_info(spec)}
+        return {
+            "ok": True,
+            "doc": doc,
+            "seconds": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
+            **_process_info(spec),
+        }
     except MriMeasureError as exc:
         # MriMeasureError messages carry no patient data by contract
         return {
