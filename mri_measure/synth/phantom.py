@@ -332,9 +332,10 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
     L = 120.0
     g = (1.0 - np.exp(-np.clip(s_tab, 0, s_top) / L)) / (1.0 - np.exp(-s_top / L))
     kappa_t = np.deg2rad(rng.uniform(0.0, 6.0)) / 100.0
-    kappa_s = -np.deg2rad(rng.uniform(15.0, 30.0)) / 100.0  # sacrum curls forward
+    # the sacrum tilts further back below L5-S1 (radius of curvature >= ~150 mm)
+    sacral_tilt = np.deg2rad(rng.uniform(15.0, 25.0))
     phi = phi0 + lam * g + np.where(s_tab > s_top, kappa_t * (s_tab - s_top), 0.0) \
-        + np.where(s_tab < 0, kappa_s * s_tab, 0.0)
+        - np.where(s_tab < 0, sacral_tilt * (1.0 - np.exp(np.minimum(s_tab, 0.0) / 60.0)), 0.0)
     kappa = np.gradient(phi, s_tab)
     ds = 0.5
     dy = np.sin(phi) * ds
