@@ -1,9 +1,10 @@
 """Guess what each stack is for: ``axial_t2``, ``sagittal_t2``, ``localizer`` or ``other``.
 
 Evidence, strongest first: ImageType (LOCALIZER), stack orientation, echo and
-repetition time (T2-weighted: TE >= 60 ms and TR >= 1200 ms; inversion
-recovery such as STIR/FLAIR is not T2), Enhanced MR AcquisitionContrast; the
-SeriesDescription is only a hint when timing is missing or ambiguous.
+repetition time (T2-weighted: TE >= 60 ms with TR >= 1200 ms, or TE >= 80 ms
+at any TR for 3-D TSE; inversion recovery such as STIR/FLAIR is not T2),
+Enhanced MR AcquisitionContrast. The SeriesDescription is only a hint when
+timing is missing or ambiguous.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 T2_MIN_TE_MS = 60.0
 T2_MIN_TR_MS = 1200.0
 T1_MAX_TE_MS = 30.0
+T2_ANY_TR_TE_MS = 80.0  # no T1-weighted sequence uses an echo time this long
 
 _LOCALIZER_WORDS = re.compile(r"\b(loc|locali[sz]er|scout|survey|3[- ]?plane|tri[- ]?pilot|pilot|aahead|aascout)\b", re.I)
 _T2_WORDS = re.compile(r"t2", re.I)
@@ -82,6 +84,8 @@ def weighting(
     'T2'
     >>> weighting(10.0, 500.0)
     'T1'
+    >>> weighting(120.0, 1000.0)  # 3-D TSE T2
+    'T2'
     >>> weighting(None, None, description="T2 TSE AX")
     'T2'
     >>> weighting(80.0, 5000.0, inversion=True)
@@ -98,6 +102,8 @@ def weighting(
     if echo_time_ms is not None:
         long_tr = repetition_time_ms is None or repetition_time_ms >= T2_MIN_TR_MS
         if echo_time_ms >= T2_MIN_TE_MS and long_tr:
+            return "T2"
+        if echo_time_ms >= T2_ANY_TR_TE_MS:  # 3-D TSE (SPACE/CUBE/VISTA) runs TR ~1000 ms
             return "T2"
         if echo_time_ms <= T1_MAX_TE_MS and repetition_time_ms is not None and repetition_time_ms < T2_MIN_TR_MS:
             return "T1"
