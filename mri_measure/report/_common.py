@@ -26,6 +26,14 @@ def software_version() -> str:
     return __version__
 
 
+def _file_mode() -> int:
+    """Mode a plain ``open()`` would give a new file (0666 minus the umask):
+    :func:`tempfile.mkstemp` creates 0600 files."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and
     :func:`os.replace`, so readers never see a half-written file."""
@@ -37,6 +45,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -53,6 +62,7 @@ def temp_path_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _file_mode())
     return Path(tmp)
 
 

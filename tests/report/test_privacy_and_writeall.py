@@ -134,3 +134,13 @@ def test_unreadable_source_error_has_no_path(study, tmp_path):
     with pytest.raises(IntegrityError) as err:
         _read_one_header(info)
     assert "ZZTESTPATIENT" not in str(err.value) and str(tmp_path) not in str(err.value)
+
+
+def test_outputs_get_ordinary_file_mode(written):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for key, path in written.items():
+        if not key.startswith("_"):
+            assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
