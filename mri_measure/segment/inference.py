@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from ..errors import InputError, ModelError
 from . import bundle as _bundle
-from .network import build_network
+from .network import build_network, fuse_for_inference
 from .orientation import canonical_transform
 from .preprocess import grid_to_source_point, localiser_grid, normalise, segmenter_grid
 from .resample import from_grid, to_grid
@@ -64,8 +64,8 @@ class TorchSegmenter:
 
     def __init__(self, localiser: torch.nn.Module, segmenter: torch.nn.Module,
                  meta: dict[str, Any], device: torch.device) -> None:
-        self.localiser = localiser.to(device).eval()
-        self.segmenter = segmenter.to(device).eval()
+        self.localiser = fuse_for_inference(localiser).to(device)
+        self.segmenter = fuse_for_inference(segmenter).to(device)
         self.meta = meta
         self.prep = meta["preprocessing"]
         self.device = device

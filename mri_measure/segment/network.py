@@ -70,6 +70,21 @@ class UNet2d(nn.Module):
         return self.head(x)
 
 
+def fuse_for_inference(net: nn.Module) -> nn.Module:
+    """Fold each BatchNorm into the preceding convolution (eval mode only; in place)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, _Block):
+            conv1, bn1, _, conv2, bn2, _ = list(module)
+            module[0] = fuse_conv_bn_eval(conv1, bn1)
+            module[1] = nn.Identity()
+            module[3] = fuse_conv_bn_eval(conv2, bn2)
+            module[4] = nn.Identity()
+    return net
+
+
 def build_network(architecture: str, kwargs: dict) -> nn.Module:
     """Instantiate a network by its name in the bundle metadata."""
     if architecture == "UNet2d":

@@ -190,8 +190,12 @@ def train(
     config: dict[str, Any] | None = None,
     sample_fn: SampleFn | None = None,
     command: str | None = None,
+    interrupt_after: int | None = None,
 ) -> dict[str, Any]:
-    """Train both stages; returns a summary dict. See the module docstring."""
+    """Train both stages; returns a summary dict. See the module docstring.
+
+    ``interrupt_after`` stops after that many steps of this call as if the run
+    had been killed just after a checkpoint (for tests of ``resume``)."""
     if steps is None and minutes is None:
         raise OptionError("give --steps or --minutes (e.g. --minutes 40)")
     if steps is not None and steps < 1 or minutes is not None and minutes <= 0:
@@ -312,6 +316,11 @@ def train(
             acc = {k: [] for k in acc}
         if step % cfg["checkpoint_every"] == 0:
             save_checkpoint()
+        if interrupt_after is not None and steps_this_run >= interrupt_after:
+            save_checkpoint()
+            say(f"interrupted at step {step}")
+            logf.close()
+            return {"step": step, "elapsed_s": elapsed, "total_steps": total}
     finished = total is not None and step >= total or (budget_s is not None and elapsed >= budget_s)
     save_checkpoint(finished=bool(finished))
     say(f"done: step {step}, wall time {elapsed:.0f} s, bundle written to {outp.name}/")
