@@ -256,10 +256,10 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
     rows, cols = img.shape
     letters = orientation_letters(info.orientation)
 
-    fig = _new_figure(7.6, 4.3 if not two else 3.75)
+    fig = _new_figure(7.6, 4.1 if not two else 3.55)
     if two:
         gs = fig.add_gridspec(2, 3, width_ratios=(1.0, 1.0, 0.62), height_ratios=(1.0, 1.1),
-                              left=0.01, right=0.99, top=0.885, bottom=0.02,
+                              left=0.01, right=0.99, top=0.935, bottom=0.02,
                               wspace=0.04, hspace=0.08)
         ax = fig.add_subplot(gs[:, 0])
         ax_lf = fig.add_subplot(gs[:, 1])
@@ -267,7 +267,7 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
         lg = fig.add_subplot(gs[1, 2])
     else:
         gs = fig.add_gridspec(2, 2, width_ratios=(2.15, 1.0), height_ratios=(1.0, 1.0),
-                              left=0.01, right=0.99, top=0.88, bottom=0.02,
+                              left=0.01, right=0.99, top=0.94, bottom=0.02,
                               wspace=0.04, hspace=0.08)
         ax = fig.add_subplot(gs[:, 0])
         ax_lf = None
@@ -277,8 +277,6 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
     if ax_lf is not None:
         _slice_panel(ax_lf, lf_found[0], lf_found[1],
                      f"Thickest LF: {_image_name(*lf_found)}")
-    fig.suptitle(f"{level.level}", fontsize=11, fontweight="bold", x=0.01, ha="left",
-                 y=0.985)
 
     vmin, vmax = _window(img)
     th.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0.0, cols * dc, rows * dr, 0.0))

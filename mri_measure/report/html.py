@@ -33,6 +33,7 @@ table.kv td{text-align:left}
 figure{margin:12px 0 22px;page-break-inside:avoid}
 figure img{max-width:100%;height:auto;border:1px solid #ccc}
 figcaption{font-size:.9em;color:#333;margin-top:4px}
+figure h3{margin:0 0 4px;font-size:1.05em}
 ul.caveats li{margin-bottom:6px}
 .warn li{color:#7a4b00}
 footer{color:#666;font-size:.85em;margin-top:30px}
@@ -96,7 +97,8 @@ def render_html(analysis: StudyAnalysis, figures: Figures | None = None) -> str:
                "Edge letters R/L/A/P come from the image orientation in the DICOM header.</p>")
     for lv in report.levels:
         png = figures.levels.get(lv.level)
-        out.append(f'<figure class="level" id="level-{escape(lv.level)}">')
+        out.append(f'<figure class="level" id="level-{escape(lv.level)}">'
+                   f"<h3>Level {escape(lv.level)}</h3>")
         if png is not None:
             out.append(_img(png, f"{lv.level} representative axial slice with outlines"))
         else:
