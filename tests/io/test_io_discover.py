@@ -383,3 +383,19 @@ def test_absurd_number_of_frames_is_left_out_quickly(tmp_path):
     d = discover(tmp_path)
     assert sum(s.n_slices for st in d.studies for s in st.stacks) == 1
     assert any("implausible" in w for w in d.warnings)
+
+
+def test_two_studies_and_dual_echo_series(tmp_path):
+    a, b = generate_uid(), generate_uid()
+    ds = stack_of(3, study_uid=a, series_uid=generate_uid(), series_number=3)
+    dual = generate_uid()  # PD + T2 interleaved in one series, same positions
+    ds += stack_of(4, study_uid=b, series_uid=dual, series_number=5, te=12.0, tr=3000.0, seed=20)
+    ds += stack_of(4, study_uid=b, series_uid=dual, series_number=5, te=96.0, tr=3000.0, seed=40)
+    d = discover(write_folder(tmp_path / "f", ds))
+    assert sorted(st.study_instance_uid for st in d.studies) == sorted([a, b])
+    study_b = next(st for st in d.studies if st.study_instance_uid == b)
+    by_te = {s.echo_time_ms: s for s in study_b.stacks}
+    assert set(by_te) == {12.0, 96.0}
+    assert by_te[96.0].role == "axial_t2" and by_te[12.0].role == "other"
+    assert all(s.problems == () and s.n_slices == 4 for s in study_b.stacks)  # no false duplicates
+    assert len({s.stack_id for s in study_b.stacks}) == 2
