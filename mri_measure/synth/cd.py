@@ -81,9 +81,9 @@ def _render_plane(ph: SpinePhantom, plane: Plane, rng: np.random.Generator, tabl
 
 def _sagittal_planes(ph: SpinePhantom, n: int = 15, gap: float = 4.4, size=(320, 320), sp=0.9):
     # centre between T12 and the sacrum, a little behind the bodies
-    j_top = min(ph.knobs["n_lumbar"], ph.n_discs - 1)
-    c_top, _, _ = ph.centre_line(ph.disc_s[j_top])
-    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 45.0)
+    j_top = min(ph.knobs["n_lumbar"], ph.n_discs - 1)  # T12-L1
+    c_top, _, _ = ph.centre_line(ph.disc_s[j_top] + 10.0)
+    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 60.0)  # S2-S3
     centre = (c_top + c_bot) / 2 + np.array([0.0, 15.0, 0.0])
     row, col = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])
     normal = np.cross(row, col)  # -x: towards patient right

@@ -13,7 +13,7 @@ evaluating the points of a 2-D grid.
 
 >>> ph = make_phantom(0)
 >>> ph.discs[-1], ph.discs[0]
-('L5-S1', 'T11-T12')
+('L5-S1', 'T10-T11')
 >>> centre, normal, posterior = ph.disc_frame("L4-L5")
 >>> round(float(np.linalg.norm(normal)), 6), round(float(np.dot(normal, posterior)), 6)
 (1.0, 0.0)
@@ -35,6 +35,7 @@ STENOSIS_GRADES = ("none", "moderate", "severe")
 
 # Typical adult sizes (mm) per vertebra: body width, body depth, body height.
 _BODY_SIZE = {
+    "T10": (36.0, 27.0, 21.0),
     "T11": (38.0, 28.0, 22.0),
     "T12": (40.0, 29.0, 23.0),
     "L1": (43.0, 30.0, 25.0),
@@ -51,9 +52,9 @@ _DISC_WEDGE_FROM_SACRUM = (0.35, 0.2, 0.12, 0.08, 0.05, 0.03, 0.02, 0.02, 0.02)
 
 
 def _names(n_lumbar: int) -> tuple[str, ...]:
-    """Vertebra names from caudal to cranial: S1, L5 … L1, T12, T11."""
+    """Vertebra names from caudal to cranial: S1, L5 … L1, T12, T11, T10."""
     lumbar = [f"L{i}" for i in range(n_lumbar, 0, -1)]
-    return ("S1", *lumbar, "T12", "T11")
+    return ("S1", *lumbar, "T12", "T11", "T10")
 
 
 @dataclass(frozen=True, eq=False)
