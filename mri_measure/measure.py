@@ -23,24 +23,41 @@ Methods (all sub-pixel, spacing (row, col) may be anisotropic):
   mm; the smoothing shrinks a closed contour by ``π σ²`` (total curvature 2π
   times the σ²κ/2 iso-line shift), which is added back.
 * **LF thickness.** Maximum thickness perpendicular to the ligament's own long
-  axis = twice the largest inscribed radius. The component's field
-  (probability, or the hard mask smoothed along the ligament) is resampled by
-  separable linear interpolation onto an isotropic grid of step ``h`` mm,
-  thresholded at 0.5, and the Euclidean distance transform (with sampling in
-  mm) is maximised; the EDT measures to the nearest *outside sample centre*,
-  which lies on average ``h/2`` beyond the true edge, so ``thickness =
-  2 max(EDT) − h``. The drawing line runs through the inscribed disc's centre
-  along the direction to its nearest edge point, i.e. across the ligament.
+  axis = twice the largest inscribed radius, found on a sub-pixel
+  representation: the component's field (its probability, or for hard labels
+  the mask smoothed by :data:`LF_ALONG_SMOOTHING_PX` pixels *along* the
+  ligament only, using the structure-tensor direction, so the pixel staircase
+  averages out while the across profile is kept) is resampled by linear
+  interpolation onto an isotropic grid of ``h`` mm (1/5 pixel) and
+  thresholded at 0.5; the Euclidean distance transform (sampling ``h``)
+  gives candidate centres on the medial axis, which are refined against the
+  exact marching-squares 0.5 contour (nearest-point distances, compass
+  search), so no EDT half-sample bias remains. The thickness is then the
+  integral of the field along the line through the inscribed disc's centre
+  towards its nearest edge point (i.e. across the ligament): for
+  partial-volume coverage this integral is exact, whereas the 0.5 crossing of
+  interpolated coverage is off by up to 1/8 pixel per edge. With hard labels
+  the integral is averaged over lines spaced along the ligament over ± one
+  inscribed radius (the thickness is local over a stretch as long as the
+  ligament is thick) because the maximum of a rasterised edge is otherwise
+  biased upward. ``lf_*_line_px`` is that line, of that length.
 * **Canal AP diameter.** Extent of the canal along the *image column direction*
-  (top → bottom of the image, anterior → posterior on a standard axial slice)
-  through the canal centroid, from the 0.5 crossings of the linearly
-  interpolated field. A cross-check value, not a criterion.
+  (top → bottom of the image, anterior → posterior on a standard axial slice;
+  not the canal's minor axis) through the canal centroid: the run of the
+  linearly interpolated field above 0.5 containing the centroid, measured as
+  the integral of the field along that line. A cross-check value, not a
+  criterion.
 * **Uncertainty** (one standard uncertainty, same unit): a boundary positional
   uncertainty of :data:`POSITION_UNCERTAINTY_PX` pixels (smaller with
   probabilities than with hard labels); area: perimeter × positional
   uncertainty (a systematic in/out shift of the whole outline); lengths:
   √2 × positional uncertainty (two independent edges), in the pixel size
   along the measuring line.
+* **Probabilities that disagree with labels.** When a structure present in
+  ``labels`` has no probability above 0.5 near it (e.g. an outline drawn by
+  hand), that structure is measured from the labels, with the hard-label
+  uncertainty. After manual edits, pass the edited labels and
+  ``probabilities=None``.
 
 >>> import numpy as np
 >>> labels = np.zeros((30, 30), dtype=np.uint8)
@@ -111,45 +128,52 @@ def measure_slice(
     mri_measure.errors.OptionError: spacing_mm must be two finite positive numbers (row, col) in mm from DICOM PixelSpacing, got (0.7, -1)
     """
     labels, spacing, probs = _validate(labels, spacing_mm, probabilities)
-    kind = "labels" if probs is None else "probabilities"
     out: dict[str, object] = {}
-
     canal = _largest_component(labels == CANAL)
     if canal is not None:
-        field, origin, mask = _structure_field(canal, probs, CANAL, labels.shape)
-        area, perimeter_mm = _canal_area_mm2(field, mask, spacing, kind)
-        u_pos_mm = POSITION_UNCERTAINTY_PX[kind] * float(np.sqrt(spacing[0] * spacing[1]))
-        out["canal_area_mm2"] = area
-        out["canal_area_uncertainty_mm2"] = perimeter_mm * u_pos_mm
-        ap = _canal_ap(field if probs is not None else mask.astype(float), spacing)
-        if ap is not None:
-            ap_mm, (r0, c0), (r1, c1) = ap
-            out["canal_ap_mm"] = ap_mm
-            out["canal_ap_uncertainty_mm"] = np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * spacing[0]
-            out["canal_ap_line_px"] = (
-                (r0 + origin[0], c0 + origin[1]),
-                (r1 + origin[0], c1 + origin[1]),
-            )
-
+        out.update(_measure_canal(canal, probs, spacing, labels.shape))
     for value, side in ((LF_LEFT, "left"), (LF_RIGHT, "right")):
         comp = _largest_component(labels == value)
-        if comp is None:
-            continue
-        field, origin, mask = _structure_field(comp, probs, value, labels.shape)
-        if probs is None:
-            field = _smooth_along_structure(mask)
-        thickness, line, along_px = _max_thickness(field, spacing, window=probs is None)
-        out[f"lf_thickness_{side}_mm"] = thickness
-        out[f"lf_thickness_{side}_uncertainty_mm"] = (
-            np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * along_px
-        )
-        (r0, c0), (r1, c1) = line
-        out[f"lf_{side}_line_px"] = (
-            (r0 + origin[0], c0 + origin[1]),
-            (r1 + origin[0], c1 + origin[1]),
-        )
-
+        if comp is not None:
+            out.update(_measure_lf(comp, probs, value, side, spacing, labels.shape))
     return SliceMeasurement(**_to_builtin(out))
+
+
+def _measure_canal(comp, probs, spacing, shape) -> dict[str, object]:
+    field, kind = _structure_field(comp, probs, CANAL, shape)
+    area, perimeter_mm = _canal_area_mm2(field, comp.mask, spacing, kind)
+    u_pos_mm = POSITION_UNCERTAINTY_PX[kind] * float(np.sqrt(spacing[0] * spacing[1]))
+    out: dict[str, object] = {
+        "canal_area_mm2": area,
+        "canal_area_uncertainty_mm2": perimeter_mm * u_pos_mm,
+    }
+    ap = _canal_ap(field, spacing)
+    if ap is not None:
+        ap_mm, start, end = ap
+        out["canal_ap_mm"] = ap_mm
+        out["canal_ap_uncertainty_mm"] = np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * spacing[0]
+        out["canal_ap_line_px"] = _shift(start, end, comp.origin)
+    return out
+
+
+def _measure_lf(comp, probs, value, side, spacing, shape) -> dict[str, object]:
+    field, kind = _structure_field(comp, probs, value, shape)
+    if kind == "labels":
+        field = _smooth_along_structure(comp.mask)
+    thickness, (start, end), along_px = _max_thickness(field, spacing, window=kind == "labels")
+    return {
+        f"lf_thickness_{side}_mm": thickness,
+        f"lf_thickness_{side}_uncertainty_mm": np.sqrt(2) * POSITION_UNCERTAINTY_PX[kind] * along_px,
+        f"lf_{side}_line_px": _shift(start, end, comp.origin),
+    }
+
+
+def _shift(start, end, origin) -> Line:
+    """Crop pixel coordinates -> image pixel coordinates."""
+    return (
+        (start[0] + origin[0], start[1] + origin[1]),
+        (end[0] + origin[0], end[1] + origin[1]),
+    )
 
 
 # ----------------------------------------------------------------- validation
@@ -253,24 +277,27 @@ def _largest_component(mask: np.ndarray) -> _Component | None:
     return _Component(crop, (r0, c0))
 
 
-def _structure_field(comp: _Component, probs, channel: int, shape):
-    """Field used for sub-pixel work on the component's crop.
+def _structure_field(comp: _Component, probs, channel: int, shape) -> tuple[np.ndarray, str]:
+    """Field used for sub-pixel work on the component's crop, and its kind.
 
     With probabilities: the class probability inside the component's
-    neighbourhood (dilated by NEIGHBOURHOOD_PX), 0 elsewhere; otherwise the mask.
+    neighbourhood (dilated by NEIGHBOURHOOD_PX), 0 elsewhere -- unless it never
+    exceeds 0.5 there (labels drawn without support from the probabilities),
+    in which case the hard mask is used.
     """
     mask = comp.mask
-    if probs is None:
-        return mask.astype(np.float64), comp.origin, mask
-    r0, c0 = comp.origin
-    h, w = mask.shape
-    crop = np.zeros((h, w), dtype=np.float64)
-    rr0, cc0 = max(r0, 0), max(c0, 0)
-    rr1, cc1 = min(r0 + h, shape[0]), min(c0 + w, shape[1])
-    crop[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = probs[channel, rr0:rr1, cc0:cc1]
-    near = ndimage.binary_dilation(mask, structure=_EIGHT, iterations=NEIGHBOURHOOD_PX)
-    crop[~near] = 0.0
-    return crop, comp.origin, mask
+    if probs is not None:
+        r0, c0 = comp.origin
+        h, w = mask.shape
+        crop = np.zeros((h, w), dtype=np.float64)
+        rr0, cc0 = max(r0, 0), max(c0, 0)
+        rr1, cc1 = min(r0 + h, shape[0]), min(c0 + w, shape[1])
+        crop[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = probs[channel, rr0:rr1, cc0:cc1]
+        near = ndimage.binary_dilation(mask, structure=_EIGHT, iterations=NEIGHBOURHOOD_PX)
+        crop[~near] = 0.0
+        if crop.max() > 0.5:
+            return crop, "probabilities"
+    return mask.astype(np.float64), "labels"
 
 
 def _polygon_area_px(contour: np.ndarray) -> float:
@@ -291,6 +318,7 @@ def _contours_mm(field: np.ndarray, spacing) -> tuple[float, float]:
 
 
 def _canal_area_mm2(field, mask, spacing, kind) -> tuple[float, float]:
+    """Area (mm²) and perimeter (mm) of the canal component."""
     pixel_mm2 = spacing[0] * spacing[1]
     if kind == "probabilities":
         _, perim_mm = _contours_mm(field, spacing)
@@ -448,6 +476,34 @@ def _refine_inscribed(pts, d, boundary: _Boundary, step):
     return pts[k], float(dk[0]), qk[0]
 
 
+def _across_direction(dist: np.ndarray, h: float, centre, radius: float, nearest) -> np.ndarray:
+    """Unit vector (mm, (row, col)) across the structure at ``centre``.
+
+    Inside the inscribed disc every distance-transform gradient points away
+    from the disc's contact with the nearest edge, i.e. ± across the
+    structure; the principal axis of those gradients (their structure tensor)
+    is the across direction, perpendicular to the local long axis, for
+    straight and curved bands alike and whichever side the contacts are on.
+    Falls back to the direction to the nearest edge point for a round blob.
+    """
+    i0, j0 = centre / h
+    k = int(np.ceil(radius / h)) + 1
+    r0, r1 = max(int(i0) - k, 0), min(int(i0) + k + 2, dist.shape[0])
+    c0, c1 = max(int(j0) - k, 0), min(int(j0) + k + 2, dist.shape[1])
+    win = dist[r0:r1, c0:c1]
+    if win.shape[0] >= 3 and win.shape[1] >= 3:
+        gr, gc = np.gradient(win)
+        ii, jj = np.mgrid[r0:r1, c0:c1]
+        sel = (np.hypot(ii - i0, jj - j0) <= radius / h) & (win > 0)
+        g = np.column_stack([gr[sel], gc[sel]])
+        if len(g) >= 3:
+            evals, evecs = np.linalg.eigh(g.T @ g)
+            if evals[1] > 2.0 * evals[0]:
+                return evecs[:, 1]
+    u = nearest - centre
+    return u / (np.linalg.norm(u) or 1.0)
+
+
 def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Line, float]:
     """Twice the largest inscribed radius (mm) of {field > 0.5}, its line, and the
     pixel size (mm) along that line."""
@@ -470,8 +526,7 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
     d, _ = boundary.nearest(pts)
     top = np.argsort(d)[-8:]
     centre, radius, q = _refine_inscribed(pts[top], d[top], boundary, h)
-    u = q - centre
-    u = u / (np.linalg.norm(u) or 1.0)
+    u = _across_direction(dist, h, centre, radius, q)
     along_px = 1.0 / float(np.hypot(u[0] / sr, u[1] / sc))
     lo, hi = _profile_extent(field, spacing, centre, u, radius + 1.5 * along_px, h)
     if lo is not None and abs((hi - lo) - 2 * radius) <= along_px:
@@ -484,11 +539,8 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
             _, qs = boundary.nearest(ps)
             widths = []
             for p_s, q_s in zip(ps, qs):
-                us = q_s - p_s
-                nrm = np.linalg.norm(us)
-                if nrm == 0:
-                    continue
-                l2, h2 = _profile_extent(field, spacing, p_s, us / nrm, radius + 1.5 * along_px, h)
+                us = _across_direction(dist, h, p_s, radius, q_s)
+                l2, h2 = _profile_extent(field, spacing, p_s, us, radius + 1.5 * along_px, h)
                 if l2 is not None and abs((h2 - l2) - 2 * radius) <= 2 * along_px:
                     widths.append(h2 - l2)
             if len(widths) >= 3:
