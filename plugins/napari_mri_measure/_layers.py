@@ -204,13 +204,17 @@ class Lines:
         return [f"{v:.1f} mm" for v in self.values_mm]
 
 
-def measurement_lines(measurements: Sequence[SliceMeasurement]) -> Lines:
-    """LF thickness lines (per side) and canal AP lines of every slice of a stack."""
+def measurement_lines(
+    measurements: Sequence[SliceMeasurement], indices: Sequence[int] | None = None
+) -> Lines:
+    """LF thickness lines (per side) and canal AP lines of every slice of a stack
+    (``indices``: the slice index of each measurement; default 0, 1, …)."""
     data: list[np.ndarray] = []
     kinds: list[str] = []
     values: list[float] = []
     index: list[int] = []
-    for k, m in enumerate(measurements):
+    ks = range(len(measurements)) if indices is None else indices
+    for k, m in zip(ks, measurements):
         for kind, line, value in (
             ("lf_left", m.lf_left_line_px, m.lf_thickness_left_mm),
             ("lf_right", m.lf_right_line_px, m.lf_thickness_right_mm),

@@ -154,8 +154,13 @@ class ReviewSession:
 
         original = self._analysis.report
         warnings = [w for w in original.warnings if not _UNASSIGNED_WARNING.match(w)]
+        # the report needs slices and measurements only: no array copies here
+        light = [
+            StackAnalysis(st.analysis.loaded, st.analysis.probabilities, st.labels, tuple(st.measurements))
+            for st in self.stacks
+        ]
         report = build_report(
-            self.stack_analyses(),
+            light,
             self.assignments,
             thresholds=self.thresholds,
             study=self.study,

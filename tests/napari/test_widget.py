@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.napari
 
-napari = pytest.importorskip("napari")  # the [napari] extra is part of the test setup
+import napari  # noqa: E402,F401 - the [napari] extra is part of the test setup
 
 WIDGET = "Measure canal and LF"
 
@@ -26,11 +26,6 @@ def _segmenter_factory(cd):
 
     truth = cd.parent / "truth_labels.npz"
     return lambda: TruthSegmenter.from_npz(truth)
-
-
-@pytest.fixture(scope="module")
-def qapp_args():
-    return ["pytest"]
 
 
 @pytest.fixture
@@ -58,7 +53,7 @@ def _canal_slice(widget):
 
 
 def _click_item(qtbot, widget, key):
-    from qtpy.QtCore import Qt
+    from qtpy.QtCore import QPoint, Qt
 
     table = widget.table
     for i in range(table.topLevelItemCount()):
@@ -68,8 +63,11 @@ def _click_item(qtbot, widget, key):
             if item.data(0, Qt.ItemDataRole.UserRole) == key:
                 top.setExpanded(True)
                 table.scrollToItem(item)
+                qtbot.wait(50)  # let the tree lay out the expanded rows
                 rect = table.visualItemRect(item)
-                qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+                pos = QPoint(rect.left() + 12, rect.center().y())  # on the title, always in view
+                assert table.viewport().rect().contains(pos) and table.itemAt(pos) is item
+                qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=pos)
                 return
     raise AssertionError(f"slice {key} not in the table")
 
@@ -80,12 +78,26 @@ def _canal_cell(widget, key) -> float:
     return float(row["Canal mm²"])
 
 
-def _boundary_point(lab2d, side):
-    """A canal edge pixel on the given side ('bottom' or 'top') of the canal centroid column."""
+def _edge_point(lab2d, dc=0):
+    """The topmost canal pixel in the column ``dc`` pixels from the canal centroid.
+
+    The top of an axial image is anterior: the dural sac borders the disc there,
+    not the ligamentum flavum, so a blob painted on that edge joins the canal."""
     rr, cc = np.nonzero(lab2d == 1)
-    c = int(round(cc.mean()))
+    c = int(round(cc.mean())) + dc
     col = np.nonzero(lab2d[:, c] == 1)[0]
-    return (int(col.max()) if side == "bottom" else int(col.min())), c
+    return int(col.min()), c
+
+
+def _grown_canal_pixels(before, after):
+    """Pixels newly labelled canal that belong to the canal's (largest) component."""
+    from scipy import ndimage
+
+    comp, n = ndimage.label(after == 1, np.ones((3, 3)))
+    assert n >= 1
+    largest = np.argmax(np.bincount(comp.ravel())[1:]) + 1
+    new = (after == 1) & (before != 1)
+    return int((new & (comp == largest)).sum()), int(new.sum())
 
 
 def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
@@ -101,7 +113,8 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
     stages = [s for s, _ in seen]
     assert "segment" in stages and "measure" in stages
     fractions = [f for _, f in seen]
-    assert fractions == sorted(fractions) and widget.progress.value() == 100
+    assert all(b >= a - 1e-9 for a, b in zip(fractions, fractions[1:]))
+    assert fractions[-1] == 1.0 and widget.progress.value() == 100
     assert not widget.status.text().startswith("Error"), widget.status.text()
 
     session = widget.session
@@ -131,31 +144,35 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
 
     # ---- edit with napari's own brush (paint on background only) -------------------------
     lab.preserve_labels = True
-    lab.brush_size = 9
+    lab.brush_size = 13
     px_mm2 = float(np.prod(session.stacks[i].analysis.loaded.stack.spacing_mm))
 
-    def paint_blob(side):
+    def paint_blob(dc):
         before = lab.data[k].copy()
-        r, c = _boundary_point(before, side)
+        r, c = _edge_point(before, dc)
         with qtbot.waitSignal(widget.table_updated, timeout=500):  # re-measured within 0.5 s
             t0 = time.perf_counter()
-            lab.paint((k, r + (3 if side == "bottom" else -3), c), 1)
+            with lab.block_history():  # what napari's brush does around a stroke
+                lab.paint((k, r, c), 1)
         elapsed = time.perf_counter() - t0
-        grown = int(((lab.data[k] == 1) & (before == 0)).sum())
-        assert grown > 20 and int((lab.data[k] != before).sum()) == grown
+        qtbot.wait(20)  # let the measurement lines follow
+        grown, changed = _grown_canal_pixels(before, lab.data[k])
+        assert changed == int((lab.data[k] != before).sum())  # LF and canal preserved
+        assert grown > 40 and grown >= 0.9 * changed
         return grown * px_mm2, elapsed
 
     auto_value = _canal_cell(widget, key)
     assert widget.slice_row(key)["Source"] == "auto"
-    first_area, t1 = paint_blob("bottom")
+    _, t1 = paint_blob(-3)
     row = widget.slice_row(key)
     assert row["Source"] == "corrected" and key in session.corrected
     a1 = _canal_cell(widget, key)
     assert a1 > auto_value
-    # second edit: both values are from hard labels now, so the growth is the painted area
-    second_area, t2 = paint_blob("top")
+    # second edit: both values now come from hard labels, so the table's canal area
+    # grows by the painted area (1 %; ±0.1 mm² for the two cells' display rounding)
+    painted_mm2, t2 = paint_blob(+3)
     a2 = _canal_cell(widget, key)
-    assert a2 - a1 == pytest.approx(second_area, rel=0.01, abs=0.1)
+    assert a2 - a1 == pytest.approx(painted_mm2, rel=0.01, abs=0.1)
     assert max(t1, t2) < 0.5 and widget.last_edit_seconds is not None
     # undo (napari's own history) goes back to the first edit's value
     lab.undo()
@@ -231,17 +248,17 @@ def _assert_seg_matches(seg_path, key, edited):
     np.testing.assert_array_equal(got, np.where(edited <= 3, edited, 0))
 
 
-def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path):
+def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path, truth_analysis):
     viewer, widget = viewer_widget
-    widget.segment()
-    qtbot.waitUntil(lambda: widget.session is not None and not widget.busy, timeout=180_000)
+    # the Segment path is covered above; load the same pipeline's analysis directly
+    widget.load_analysis(truth_analysis, study=widget.current_study())
     lab = widget.labels_layer
     key, i, k = _canal_slice(widget)
     widget.jump_to(key)
-    r, c = _boundary_point(lab.data[k], "bottom")
+    r, c = _edge_point(lab.data[k])
     lab.preserve_labels = True
     lab.brush_size = 7
-    lab.paint((k, r + 2, c), 1)
+    lab.paint((k, r, c), 1)
     viewer.layers.selection.active = lab
     out = tmp_path / "labels_seg.dcm"
     paths = viewer.layers.save(str(out), selected=True, plugin="mri-measure")

@@ -68,7 +68,7 @@ LEVEL_CHOICES = (
     "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1", "L5-L6", "L6-S1", "unknown",
 )
 #: Delay (ms) that coalesces a burst of edit events into one re-measurement.
-EDIT_DEBOUNCE_MS = 40
+EDIT_DEBOUNCE_MS = 30
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -328,10 +328,15 @@ class MeasureWidget(QWidget):
             bridge.progress.emit(stage, float(fraction))
 
         def work():
-            segmenter = factory() if factory is not None else None
-            progress("model", 0.0)
-            analysis = analyse_study(study, series=series, segmenter=segmenter, progress=progress)
-            return analysis, study, segmenter
+            # user errors and cancellation come back as values: napari's worker would
+            # otherwise relay them as exceptions (a traceback notification)
+            try:
+                segmenter = factory() if factory is not None else None
+                progress("model", 0.0)
+                analysis = analyse_study(study, series=series, segmenter=segmenter, progress=progress)
+            except (MriMeasureError, _Cancelled) as exc:
+                return ("error", exc)  # (superqt re-raises a returned exception)
+            return ("ok", (analysis, study, segmenter))
 
         worker = thread_worker(work, start_thread=False)()
         worker.returned.connect(self._on_analysis)
@@ -368,8 +373,12 @@ class MeasureWidget(QWidget):
         self.segment_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
-    def _on_analysis(self, result: tuple[Any, Study, Any]) -> None:
-        analysis, study, segmenter = result
+    def _on_analysis(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "error":
+            self._on_worker_error(value)
+            return
+        analysis, study, segmenter = value
         try:
             self.load_analysis(analysis, study=study, segmenter=segmenter)
         except Exception as exc:  # noqa: BLE001
@@ -442,7 +451,7 @@ class MeasureWidget(QWidget):
             if self.labels_layer is None or self.labels_layer not in self.viewer.layers:
                 self.labels_layer = self.viewer.add_labels(data, **kwargs)
                 ev = self.labels_layer.events
-                ev.paint.connect(self._on_labels_edited)
+                ev.paint.connect(self._on_labels_painted)
                 ev.data.connect(self._on_labels_edited)
                 ev.set_data.connect(self._on_labels_edited)
             else:
@@ -462,27 +471,45 @@ class MeasureWidget(QWidget):
         self.viewer.layers.selection.active = self.labels_layer
         self._on_slice_changed()
 
-    def _update_lines(self) -> None:
+    def _update_lines(self, changed: list[int] | None = None) -> None:
+        """Redraw the measurement lines: all of them, or only those of ``changed`` slices."""
         assert self.session is not None
         st = self.session.stacks[self.current_stack]
-        data, kwargs, _ = lines_layer_data(st.analysis, st.measurements)
         layer = self.lines_layer
         if layer is None or layer not in self.viewer.layers:
+            data, kwargs, _ = lines_layer_data(st.analysis, st.measurements)
             active = self.viewer.layers.selection.active
             self.lines_layer = self.viewer.add_shapes(data if data else None, **kwargs)
+            self.lines_layer.metadata[META_KEY]["stack_index"] = self.current_stack
             if active is not None and active in self.viewer.layers:
                 self.viewer.layers.selection.active = active
             return
-        lines = measurement_lines(st.measurements)
-        layer.scale = kwargs["scale"]
-        layer.translate = kwargs["translate"]
-        layer.name = kwargs["name"]
-        layer.metadata = kwargs["metadata"]
-        layer.data = []
-        if lines.data:
-            layer.add_lines(lines.data, edge_color=lines.colors, edge_width=kwargs["edge_width"])
-            layer.features = {"kind": lines.kinds, "value_mm": lines.values_mm, "label": lines.labels}
-            layer.text = kwargs["text"]
+        same_stack = layer.metadata.get(META_KEY, {}).get("stack_index") == self.current_stack
+        if not same_stack:
+            _, kwargs, _ = lines_layer_data(st.analysis, [])
+            layer.scale = kwargs["scale"]
+            layer.translate = kwargs["translate"]
+            layer.name = kwargs["name"]
+            layer.metadata = {META_KEY: {**kwargs["metadata"][META_KEY], "stack_index": self.current_stack}}
+            changed = None
+        if changed is None:
+            changed = list(range(len(st.measurements)))
+        drop = {int(k) for k in changed}
+        stale = [n for n, d in enumerate(layer.data) if int(round(float(d[0, 0]))) in drop]
+        if stale:
+            layer.selected_data = set(stale)
+            layer.remove_selected()
+        new = measurement_lines([st.measurements[k] for k in sorted(drop)], sorted(drop))
+        if new.data:
+            n_old = len(layer.data)
+            layer.add(new.data, shape_type="line", edge_color=new.colors, edge_width=0.5)
+            feats = layer.features.copy()
+            for col, values in (("kind", new.kinds), ("value_mm", new.values_mm), ("label", new.labels)):
+                if col not in feats:
+                    feats[col] = None
+                feats[col] = feats[col].astype(object)
+                feats.iloc[n_old:, feats.columns.get_loc(col)] = values
+            layer.features = feats
 
     def _on_layer_removed(self, event: Any = None) -> None:
         if self.labels_layer is not None and self.labels_layer not in self.viewer.layers:
@@ -588,6 +615,20 @@ class MeasureWidget(QWidget):
 
     # ------------------------------------------------------------------ edits
 
+    def _on_labels_painted(self, event: Any = None) -> None:
+        """A paint/fill/polygon/erase edit was recorded: re-measure now.
+
+        napari's mouse tools emit ``paint`` once per stroke, after writing the
+        data, so the table is updated before the canvas redraws. Programmatic
+        edits outside a stroke record history *before* writing; for those the
+        zero-delay timer picks the change up on the next turn of the event loop.
+        """
+        if self._suspend_edits or self.session is None:
+            return
+        self._edit_started = time.perf_counter()
+        if not self.apply_edits():
+            self._on_labels_edited()
+
     def _on_labels_edited(self, event: Any = None) -> None:
         if self._suspend_edits or self.session is None:
             return
@@ -607,8 +648,12 @@ class MeasureWidget(QWidget):
             self._show_error(exc)
             return []
         if keys:
-            self._update_lines()
+            idx = self.session.index
+            # numbers first (the table), then the lines on the next turn of the event loop
             self.refresh_table()
+            changed = [idx[k][1] for k in keys]
+            stack = self.current_stack
+            QTimer.singleShot(0, lambda: self._update_lines(changed) if self.current_stack == stack else None)
             if started is not None:
                 self.last_edit_seconds = time.perf_counter() - started
             n = len(keys)
