@@ -37,20 +37,17 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .batch_discovery import FoundStudy, StreamingDiscovery, Tick, UnitFailed
+from .batch_cluster import open_client, quiet_distributed
+from .batch_discovery import FoundStudy, StreamingDiscovery, UnitFailed
 from .batch_progress import Counts, ProgressBar
-from .batch_store import BatchStore, Identity, one_line
-from .batch_worker import START_TOPIC, SegmenterSpec, measure_study_task, warm_up_task
+from .batch_runner import POLL_S, BatchSummary, Runner
+from .batch_store import BatchStore, Identity
+from .batch_worker import SegmenterSpec, warm_up_task
 from .errors import InputError, NoDicomError, OptionError
 
 log = logging.getLogger("mri_measure.batch")
@@ -58,31 +55,6 @@ log = logging.getLogger("mri_measure.batch")
 #: Test-only: ``truth:<folder>`` makes every worker use the ground-truth
 #: segmenter built from all ``truth_labels.npz`` under <folder> (synthetic CDs).
 SEGMENTER_ENV = "MRI_MEASURE_BATCH_SEGMENTER"
-
-EXIT_OK, EXIT_SOME_FAILED = 0, 3
-POLL_S = 0.1
-
-
-@dataclass
-class BatchSummary:
-    n_studies: int = 0  # distinct studies found
-    done: int = 0  # measured in this run
-    failed: int = 0  # studies + unreadable units recorded in errors.csv this run
-    skipped: int = 0  # already done (--resume)
-    n_result_rows: int = 0
-    n_error_rows: int = 0
-    n_workers: int = 0
-    wall_s: float = 0.0
-    first_result_s: float | None = None  # from start to the first recorded study
-    discovery_s: float | None = None  # from start to the end of the walk
-    processing_s: float = 0.0  # from the model being loaded on a worker to the last result
-    warm_up_s: float = 0.0  # cluster start + first model load
-    model: dict[str, Any] = field(default_factory=dict)
-    worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # by worker pid
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
 
 
 def truth_segmenter_from_tree(folder: str) -> Any:
@@ -113,242 +85,6 @@ def segmenter_spec(model: str | None, device: str, override: str | None = None) 
     return SegmenterSpec(model=str(Path(model).resolve()) if model else None, device=device)
 
 
-# --------------------------------------------------------------------------- cluster
-
-
-def _quiet_distributed(debug: bool) -> None:
-    """Dask's own logs are for operators (every failure they report is also
-    recorded in errors.csv): keep them off stderr unless --debug."""
-    if not debug:
-        for name in ("distributed", "distributed.nanny", "distributed.scheduler",
-                     "distributed.worker", "distributed.client", "distributed.core"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-@contextmanager
-def open_client(workers: int | None, scheduler: str | None, *, debug: bool = False) -> Iterator[Any]:
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
-            raise OptionError(
-                f"cannot reach the Dask scheduler given with --scheduler ({type(exc).__name__}); "
-                "start one with `dask scheduler` and workers with `dask worker ADDRESS`"
-            ) from None
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    n = workers or os.cpu_count() or 1
-    if n < 1:
-        raise OptionError("--workers must be at least 1")
-    with dask.config.set(
-        {
-            "distributed.scheduler.allowed-failures": 1,
-            "distributed.scheduler.worker-saturation": 1.0,
-            # a study is one long task; never move it to a "less busy" worker
-            "distributed.scheduler.work-stealing": False,
-        }
-    ):
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard": False},
-            host="127.0.0.1",
-            silence_logs=logging.WARNING if debug else logging.CRITICAL,
-        )
-        client = Client(cluster)
-    try:
-        yield client
-    finally:
-        try:
-            client.close()
-        finally:
-            cluster.close()
-
-
-# --------------------------------------------------------------------------- the run
-
-
-class _Starts:
-    """Start events from the workers: task key -> (monotonic time, worker)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_key: dict[str, tuple[float, str]] = {}
-
-    def handler(self, event: Any) -> None:
-        _, msg = event
-        with self._lock:
-            self._by_key[str(msg["key"])] = (time.monotonic(), msg["worker"])
-
-    def get(self, key: str) -> tuple[float, str] | None:
-        with self._lock:
-            return self._by_key.get(key)
-
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._by_key.pop(key, None)
-
-
-@dataclass
-class _Job:
-    found: FoundStudy
-    future: Any
-    attempt: int
-
-
-def _failure_of(fut: Any) -> tuple[str, str]:
-    from distributed import KilledWorker
-
-    from .logs import redact
-
-    exc = fut.exception()
-    if isinstance(exc, KilledWorker):
-        return (
-            "WorkerCrashed",
-            f"a worker process died each time this study ran ({exc.allowed_failures + 1} tries): "
-            "a decoder crash or running out of memory",
-        )
-    return type(exc).__name__, redact(one_line(str(exc)))
-
-
-class _Runner:
-    """Feeds studies to the cluster and records what comes back.
-
-    At most as many study tasks are on the cluster as it has worker threads
-    (the rest wait here, in discovery order): a worker then never holds a
-    study it is not running, so a crash or a restart is only ever blamed on
-    the study that was running, and a timeout is counted from a real start.
-    """
-
-    def __init__(self, client, store, spec, identity, timeout_s, counts, summary):
-        self.client, self.store, self.spec, self.identity = client, store, spec, identity
-        self.timeout_s, self.counts, self.summary = timeout_s, counts, summary
-        self.waiting: dict[str, FoundStudy] = {}  # key -> study, insertion (discovery) order
-        self.jobs: dict[str, _Job] = {}  # key -> job on the cluster
-        self.attempts: dict[str, int] = {}
-        self.seen_keys: set[str] = set()
-        self.starts = _Starts()
-        self.wake = threading.Event()
-        self.restarts: list[threading.Thread] = []
-        self._slots_checked = 0.0
-        self._slots = 1
-        self.run_token = uuid.uuid4().hex[:8]  # two runs on one cluster never share a task key
-        client.subscribe_topic(START_TOPIC, self.starts.handler)
-
-    # -- queue
-    def enqueue(self, found: FoundStudy) -> None:
-        old = self.jobs.pop(found.key, None)
-        if old is not None:  # superseded by a merged study: drop the partial one
-            old.future.cancel()
-            self.counts.remaining -= 1
-        if self.waiting.pop(found.key, None) is not None:
-            self.counts.remaining -= 1
-        self.waiting[found.key] = found
-        self.counts.remaining += 1
-
-    def busy(self) -> bool:
-        return bool(self.jobs or self.waiting)
-
-    def slots(self) -> int:
-        now = time.monotonic()
-        if now - self._slots_checked > 1.0:
-            info = self.client.scheduler_info(n_workers=-1).get("workers", {})
-            self._slots = sum(int(w.get("nthreads", 1)) for w in info.values())
-            self._slots_checked = now
-        return self._slots
-
-    def _submit(self, found: FoundStudy) -> None:
-        n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
-        fut = self.client.submit(
-            measure_study_task, found.study, self.spec,
-            key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
-        )
-        fut.add_done_callback(lambda _f: self.wake.set())
-        self.jobs[found.key] = _Job(found, fut, n)
-
-    def record_first_result(self, t_start: float) -> None:
-        if self.summary.first_result_s is None:
-            self.summary.first_result_s = time.monotonic() - t_start
-
-    def _fail(self, key: str, error_class: str, message: str) -> None:
-        self.store.write_failure(key, error_class, message)
-        log.warning("study %s failed: %s (see errors.csv)", key, error_class)
-
-    def _finish(self, key: str, ok: bool, t_start: float) -> None:
-        job = self.jobs.pop(key)
-        self.starts.forget(job.future.key)
-        self.counts.remaining -= 1
-        if ok:
-            self.counts.done += 1
-        else:
-            self.counts.failed += 1
-        self.record_first_result(t_start)
-
-    # -- one round
-    def poll(self, t_start: float) -> None:
-        self.wake.clear()
-        now = time.monotonic()
-        for key, job in list(self.jobs.items()):
-            fut = job.future
-            status = fut.status
-            if status == "finished":
-                res = fut.result()
-                _note_worker(self.summary, res)
-                if res["ok"]:
-                    self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint)
-                else:
-                    self._fail(key, res["error_class"], res["message"])
-                self._finish(key, res["ok"], t_start)
-            elif status == "error":
-                self._fail(key, *_failure_of(fut))
-                self._finish(key, False, t_start)
-            elif status == "cancelled":  # lost by the cluster, not by us: try again
-                if job.attempt < 3:
-                    del self.jobs[key]
-                    self._submit(job.found)
-                else:
-                    self._fail(key, "TaskLost", "the cluster lost this task three times")
-                    self._finish(key, False, t_start)
-            else:
-                started = self.starts.get(fut.key)
-                if started is not None and now - started[0] > self.timeout_s:
-                    fut.cancel()
-                    self._fail(
-                        key,
-                        "StudyTimeout",
-                        f"still running after --timeout-per-study {self.timeout_s:g} s; "
-                        "its worker was restarted",
-                    )
-                    self._finish(key, False, t_start)
-                    t = threading.Thread(
-                        target=_restart_worker, args=(self.client, started[1]), daemon=True
-                    )
-                    t.start()
-                    self.restarts.append(t)
-        free = self.slots() - len(self.jobs)
-        while free > 0 and self.waiting:
-            key = next(iter(self.waiting))
-            self._submit(self.waiting.pop(key))
-            free -= 1
-
-    def close(self) -> None:
-        try:
-            self.client.unsubscribe_topic(START_TOPIC)
-        except Exception:  # the client may already be closing
-            pass
-        for t in self.restarts:
-            t.join(timeout=30)
-
-
-
 def run_batch(
     root: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -376,7 +112,7 @@ def run_batch(
     summary = BatchSummary()
     counts = Counts()
     bar = ProgressBar(stream, enabled=progress)
-    _quiet_distributed(debug)
+    quiet_distributed(debug)
 
     try:
         with open_client(workers, scheduler, debug=debug) as client:
@@ -387,7 +123,7 @@ def run_batch(
                 raise _error_class(warm["error_class"])(warm["message"])
             summary.model = warm["model"]
             identity = Identity(warm["model"].get("sha256"), __version__)
-            runner = _Runner(client, store, spec, identity, timeout_per_study, counts, summary)
+            runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
             discovery = StreamingDiscovery(root)
             bar.start_clock()
             t_proc = time.monotonic()
@@ -444,25 +180,6 @@ def _error_class(name: str) -> type:
 
     cls = getattr(errors, name, None)
     return cls if isinstance(cls, type) and issubclass(cls, errors.MriMeasureError) else errors.ModelError
-
-
-def _restart_worker(client: Any, address: str) -> None:
-    try:
-        client.restart_workers([address], raise_for_error=False)
-    except Exception as exc:  # the worker may already be gone; the nanny handles it
-        log.debug("restart of a timed-out worker failed (%s)", type(exc).__name__)
-
-
-def _note_worker(summary: BatchSummary, res: dict[str, Any]) -> None:
-    pid = str(res.get("pid"))
-    s = summary.worker_stats.setdefault(
-        pid, {"studies": 0, "peak_rss_mb": 0.0, "segmenter_loads": 0, "cpu_s": 0.0, "task_s": 0.0}
-    )
-    s["studies"] += 1
-    s["cpu_s"] += float(res.get("cpu_s") or 0.0)
-    s["task_s"] += float(res.get("seconds") or 0.0)
-    s["peak_rss_mb"] = max(s["peak_rss_mb"], float(res.get("peak_rss_mb") or 0.0))
-    s["segmenter_loads"] = max(s["segmenter_loads"], int(res.get("segmenter_loads") or 0))
 
 
 def batch_command(args: argparse.Namespace) -> int:
