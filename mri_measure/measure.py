@@ -159,7 +159,9 @@ def _measure_canal(comp, probs, spacing, shape) -> dict[str, object]:
 def _measure_lf(comp, probs, value, side, spacing, shape) -> dict[str, object]:
     field, kind = _structure_field(comp, probs, value, shape)
     if kind == "labels":
-        field = _smooth_along_structure(comp.mask)
+        smooth = _smooth_along_structure(comp.mask)
+        if smooth.max() > 0.5:  # else a speck that smoothing would erase
+            field = smooth
     thickness, (start, end), along_px = _max_thickness(field, spacing, window=kind == "labels")
     return {
         f"lf_thickness_{side}_mm": thickness,
@@ -325,6 +327,9 @@ def _canal_area_mm2(field, mask, spacing, kind) -> tuple[float, float]:
         return float(field.sum()) * pixel_mm2, perim_mm
     sigma = HARD_SMOOTHING_PX
     smooth = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="constant")
+    if smooth.max() <= 0.5:  # a speck of a few pixels: smoothing would erase it
+        area_px, perim_mm = _contours_mm(mask.astype(np.float64), spacing)
+        return float(mask.sum()) * pixel_mm2, perim_mm
     area_px, perim_mm = _contours_mm(smooth, spacing)
     return (area_px + np.pi * sigma**2) * pixel_mm2, perim_mm
 
@@ -513,6 +518,8 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
     wc, pos_c = _interp_matrix(field.shape[1], h / sc)
     fine = wr @ field @ wc.T
     inside = fine > 0.5
+    if not inside.any():  # cannot happen for a mask or a field above 0.5; guard anyway
+        inside = fine >= 0.5 * fine.max()
     dist = ndimage.distance_transform_edt(inside, sampling=(h, h))
     dmax = float(dist.max())
     boundary = _Boundary(field, spacing, h / 4)
