@@ -29,6 +29,8 @@ from scipy import ndimage as ndi
 
 from .types import DiscPlane, LoadedStack, SliceInfo
 
+N_NAMED = 17  # names exist for 17 discs above the sacrum (L5-S1 … T1-T2)
+
 __all__ = ["find_discs", "canonical_view", "CanonicalView"]
 
 GRID_MM = 1.0
@@ -195,10 +197,24 @@ def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
 
 
 def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
-    """Local maxima with non-maximum suppression over ``min_sep`` mm, strongest first."""
-    mx = ndi.maximum_filter1d(f, size=2 * min_sep + 1, mode="nearest")
+    """Local maxima at least ``min_sep`` mm apart (strongest kept), strongest first."""
+    mx = ndi.maximum_filter1d(f, size=7, mode="nearest")
     idx = np.where((f >= mx - 1e-9) & (f > 0))[0]
-    return sorted(idx.tolist(), key=lambda i: -f[i])
+    kept: list[int] = []
+    for i in sorted(idx.tolist(), key=lambda i: -f[i]):
+        if all(abs(i - k) >= min_sep for k in kept):
+            kept.append(i)
+    # a shoulder is not a peak: between two discs the profile must dip
+    changed = True
+    while changed and len(kept) > 1:
+        changed = False
+        order = sorted(kept)
+        for a, b in zip(order, order[1:]):
+            if f[a:b + 1].min() > DIP * min(f[a], f[b]):
+                kept.remove(a if f[a] < f[b] else b)
+                changed = True
+                break
+    return sorted(kept, key=lambda i: -f[i])
 
 
 def _half_width(f: np.ndarray, i: int) -> float:
@@ -213,9 +229,10 @@ def _half_width(f: np.ndarray, i: int) -> float:
 
 
 MIN_SPACING_MM = 18  # discs closer than this are one disc
+DIP = 0.7  # between two discs the profile falls below this fraction of the weaker one
 SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
 GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
-WEAK_LOW = 0.45  # in the lower column, a band weaker than this × the median disc is noise
+WEAK_LOW = 0.5  # in the lower column, a band weaker than this × the median disc is noise
 EDGE_MARGIN_MM = 3  # ignore responses at the very ends of the tracked canal
 DISC_OFFSET_MM = 28.0  # disc centre: this far anterior of the canal centre
 
@@ -272,16 +289,19 @@ def _disc_axes(
                 shift = float(np.clip((a + b) / 2.0 - 12.0, -8.0, 8.0))
                 centre = centre + shift * n
     if refine:
-        centre, n = _refine_band(smooth, centre, n)
+        centre, n, _ = _refine_band(smooth, centre, n)
     ant = np.array([n[1], -n[0]])
     if np.dot(ant, [ai, aj]) < 0:
         ant = -ant
     return centre, n, ant
 
 
-def _refine_band(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _refine_band(
+    smooth: np.ndarray, centre: np.ndarray, n: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Fit the disc's mid-line: in each column across the band (every 1 mm along
-    it) take the midpoint between its two edges, then fit a straight line."""
+    it) take the midpoint between its two edges, then fit a straight line.
+    Also returns the band's height (median edge-to-edge distance, mm)."""
     t = np.array([-n[1], n[0]])  # along the disc
     along = np.arange(-15.0, 15.1, 1.0)
     across = np.arange(-10.0, 10.01, 0.5)
@@ -293,7 +313,8 @@ def _refine_band(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> tuple
     width = np.abs(a - b) * 0.5
     ok = (width >= 3.0) & (width <= 14.0)
     if ok.sum() < 10:
-        return centre, n
+        return centre, n, None
+    height = float(np.median(width[ok]))
     mid = across[0] + (a + b)[ok] * 0.25
     x = along[ok]
     for _ in range(2):  # least squares, then without the outliers
@@ -301,17 +322,17 @@ def _refine_band(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> tuple
         res = np.abs(mid - (slope * x + icpt))
         keep = res <= max(1.5, 2.0 * float(np.median(res)))
         if keep.sum() < 8:
-            return centre, n
+            return centre, n, height
         x, mid = x[keep], mid[keep]
     slope, icpt = np.polyfit(x, mid, 1)
     angle = np.arctan(slope)
-    if abs(angle) > np.deg2rad(12.0) or abs(icpt) > 8.0:
-        return centre, n
+    if abs(angle) > np.deg2rad(6.0) or abs(icpt) > 8.0:
+        return centre, n, height
     new_t = np.cos(angle) * t + np.sin(angle) * n
     new_n = np.array([new_t[1], -new_t[0]])
     if np.dot(new_n, n) < 0:
         new_n = -new_n
-    return centre + icpt * n, new_n / np.linalg.norm(new_n)
+    return centre + icpt * n, new_n / np.linalg.norm(new_n), height
 
 
 def _slope_deg(normal: np.ndarray) -> float:
@@ -322,6 +343,11 @@ def _slope_deg(normal: np.ndarray) -> float:
 
 
 def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
+    """Disc positions (arc length, top → bottom) ending at L5-S1 (see :func:`_choose`)."""
+    return _choose(f, lambda p: _slope_deg(_disc_axes(grads, st, p, refine=False)[1]))
+
+
+def _choose(f: np.ndarray, slope_of) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1.
 
     Candidates are the profile's peaks at least ``MIN_SPACING_MM`` apart. Going
@@ -344,12 +370,28 @@ def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
             spacing = float(np.median(np.diff(chain)))
             if p - chain[-1] > GAP_STOP * spacing:
                 break
-            if p > n / 2 and f[p] < WEAK_LOW * float(np.median([f[q] for q in chain])):
-                continue
+            if p > n / 2:
+                median_f = float(np.median([f[q] for q in chain]))
+                if f[p] < WEAK_LOW * median_f:
+                    continue  # a faint band low in the column is not a disc
+                if p - chain[-1] > 1.45 * spacing and f[p] < 0.75 * median_f:
+                    break  # a faint band after a gap: below the sacrum
             # the slope of the whole band (not its refined mid-line) tells the sacrum
-            if _slope_deg(_disc_axes(grads, st, p, refine=False)[1]) <= -SACRAL_SLOPE_STOP_DEG:
-                more_below = any(q > p and f[q] >= 0.1 * ref for q in peaks)
-                if more_below or p - chain[-1] > 1.4 * spacing:
+            if slope_of(p) <= -SACRAL_SLOPE_STOP_DEG:
+                median_f = float(np.median([f[q] for q in chain]))
+                below = [
+                    q for q in peaks
+                    if p < q <= p + GAP_STOP * spacing and f[q] >= WEAK_LOW * median_f
+                ]
+                # …unless a full, ordinary disc follows at a regular spacing: then the
+                # steep band is a sheared disc (spondylolisthesis), not the sacrum
+                ordinary = [
+                    q for q in below
+                    if q - p <= 1.3 * spacing and f[q] >= 0.85 * ref
+                    and abs(slope_of(q)) < SACRAL_SLOPE_STOP_DEG
+                ]
+                step = p - chain[-1]
+                if step < 0.75 * spacing or step > 1.4 * spacing or (below and not ordinary):
                     break
         chain.append(p)
     return chain
@@ -393,6 +435,18 @@ def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
     return got[k]
 
 
+def _smooth_normals(normals: list[np.ndarray], max_dev_deg: float = 15.0) -> list[np.ndarray]:
+    """Replace an inner disc's normal that deviates from both neighbours' mean by
+    more than ``max_dev_deg`` (a sheared, slipped disc fits badly) by that mean."""
+    out = [np.asarray(v, float) for v in normals]
+    for i in range(1, len(normals) - 1):
+        mean = normals[i - 1] + normals[i + 1]
+        mean = mean / max(float(np.linalg.norm(mean)), 1e-9)
+        if np.degrees(np.arccos(min(1.0, abs(float(np.dot(mean, normals[i])))))) > max_dev_deg:
+            out[i] = mean
+    return out
+
+
 def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     """Discs on a sagittal T2 stack, named from the sacrum upward (L5-S1 first).
 
@@ -423,21 +477,23 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     regular = float(np.std(spacing) / max(np.mean(spacing), 1e-6))
     conf = 0.8 if len(chain) >= 4 and regular < 0.25 else 0.6
     for_uid = loaded_sagittal.stack.frame_of_reference_uid
-    discs = []
-    for rank, s in enumerate(reversed(chain)):
-        if rank >= 17:
-            break
+    found = []
+    for s in reversed(chain[-N_NAMED:]):  # caudal first
         (ci, cj), (ti, tj), _ = _disc_axes(grads, st, s)
+        _, _, height = _refine_band(grads, np.array([ci, cj]), np.array([ti, tj]))
         centre = cv.to_patient(ci, cj)
         nvec = cv.to_patient(ci + ti, cj + tj) - centre
-        nvec = nvec / max(float(np.linalg.norm(nvec)), 1e-9)
+        found.append((centre, nvec / max(float(np.linalg.norm(nvec)), 1e-9), height))
+    normals = _smooth_normals([nv for _, nv, _ in found])
+    discs = []
+    for rank, ((centre, _, height), nvec) in enumerate(zip(found, normals)):
         discs.append(
             DiscPlane(
                 level=level_name(rank),
                 centre_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
                 normal=tuple(float(v) for v in nvec),  # type: ignore[arg-type]
                 confidence=conf,
-                height_mm=_half_width(f, s),
+                height_mm=height,
                 frame_of_reference_uid=for_uid,
             )
         )
