@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ def _scan_zip(archive: str, scan: _Scan, report: WalkReport) -> None:
         try:
             with zf.open(info) as fp:
                 scan.add(fp, locator)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error):
             scan.n_files += 1
             scan.n_broken += 1
 

@@ -20,6 +20,7 @@ import os
 import posixpath
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -204,8 +205,12 @@ def read_member_bytes(zf: zipfile.ZipFile, member: str) -> bytes:
     info = zf.getinfo(member)
     if _unsafe_member_name(info.filename) or _is_symlink_member(info) or info.file_size > MAX_MEMBER_BYTES:
         raise InputError("an archive member is unsafe to read; re-create the archive")
-    with zf.open(info) as fh:
-        data = fh.read(MAX_MEMBER_BYTES + 1)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(MAX_MEMBER_BYTES + 1)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error):
+        # damaged or unsupported compression: the caller treats it as unreadable
+        raise OSError("archive member cannot be decompressed") from None
     if len(data) > MAX_MEMBER_BYTES:
         raise InputError("an archive member is larger than its declared size; re-create the archive")
     return data

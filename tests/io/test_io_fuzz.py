@@ -54,3 +54,28 @@ def test_corruption_is_typed_error_or_exclusion(tmp_path, syntax):
             outcomes.add(type(exc).__name__)
     assert "NoDicomError" in outcomes  # truncated inside the file meta: nothing usable
     assert "ok" in outcomes
+
+
+def test_damaged_zip_is_a_typed_error(tmp_path):
+    import zipfile
+
+    ds = stack_of(2, study_uid=generate_uid(), series_uid=generate_uid())
+    archive = tmp_path / "s.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, d in enumerate(ds):
+            zf.write(save(d, tmp_path / f"IM{i}"), f"IM{i}")
+    raw = archive.read_bytes()
+    for i, data in enumerate([raw[: len(raw) // 2], raw[:-10], raw[:40] + b"\0" * 200 + raw[240:]]):
+        bad = tmp_path / f"bad{i}.zip"
+        bad.write_bytes(data)
+        try:
+            d = discover(bad)
+        except MriMeasureError as exc:
+            assert "\n" not in str(exc) and str(tmp_path) not in str(exc)
+            continue
+        for st in d.studies:  # whatever survived must load or be excluded, never crash
+            for stack in st.stacks:
+                try:
+                    load_stack(stack)
+                except MriMeasureError:
+                    pass
