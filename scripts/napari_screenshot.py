@@ -1,6 +1,6 @@
 """Make docs/napari_screenshot.png: the mri-measure widget reviewing a phantom study.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/napari_screenshot.py [--out PATH] [--truth]
+    xvfb-run -a -s "-screen 0 1700x1050x24" python scripts/napari_screenshot.py [--out PATH] [--truth]
 
 Generates a synthetic CD (no patient data), opens it with the plugin's reader,
 segments it with the shipped model (``--truth``: the phantom's ground truth
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*PyQt5 backend.*")  # no toast in the picture
     import napari
     from qtpy.QtWidgets import QApplication
 
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             segmenter = load_segmenter()
 
         viewer = napari.Viewer(show=True, title="mri-measure review (synthetic phantom)")
-        viewer.window._qt_window.resize(1560, 940)
+        viewer.window._qt_window.resize(1600, 960)
         viewer.open(str(cd), plugin="mri-measure")
         _, widget = viewer.window.add_plugin_dock_widget("mri-measure", "Measure canal and LF")
         app = QApplication.instance()
@@ -89,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         viewer.camera.center = tuple(centre[1:])
         viewer.camera.zoom = 4.0 * viewer.camera.zoom
         _wait(app, 1.0)
+        try:  # close notification toasts (e.g. the PyQt5 deprecation notice)
+            from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+            for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+                toast.close()
+            _wait(app, 0.5)
+        except Exception:  # noqa: BLE001 - cosmetic only
+            pass
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         shot = viewer.screenshot(str(out), canvas_only=False, flash=False)

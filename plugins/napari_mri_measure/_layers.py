@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mri_measure.types import (
+    LevelAssignment,
     LoadedStack,
     SliceInfo,
     SliceMeasurement,
@@ -312,9 +313,15 @@ def _slice_flags(sr: SliceResult, lf_t: float, canal_t: float) -> str:
 
 
 def slice_title(index_in_stack: int, sr: SliceResult, stack_label: str = "") -> str:
-    im = f" (im {sr.instance_number})" if sr.instance_number is not None else ""
-    where = f"{stack_label} " if stack_label else ""
-    return f"{where}slice {index_in_stack + 1}{im}"
+    """Short title of a slice row: image number (or slice index) and block.
+
+    >>> from mri_measure.types import SliceMeasurement
+    >>> sr = SliceResult("1.2", "3.2", 7, LevelAssignment(None), SliceMeasurement())
+    >>> slice_title(1, sr, "b2"), slice_title(1, sr), slice_title(0, SliceResult("1", "3.1", None, LevelAssignment(None), SliceMeasurement()))
+    ('im 7 · b2', 'im 7', 'slice 1')
+    """
+    name = f"im {sr.instance_number}" if sr.instance_number is not None else f"slice {index_in_stack + 1}"
+    return f"{name} · {stack_label}" if stack_label else name
 
 
 def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | None = None) -> list[TableRow]:
@@ -323,12 +330,13 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
     lf_t, canal_t = _threshold_values(report)
     by_key = {s.sop_instance_uid: s for s in report.slices}
     slice_index = slice_index or {}
+    multi = len({v[0] for v in slice_index.values()}) > 1
 
     def child(sr: SliceResult) -> TableRow:
         si, k = slice_index.get(sr.sop_instance_uid, (0, 0))
         m = sr.measurement
         return TableRow(
-            title=slice_title(k, sr, f"block {si + 1}" if len({v[0] for v in slice_index.values()}) > 1 else ""),
+            title=slice_title(k, sr, f"b{si + 1}" if multi else ""),
             canal_mm2=m.canal_area_mm2,
             lf_left_mm=m.lf_thickness_left_mm,
             lf_right_mm=m.lf_thickness_right_mm,

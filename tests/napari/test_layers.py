@@ -175,7 +175,7 @@ def test_table_rows_group_slices_by_level_and_mark_corrections():
     assert [c.slice_key for c in l45.children] == keys[:2]
     assert l45.source == "corrected" and l45.children[1].source == "corrected"
     assert l45.children[0].source == "auto"
-    assert l45.children[1].title == "slice 2 (im 11)"
+    assert l45.children[1].title == "im 11"
     assert l45.canal_mm2 == pytest.approx(50.0) and l45.slice_key == keys[1]
     assert "canal≤100" in l45.flags
     assert rows[titles.index("L5-S1")].level_source == "user"

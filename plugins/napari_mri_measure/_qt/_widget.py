@@ -206,6 +206,11 @@ class MeasureWidget(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
         self._set_review_enabled(False)
+        for combo in (self.study_combo, self.series_combo, self.stack_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+        self.slice_label.setWordWrap(True)
+        self.setMinimumWidth(360)
 
     def _set_review_enabled(self, on: bool) -> None:
         for w in (self.level_button, self.level_combo, self.export_button, self.pairs_button,
