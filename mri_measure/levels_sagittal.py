@@ -477,9 +477,19 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     regular = float(np.std(spacing) / max(np.mean(spacing), 1e-6))
     conf = 0.8 if len(chain) >= 4 and regular < 0.25 else 0.6
     for_uid = loaded_sagittal.stack.frame_of_reference_uid
+    axes = {s: _disc_axes(grads, st, s) for s in chain}
+    # two bands that settle on the same disc after re-centring are one disc
+    merged: list[int] = []
+    for s in chain:
+        if merged and np.linalg.norm(axes[s][0] - axes[merged[-1]][0]) < 0.7 * MIN_SPACING_MM:
+            if f[s] > f[merged[-1]]:
+                merged[-1] = s
+            continue
+        merged.append(s)
+    chain = merged
     found = []
     for s in reversed(chain[-N_NAMED:]):  # caudal first
-        (ci, cj), (ti, tj), _ = _disc_axes(grads, st, s)
+        (ci, cj), (ti, tj), _ = axes[s]
         _, _, height = _refine_band(grads, np.array([ci, cj]), np.array([ti, tj]))
         centre = cv.to_patient(ci, cj)
         nvec = cv.to_patient(ci + ti, cj + tj) - centre
