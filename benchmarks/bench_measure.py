@@ -70,6 +70,37 @@ def accuracy(n: int = 300, seed: int = 2024) -> None:
         )
 
 
+def phantom(n: int = 40, seed: int = 1) -> None:
+    """Errors against the synthetic phantom's own truth (mri_measure.synth, realistic T2 default)."""
+    from mri_measure.synth.sample import sample_axial_2d
+
+    rng = np.random.default_rng(seed)
+    errs: dict[str, list[float]] = {k: [] for k in ("area_p", "area_h", "lf_p", "lf_h")}
+    for _ in range(n):
+        s = sample_axial_2d(rng, randomise=False)
+        soft = measure_slice(s.labels, s.spacing_mm, probabilities=s.coverage)
+        hard = measure_slice(s.labels, s.spacing_mm)
+        if s.canal_area_mm2:
+            errs["area_p"].append(soft.canal_area_mm2 / s.canal_area_mm2 - 1)
+            errs["area_h"].append(hard.canal_area_mm2 / s.canal_area_mm2 - 1)
+        for side in ("left", "right"):
+            truth = getattr(s, f"lf_thickness_{side}_mm")
+            if truth:
+                errs["lf_p"].append(getattr(soft, f"lf_thickness_{side}_mm") - truth)
+                errs["lf_h"].append(getattr(hard, f"lf_thickness_{side}_mm") - truth)
+    for key, name, scale, unit in (
+        ("area_p", "phantom canal area, coverage", 100, "%"),
+        ("area_h", "phantom canal area, hard labels", 100, "%"),
+        ("lf_p", "phantom LF thickness, coverage", 1, "mm"),
+        ("lf_h", "phantom LF thickness, hard labels", 1, "mm"),
+    ):
+        e = np.asarray(errs[key]) * scale
+        print(
+            f"{name}: mean error {e.mean():+.3g} {unit}, p95 |error| "
+            f"{np.percentile(np.abs(e), 95):.3g} {unit}, max {np.abs(e).max():.3g} {unit} (n={len(e)})"
+        )
+
+
 def main() -> None:
     labels, cov = realistic_slice()
     for name, kwargs in (("probabilities", {"probabilities": cov}), ("hard labels", {})):
@@ -92,3 +123,4 @@ if __name__ == "__main__":
     main()
     if "--speed-only" not in sys.argv:
         accuracy()
+        phantom()
