@@ -79,3 +79,15 @@ def test_bad_options_raise_typed_errors():
         sample_axial_2d(0, stenosis="extreme")
     with pytest.raises(MriMeasureError, match="size_px"):
         sample_axial_2d(0, size_px=4)
+
+
+def test_each_lf_side_is_one_region_apart_from_the_other(samples):
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    for s in samples:
+        for lab in (2, 3):
+            if (s.labels == lab).any():
+                assert ndimage.label(s.labels == lab, structure=eight)[1] == 1
+        near_left = ndimage.binary_dilation(s.labels == 2, structure=eight)
+        assert not (near_left & (s.labels == 3)).any()
