@@ -165,6 +165,7 @@ def test_compressed_cds_decode_to_the_same_pixels(tmp_path_factory, syntax, uid)
     files = [f for f in _files(out / "CD") if f.name != "DICOMDIR"]
     assert len(files) == len(ref) == 5
     for f in files:
+        assert f.read_bytes()[:132] == b"\0" * 128 + b"DICM"
         ds = pydicom.dcmread(f)
         assert ds.file_meta.TransferSyntaxUID == uid
         np.testing.assert_array_equal(ds.pixel_array, ref[ds.SOPInstanceUID])

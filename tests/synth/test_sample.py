@@ -91,3 +91,17 @@ def test_each_lf_side_is_one_region_apart_from_the_other(samples):
                 assert ndimage.label(s.labels == lab, structure=eight)[1] == 1
         near_left = ndimage.binary_dilation(s.labels == 2, structure=eight)
         assert not (near_left & (s.labels == 3)).any()
+
+
+def test_randomised_truth_stays_in_plausible_ranges():
+    """Across random subjects the truth spans the training ranges and stays sane."""
+    rng = np.random.default_rng(2024)
+    areas, lfs = [], []
+    for _ in range(16):
+        s = sample_axial_2d(rng, size_px=(96, 96), spacing_mm=(0.8, 0.8))
+        assert s.canal_area_mm2 is not None and 5 < s.canal_area_mm2 < 320
+        assert s.canal_ap_mm is not None and 2 < s.canal_ap_mm < 25
+        areas.append(s.canal_area_mm2)
+        lfs += [t for t in (s.lf_thickness_left_mm, s.lf_thickness_right_mm) if t is not None]
+    assert min(areas) < 100 < max(areas)
+    assert min(lfs) < 3.0 and max(lfs) > 4.5 and max(lfs) < 11.0
