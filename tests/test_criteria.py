@@ -194,3 +194,69 @@ def test_missing_or_zero_uncertainty_is_never_borderline():
 def test_uncertainty_recorded_comes_from_the_extreme_slice():
     lvl = one([result("a", canal=120.0, u_canal=9.0), result("b", canal=99.0, u_canal=0.5)])
     assert lvl.canal_area_uncertainty_mm2 == 0.5 and lvl.borderline is False
+
+
+# ------------------------------------------------------------- property-based
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LEVELS = ["T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+_maybe = lambda lo, hi: st.none() | st.floats(lo, hi)  # noqa: E731
+
+slice_rows = st.lists(
+    st.tuples(
+        st.sampled_from(LEVELS + [None]),
+        _maybe(30.0, 250.0),
+        _maybe(0.5, 7.0),
+        _maybe(0.5, 7.0),
+        st.floats(0.0, 5.0),
+        st.floats(0.0, 0.4),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(rows=slice_rows, shuffle_seed=st.integers(0, 1000))
+def test_aggregation_invariants(rows, shuffle_seed):
+    import random
+
+    results = [
+        result(f"uid{i}", lvl, canal=c, left=le, right=ri, u_canal=uc, u_lf=ul, ap=i * 1.0)
+        for i, (lvl, c, le, ri, uc, ul) in enumerate(rows)
+    ]
+    t = Thresholds()
+    levels = aggregate_levels(results, t)
+    shuffled = results[:]
+    random.Random(shuffle_seed).shuffle(shuffled)
+    again = aggregate_levels(shuffled, t)
+    assert [lv.level for lv in levels] == sorted({r.level.level for r in results if r.level.level}, key=LEVELS.index)
+    for lv, lv2 in zip(levels, again):  # order of slices does not change the values
+        assert (lv.canal_area_mm2, lv.lf_thickness_max_mm, lv.meets_mild_imaging_criteria) == (
+            lv2.canal_area_mm2, lv2.lf_thickness_max_mm, lv2.meets_mild_imaging_criteria,
+        )
+    by_uid = {r.sop_instance_uid: r.measurement for r in results}
+    for lv in levels:
+        mine = [by_uid[u] for u in lv.slice_sop_instance_uids]
+        canals = [m.canal_area_mm2 for m in mine if m.canal_area_mm2 is not None]
+        lefts = [m.lf_thickness_left_mm for m in mine if m.lf_thickness_left_mm is not None]
+        rights = [m.lf_thickness_right_mm for m in mine if m.lf_thickness_right_mm is not None]
+        assert lv.canal_area_mm2 == (min(canals) if canals else None)
+        assert lv.lf_thickness_left_mm == (max(lefts) if lefts else None)
+        assert lv.lf_thickness_right_mm == (max(rights) if rights else None)
+        assert lv.lf_thickness_max_mm == (max(lefts + rights) if lefts + rights else None)
+        if canals:
+            assert by_uid[lv.canal_area_sop_instance_uid].canal_area_mm2 == lv.canal_area_mm2
+            assert lv.representative_sop_instance_uid == lv.canal_area_sop_instance_uid
+        if lv.representative_sop_instance_uid is not None:
+            assert lv.canal_ap_mm == by_uid[lv.representative_sop_instance_uid].canal_ap_mm
+        narrowed = None if not canals else min(canals) <= 100.0
+        thick = None if not lefts + rights else max(lefts + rights) >= 2.5
+        expected = False if False in (narrowed, thick) else (None if None in (narrowed, thick) else True)
+        assert (lv.canal_narrowed, lv.lf_thickened, lv.meets_mild_imaging_criteria) == (narrowed, thick, expected)
+        assert lv.borderline == bool(lv.borderline_reasons)
+        u = lv.canal_area_uncertainty_mm2
+        if canals and u and abs(lv.canal_area_mm2 - 100.0) <= 1.96 * u:
+            assert any(r.startswith("canal area") for r in lv.borderline_reasons)
+        assert lv.canal_grade == canal_grade(lv.canal_area_mm2)
