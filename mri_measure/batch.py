@@ -105,6 +105,9 @@ def run_batch(
     root = Path(root)
     if not root.exists():
         raise InputError("the batch ROOT does not exist; give a folder, CD or .zip holding DICOM studies")
+    root_real, out_real = root.resolve(), Path(out).resolve()
+    if out_real == root_real or root_real in out_real.parents:
+        raise OptionError("--out must not be inside ROOT: batch never writes into its input")
     if timeout_per_study <= 0:
         raise OptionError("--timeout-per-study must be positive")
     store = BatchStore(out)

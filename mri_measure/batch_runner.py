@@ -136,8 +136,7 @@ class Runner:
     def slots(self) -> int:
         now = time.monotonic()
         if now - self._slots_checked > 1.0:
-            info = self.client.scheduler_info(n_workers=-1).get("workers", {})
-            self._slots = sum(int(w.get("nthreads", 1)) for w in info.values())
+            self._slots = sum(self.client.nthreads().values())
             self._slots_checked = now
         return self._slots
 
