@@ -20,8 +20,8 @@ import napari  # noqa: E402,F401 - the [napari] extra is part of the test setup
 WIDGET = "Measure canal and LF"
 
 
-def _segmenter_factory(cd):
-    """The shipped model once present; until then the phantom's ground truth."""
+def _truth_factory(cd):
+    """The phantom's ground truth as a segmenter (for tests that are not about the model)."""
     from mri_measure.segment import TruthSegmenter
 
     truth = cd.parent / "truth_labels.npz"
@@ -35,7 +35,7 @@ def viewer_widget(make_napari_viewer, qtbot, phantom_cd):
     layers = viewer.open(str(phantom_cd), plugin="mri-measure")
     assert layers, "the reader opened nothing"
     _, widget = viewer.window.add_plugin_dock_widget("mri-measure", WIDGET)
-    widget.segmenter_factory = _segmenter_factory(phantom_cd)
+    assert widget.segmenter_factory is None  # Segment uses the shipped model by default
     return viewer, widget
 
 
@@ -109,6 +109,8 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
     qtbot.mouseClick(widget.segment_button, Qt.MouseButton.LeftButton)
     assert widget.busy and widget.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: widget.session is not None and not widget.busy, timeout=180_000)
+    model = widget.session.report.model
+    assert model["name"] != "truth" and model["sha256"]  # the shipped, verified model ran
     # progress came from the pipeline's callback, through the worker thread
     stages = [s for s, _ in seen]
     assert "segment" in stages and "measure" in stages
@@ -267,12 +269,12 @@ def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path
     _assert_seg_matches(out, key, lab.data[k].copy())
 
 
-def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path):
+def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path, phantom_cd):
     from mri_measure.segment import TruthSegmenter
 
     viewer, widget = viewer_widget
     gate = threading.Event()
-    truth_factory = widget.segmenter_factory
+    truth_factory = _truth_factory(phantom_cd)
 
     def slow_factory():
         gate.wait(30)
