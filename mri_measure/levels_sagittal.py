@@ -34,6 +34,7 @@ N_NAMED = 17  # names exist for 17 discs above the sacrum (L5-S1 … T1-T2)
 __all__ = ["find_discs", "canonical_view", "CanonicalView"]
 
 GRID_MM = 1.0
+MID_RADIUS_MM = 10.0  # the mid-sagittal slice is looked for this close to the stack centre
 
 
 @dataclass(frozen=True)
@@ -414,24 +415,34 @@ def _analyse_slice(image: np.ndarray, sl: SliceInfo):
 
 
 def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
-    """Analysis of the mid-sagittal slice: the middle of the run of slices that
-    show the canal well (the canal is visible over its whole width, ~±8 mm, and
-    the strongest response is often off-centre, beside the cauda equina)."""
+    """Analysis of the mid-sagittal slice.
+
+    Lumbar sagittal series are centred on the spine, so only slices within
+    ``MID_RADIUS_MM`` of the stack's centre (at least the middle three) are
+    candidates; among them, the middle of the run that shows the canal well
+    (the canal is ~±8 mm wide and its strongest response is often beside the
+    cauda equina, not on it)."""
     n = len(slices)
-    k0, k1 = n // 6, max(n // 6 + 1, n - n // 6)
-    got = {k: _analyse_slice(pixels[k], slices[k]) for k in range(k0, k1)}
+    pos = np.array([float(np.dot(s.position_mm, s.normal)) for s in slices])
+    centre = (pos.min() + pos.max()) / 2.0
+    near = np.argsort(np.abs(pos - centre))
+    cand = sorted(int(k) for k in near if abs(pos[k] - centre) <= MID_RADIUS_MM)
+    if len(cand) < min(3, n):
+        cand = sorted(int(k) for k in near[: min(3, n)])
+    got = {k: _analyse_slice(pixels[k], slices[k]) for k in cand}
     scores = {k: g[2] for k, g in got.items() if g is not None}
     if not scores:
         return None
     kmax = max(scores, key=scores.get)
-    lo = hi = kmax
-    while lo - 1 in scores and scores[lo - 1] >= 0.6 * scores[kmax]:
+    order = sorted(scores, key=lambda k: pos[k])
+    i = order.index(kmax)
+    lo = hi = i
+    while lo - 1 >= 0 and scores[order[lo - 1]] >= 0.6 * scores[kmax]:
         lo -= 1
-    while hi + 1 in scores and scores[hi + 1] >= 0.6 * scores[kmax]:
+    while hi + 1 < len(order) and scores[order[hi + 1]] >= 0.6 * scores[kmax]:
         hi += 1
-    pos = {k: float(np.dot(slices[k].position_mm, slices[k].normal)) for k in range(lo, hi + 1)}
-    middle = (pos[lo] + pos[hi]) / 2.0
-    k = min(range(lo, hi + 1), key=lambda q: abs(pos[q] - middle))
+    middle = (pos[order[lo]] + pos[order[hi]]) / 2.0
+    k = min(order[lo : hi + 1], key=lambda q: abs(pos[q] - middle))
     return got[k]
 
 
