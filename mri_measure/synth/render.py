@@ -132,3 +132,23 @@ def render(tissue_stack: np.ndarray, table: np.ndarray, rng: np.random.Generator
     if rng is not None and noise_sigma > 0:
         img = rician(img, noise_sigma, rng)
     return img.astype(np.float32)
+
+
+def lower_resolution(image: np.ndarray, factors: tuple[float, float]) -> np.ndarray:
+    """Simulate a coarser acquisition matrix interpolated back to the display grid
+    (e.g. 256×192 reconstructed to 320×320): average down by ``factors`` (row, col),
+    then linear interpolation back up.
+
+    >>> img = np.zeros((8, 8), np.float32); img[:, 4:] = 1
+    >>> out = lower_resolution(img, (1.0, 2.0))
+    >>> out.shape, bool(0 < out[0, 3] < 1 or 0 < out[0, 4] < 1)
+    ((8, 8), True)
+    """
+    fr, fc = (max(float(f), 1.0) for f in factors)
+    if fr == 1.0 and fc == 1.0:
+        return image
+    small = ndimage.zoom(ndimage.uniform_filter(image, (fr, fc), mode="nearest"), (1 / fr, 1 / fc), order=1,
+                         mode="nearest", grid_mode=True)
+    back = ndimage.zoom(small, (image.shape[0] / small.shape[0], image.shape[1] / small.shape[1]), order=1,
+                        mode="nearest", grid_mode=True)
+    return back[: image.shape[0], : image.shape[1]].astype(np.float32)

@@ -103,6 +103,7 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
         blur = rng.uniform(0.0, 1.2)
         noise = rng.uniform(0.0, 0.06) * float(table.max())
         bias_strength = rng.uniform(0.0, 0.6)
+        low_res = (rng.uniform(1.0, 2.2), rng.uniform(1.0, 2.2)) if rng.uniform() < 0.3 else (1.0, 1.0)
     else:
         grade = stenosis or "none"
         ph = make_phantom(seed, stenosis=grade)
@@ -118,11 +119,14 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
         table = R.tissue_intensities("t2", None, nucleus_signal=float(ph.nucleus_signal[j]))
         depths = (-1.2, 0.0, 1.2)
         blur, noise, bias_strength = 0.5, 14.0, 0.15
+        low_res = (1.0, 1.0)
     tissues = plane_tissues(ph, plane, depths)
     centre_idx = len(depths) // 2
     truth = slice_truth(ph, plane, tissues[centre_idx])
     bias = R.bias_field(plane.shape, rng, strength=bias_strength, posterior_gain=0.2)
-    image = R.render(tissues, table, rng, blur_px=blur, noise_sigma=noise, bias=bias)
+    image = R.render(tissues, table, rng, blur_px=blur, noise_sigma=0.0, bias=bias)
+    image = R.lower_resolution(image, low_res)
+    image = R.rician(image, noise, rng)
     return AxialSample(
         image=image, labels=truth.labels, coverage=truth.coverage,
         spacing_mm=plane.spacing_mm, orientation=plane.orientation,  # type: ignore[arg-type]
