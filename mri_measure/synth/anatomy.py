@@ -333,15 +333,26 @@ def _spine(ph, u, v, s, out):
     spin_width = 3.2 - 1.2 * np.clip(rel / (sp_len + LAMINA_MM), 0, 1)
     spin = sp_zone & (ua < spin_width) & (fr.w >= -6.0) & (fr.w <= 19.0) & fr.bone_exists
     ligament = sp_zone & (ua < 1.6) & ~spin & fr.bone_exists
+    # facet joint: the inferior articular process (upper vertebra, posteromedial, round)
+    # sits in the concavity of the superior articular process (lower vertebra,
+    # anterolateral, a curved shell); a thin joint space (fluid) between them
     fs = fr.get("facet")
-    fx, fy = ua - (fr.hw + 5.0), v - (fr.v_a0 + 9.5)
-    fac = (fx / (8.0 * fs)) ** 2 + (fy / (8.0 * fs)) ** 2 + (fr.w / (13.0 * fs)) ** 2 <= 1.0
-    fac &= fr.bone_exists & (s > s1_top - 12)
+    size = fs * np.sqrt(np.clip(1.0 - (fr.w / (13.0 * fs)) ** 2, 0.0, 1.0))
+    fx, fy = ua - (fr.hw + 4.0), v - (fr.v_a0 + 11.0)
+    d = np.sqrt(fx * fx + fy * fy)
     alpha = fr.get("alpha")
-    joint = np.abs(fx * np.cos(alpha) - fy * np.sin(alpha)) < 0.8
+    facing = fx * np.cos(alpha) - fy * np.sin(alpha) > -1.5 * size  # anterolateral half
+    r_iap = 4.5 * size
+    iap = d < r_iap
+    joint = (d >= r_iap) & (d < r_iap + 1.0) & facing
+    sap = (d >= r_iap + 1.0) & (d < r_iap + 1.0 + 3.8 * size) & facing
+    ok = fr.bone_exists & (s > s1_top - 12) & (size > 0.05)
+    iap &= ok
+    joint &= ok
+    sap &= ok
     out[ligament] = LIGAMENT
-    out[ala | tp | ped | lam | spin | fac] = POSTERIOR_BONE
-    out[fac & joint] = FACET_CARTILAGE
+    out[ala | tp | ped | lam | spin | iap | sap] = POSTERIOR_BONE
+    out[joint] = FACET_CARTILAGE
     # ---- canal: epidural fat, LF, dural sac with cord / roots
     parts = _canal(fr)
     canal = parts["canal"]
