@@ -16,12 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import SimpleITK as sitk
 from pydicom.uid import generate_uid
 
 from .errors import InputError
 from .types import DiscPlane, LevelAssignment, LoadedStack, SliceInfo, Stack
+
+if TYPE_CHECKING:  # SimpleITK is imported only when a volume is reformatted
+    import SimpleITK as sitk
 
 __all__ = ["reformat_axials", "sagittal_from_volume", "volume_to_sitk"]
 
@@ -53,6 +57,8 @@ def volume_to_sitk(volume: LoadedStack) -> sitk.Image:
     Index (i, j, k) = (column, row, slice); direction columns are the DICOM row
     direction, column direction and slice-to-slice direction.
     """
+    import SimpleITK as sitk
+
     axis, step = _slice_axis(volume)
     first = volume.slices[0]
     row_dir = np.asarray(first.orientation[:3], dtype=float)
@@ -75,6 +81,8 @@ def _resample(
     spacing: tuple[float, float, float],
 ) -> np.ndarray:
     """Linear resampling onto a grid; returns (n, rows, cols) float32."""
+    import SimpleITK as sitk
+
     ref = sitk.Image([int(v) for v in size], sitk.sitkFloat32)
     ref.SetOrigin(tuple(float(v) for v in origin))
     ref.SetSpacing(tuple(float(v) for v in spacing))
