@@ -133,19 +133,24 @@ def run_batch(
             summary.warm_up_s = t_proc - t_start
             try:
                 last_poll = 0.0
+                skipped_keys: set[str] = set()
                 for item in discovery:
                     if isinstance(item, FoundStudy):
                         if not item.merged:
                             runner.seen_keys.add(item.key)
-                        if resume and store.is_done(item.key, identity, item.fingerprint):
-                            counts.skipped += 1
-                            summary.skipped += 1
+                        # a merged study supersedes a partial one queued in this run: never skip it
+                        superseding = item.merged and item.key in runner.enqueued_keys
+                        if resume and not superseding and store.is_done(
+                            item.key, identity, item.fingerprint
+                        ):
+                            skipped_keys.add(item.key)
                         else:
+                            skipped_keys.discard(item.key)  # its merged version is new work
                             runner.enqueue(item)
+                        counts.skipped = summary.skipped = len(skipped_keys)
                     elif isinstance(item, UnitFailed):
                         store.write_failure(item.key, item.error_class, item.message, kind="unit")
-                        counts.failed += 1
-                        runner.record_first_result(t_start)
+                        runner.unit_failed(t_start)
                     if runner.wake.is_set() or time.monotonic() - last_poll >= POLL_S:
                         runner.poll(t_start)
                         bar.update(counts)

@@ -110,7 +110,11 @@ class Runner:
         self.waiting: dict[str, FoundStudy] = {}  # key -> study, insertion (discovery) order
         self.jobs: dict[str, _Job] = {}  # key -> job on the cluster
         self.attempts: dict[str, int] = {}
-        self.seen_keys: set[str] = set()
+        self.seen_keys: set[str] = set()  # every study found (not counting merged re-emissions)
+        self.enqueued_keys: set[str] = set()  # studies queued in this run
+        self.ok_keys: set[str] = set()
+        self.failed_keys: set[str] = set()
+        self.n_unit_failures = 0
         self.starts = _Starts()
         self.wake = threading.Event()
         self.restarts: list[threading.Thread] = []
@@ -128,6 +132,7 @@ class Runner:
         if self.waiting.pop(found.key, None) is not None:
             self.counts.remaining -= 1
         self.waiting[found.key] = found
+        self.enqueued_keys.add(found.key)
         self.counts.remaining += 1
 
     def busy(self) -> bool:
@@ -161,11 +166,20 @@ class Runner:
         job = self.jobs.pop(key)
         self.starts.forget(job.future.key)
         self.counts.remaining -= 1
-        if ok:
-            self.counts.done += 1
-        else:
-            self.counts.failed += 1
+        # by key: a study re-submitted merged counts once, with its last outcome
+        (self.ok_keys if ok else self.failed_keys).add(key)
+        (self.failed_keys if ok else self.ok_keys).discard(key)
+        self._sync_counts()
         self.record_first_result(t_start)
+
+    def unit_failed(self, t_start: float) -> None:
+        self.n_unit_failures += 1
+        self._sync_counts()
+        self.record_first_result(t_start)
+
+    def _sync_counts(self) -> None:
+        self.counts.done = len(self.ok_keys)
+        self.counts.failed = len(self.failed_keys) + self.n_unit_failures
 
     # -- one round
     def poll(self, t_start: float) -> None:

@@ -199,6 +199,16 @@ def make_archive(tmp: Path, pool: list[Path], roles: list[str]) -> Archive:
             files = axial_files(root / name)
             assert files, "the study has axial images to truncate"
             truncate(files)
+        elif role == "split":
+            # one study over two top-level folders: every other image moved to a later unit
+            name = "split_KING_part1"
+            arc.uids[role] = copy_study(src, root / name / "CD", truth, role)
+            files = sorted(p for p in (root / name).rglob("*") if p.is_file() and p.name != "DICOMDIR")
+            later = root / "zz_split_KING_part2"
+            later.mkdir()
+            for i, p in enumerate(files[::2]):
+                shutil.move(str(p), str(later / f"img{i:03d}"))
+            arc.folder_names.append(later.name)
         elif role in ("crash", "hang"):
             name = f"{role}_WHITE"
             arc.uids[role] = copy_study(src, root / name / "CD", truth, role)

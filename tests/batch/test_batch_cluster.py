@@ -31,6 +31,7 @@ from batch_archive import PHI, all_output_text, make_archive, read_errors_csv, r
 from mri_measure.batch import run_batch, segmenter_spec
 from mri_measure.batch_store import opaque_key
 from mri_measure.batch_worker import FAULT_ENV
+from mri_measure.io import discover
 
 #: generous against a shared 2-core machine, far above a tiny study's seconds
 HANG_TIMEOUT_S = 25.0
@@ -201,15 +202,21 @@ def dask_cluster(tmp_path):
 
 
 def test_running_cluster_via_scheduler_address(tmp_path, pool, dask_cluster):
-    arc = make_archive(tmp_path, pool, ["good", "zip", "nested"])
+    """Also: a study split over two top-level folders ends as one merged result."""
+    arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "split"])
     assert dask_cluster.startswith("tcp://127.0.0.1:")
     out = tmp_path / "OUT"
     res = subprocess.run(_batch_cmd(arc, out, "--scheduler", dask_cluster), env=arc.env(),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    assert "3 measured, 0 failed" in res.stdout
+    assert "batch: 4 studies — 4 measured, 0 failed" in res.stdout
     _assert_one_row_per_study_level(out, {opaque_key(u) for u in arc.uids.values()})
     _assert_no_phi(out, arc, extra=res.stdout + res.stderr)
+    # the split study was measured over all its images (both units), like the intact copy
+    split = json.loads((out / "studies" / opaque_key(arc.uids["split"]) / "measurements.json").read_text())
+    whole = discover(pool[3] / "CD").studies[0]
+    n_axial = sum(st.n_slices for st in whole.stacks if st.role == "axial_t2")
+    assert split["study"]["n_axial_slices_measured"] == n_axial
 
 
 def test_missing_root_and_root_without_dicom_exit_2(tmp_path):
