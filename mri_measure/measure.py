@@ -37,10 +37,12 @@ Methods (all sub-pixel, spacing (row, col) may be anisotropic):
   towards its nearest edge point (i.e. across the ligament): for
   partial-volume coverage this integral is exact, whereas the 0.5 crossing of
   interpolated coverage is off by up to 1/8 pixel per edge. With hard labels
-  the integral is averaged over lines spaced along the ligament over ± one
-  inscribed radius (the thickness is local over a stretch as long as the
-  ligament is thick) because the maximum of a rasterised edge is otherwise
-  biased upward. ``lf_*_line_px`` is that line, of that length.
+  the integral is averaged over 7 lines spread along the ligament over
+  ± :data:`LF_HARD_WINDOW_RADII` inscribed radii (a stretch 1.5 × as long as
+  the ligament is thick), because the maximum over a rasterised staircase
+  edge is otherwise biased upward (+0.1 mm on the phantom with ± 1 radius,
+  +0.06 mm with ± 1.5); the price is that a sharply tapered ligament's peak
+  is slightly averaged. ``lf_*_line_px`` is that line, of that length.
 * **Canal AP diameter.** Extent of the canal along the *image column direction*
   (top → bottom of the image, anterior → posterior on a standard axial slice;
   not the canal's minor axis) through the canal centroid: the run of the
@@ -94,6 +96,8 @@ FINE_STEPS_PER_PIXEL = 5
 FINE_STEP_MIN_MM = 0.04
 LF_ALONG_SMOOTHING_PX = 1.5
 """Gaussian σ (pixels) of the smoothing along the ligament applied to hard LF masks."""
+LF_HARD_WINDOW_RADII = 1.5
+"""Hard labels: LF width averaged along the ligament over ± this many inscribed radii."""
 _TENSOR_SIGMA_PX = 1.5
 _PAD_PX = 3
 _EIGHT = np.ones((3, 3), dtype=bool)
@@ -540,13 +544,16 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
         t0, t1, thickness = lo, hi, hi - lo
         if window:
             tang = np.array([-u[1], u[0]])
-            ell = max(radius, along_px)
+            ell = max(LF_HARD_WINDOW_RADII * radius, along_px)
             offs = np.linspace(-ell, ell, 7)
             ps = centre[None] + offs[:, None] * tang[None]
             _, qs = boundary.nearest(ps)
             widths = []
             for p_s, q_s in zip(ps, qs):
                 us = _across_direction(dist, h, p_s, radius, q_s)
+                contact = q_s - p_s
+                if abs(contact @ us) < 0.7 * np.linalg.norm(contact):
+                    continue  # nearest edge lies along the ligament: past its end
                 l2, h2 = _profile_extent(field, spacing, p_s, us, radius + 1.5 * along_px, h)
                 if l2 is not None and abs((h2 - l2) - 2 * radius) <= 2 * along_px:
                     widths.append(h2 - l2)
