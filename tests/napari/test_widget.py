@@ -44,7 +44,8 @@ def _canal_slice(widget):
     s = widget.session
     for key, (i, k) in s.index.items():
         m = s.measurement(key)
-        if m.canal_area_mm2 is not None and m.canal_area_mm2 > 60 and 0 < k < s.stacks[i].labels.shape[0] - 1:
+        if m.canal_area_mm2 is not None and m.canal_area_mm2 > 60 and m.lf_thickness_left_mm \
+                and 0 < k < s.stacks[i].labels.shape[0] - 1:
             return key, i, k
     for key, (i, k) in s.index.items():
         if s.measurement(key).canal_area_mm2 is not None:
@@ -181,6 +182,16 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
     qtbot.waitUntil(lambda: abs(_canal_cell(widget, key) - a1) < 0.051, timeout=1000)
     lab.redo()
     qtbot.waitUntil(lambda: abs(_canal_cell(widget, key) - a2) < 0.051, timeout=1000)
+    # the fill tool: fill the patient-left LF with background -> its thickness is gone
+    assert widget.slice_row(key)["LF L mm"] != "—"
+    rr, cc = np.nonzero(lab.data[k] == 2)
+    lab.contiguous = False
+    lab.preserve_labels = False
+    with qtbot.waitSignal(widget.table_updated, timeout=500):
+        with lab.block_history():
+            lab.fill((k, int(rr[0]), int(cc[0])), 0)
+    assert not (lab.data[k] == 2).any() and widget.slice_row(key)["LF L mm"] == "—"
+    assert _canal_cell(widget, key) == pytest.approx(a2, abs=0.051)
     edited = lab.data[k].copy()
 
     # ---- level override regroups the table ---------------------------------------------
