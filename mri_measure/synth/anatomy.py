@@ -293,7 +293,7 @@ def tissue_map(ph, u, v, s) -> np.ndarray:
         (spread > 3) & (((u - 12 - 1.1 * spread) / 7.0) ** 2 + ((dv - 4) / 6.0) ** 2 <= 1.0))
     out[(art | vein) & (v < 0)] = VESSEL
     # ---- spine (only points in a box around the column)
-    box = (ua < W / 2 + 60.0) & (v > -D / 2 - 6.0) & (v < v_a0 + T["ap"][idx] + 40.0) & T["bone"][idx]
+    box = (ua < W / 2 + 45.0) & (v > -D / 2 - 6.0) & (v < v_a0 + T["ap"][idx] + 40.0) & T["bone"][idx]
     box |= (ua < 30.0) & (v > 0) & (v < v_a0 + T["ap"][idx] + 40.0)  # canal/sac beyond the bones
     if box.any():
         out[box] = _spine(ph, u[box], v[box], s[box], out[box])
