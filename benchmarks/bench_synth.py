@@ -78,13 +78,17 @@ def main() -> None:
         line = (f"| {day} | {rows[0][1]:.1f} (best batch {rows[0][3]:.1f}) / {rows[0][2]:.1f} per s "
                 f"| {rows[1][1]:.1f} (best batch {rows[1][3]:.1f}) / {rows[1][2]:.1f} per s "
                 f"| {wall:.1f} s ({cpu:.1f} s) | {os.cpu_count()} cores, load {load:.1f} |\n")
-        # append inside our own section only
-        start = text.index(HEADER)
-        nxt = text.find("\n## ", start + len(HEADER))
-        if nxt == -1:
-            text = text.rstrip("\n") + "\n" + line
-        else:
-            text = text[:nxt].rstrip("\n") + "\n" + line + text[nxt:]
+        # append after the last row of our own table (never into another section)
+        lines = text.splitlines(keepends=True)
+        start = next(i for i, ln in enumerate(lines) if ln.startswith(HEADER))
+        last = start
+        for i in range(start + 1, len(lines)):
+            if lines[i].startswith("## ") or lines[i].startswith("<!--"):
+                break
+            if lines[i].startswith("|"):
+                last = i
+        lines.insert(last + 1, line)
+        text = "".join(lines)
         RESULTS.write_text(text)
 
 
