@@ -19,6 +19,7 @@ log = logging.getLogger("mri_measure.batch")
 
 EXIT_OK, EXIT_SOME_FAILED = 0, 3
 POLL_S = 0.1
+GATHER_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -189,7 +190,12 @@ class Runner:
             fut = job.future
             status = fut.status
             if status == "finished":
-                res = fut.result()
+                try:
+                    # ms normally; if the holding worker just died, Dask recomputes the
+                    # task and the future goes back to pending (checked next round)
+                    res = fut.result(timeout=GATHER_TIMEOUT_S)
+                except TimeoutError:
+                    continue
                 _note_worker(self.summary, res)
                 if res["ok"]:
                     self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint)
