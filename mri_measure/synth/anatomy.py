@@ -276,8 +276,13 @@ def tissue_map(ph, u, v, s) -> np.ndarray:
     visc = (u / (aw - 1.3 * f - 10)) ** 2 + ((v - (v_in + bv)) / bv) ** 2
     out[visc <= 1.0] = VISCERA
     # ---- muscles: paraspinal mass (multifidus + erector spinae), psoas
-    pw = 24.0 * ms * T["para"][idx]
-    para = ((ua - pw - 1.0) / pw) ** 2 + ((v - (v_a0 + 25.0 * ms)) / (21.0 * ms)) ** 2
+    # paraspinal mass: a rounded rectangle per side (superellipse, exponent 3) from the
+    # spinous process out past the transverse processes, laminae to fascia
+    pw = 25.0 * ms * T["para"][idx]
+    top, bottom = v_a0 + 4.0, back - f - 2.0
+    px = np.abs(ua - pw - 1.0) / pw
+    py = np.abs(v - (top + bottom) / 2) / np.maximum((bottom - top) / 2, 5.0)
+    para = px * px * px + py * py * (0.6 + 0.4 * py)
     out[para <= 1.0] = MUSCLE
     pz = T["psoas"][idx]
     pso = ((ua - (W / 2 + 3 + 10 * pz)) / (6 + 10 * pz)) ** 2 + ((v - (-1 + 2 * pz)) / (8 + 9 * pz)) ** 2
