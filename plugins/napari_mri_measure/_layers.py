@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mri_measure.types import (
-    LevelAssignment,
+    LevelAssignment,  # noqa: F401 - used by the doctests
     LoadedStack,
     SliceInfo,
     SliceMeasurement,

@@ -13,7 +13,6 @@ from mri_measure.types import (
     LoadedStack,
     SliceInfo,
     SliceMeasurement,
-    SliceResult,
     Stack,
     StackAnalysis,
 )

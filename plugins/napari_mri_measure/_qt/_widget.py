@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from napari.layers import Image
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -224,7 +225,9 @@ class MeasureWidget(QWidget):
         if isinstance(exc, MriMeasureError):
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         else:
-            log.error("internal error in the mri-measure widget", exc_info=exc)
+            # code locations only: an exception's message may carry input paths
+            where = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
+            log.error("internal error in the mri-measure widget: %s\n%s", type(exc).__name__, where)
             msg = f"internal error ({type(exc).__name__}); see the log"
         self._say(f"Error: {msg}")
         try:
@@ -420,7 +423,7 @@ class MeasureWidget(QWidget):
     def _image_layer_for(self, stack: Any):
         for layer in self.viewer.layers:
             meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
-            if not meta or getattr(layer, "_type_string", "") != "image":
+            if not meta or not isinstance(layer, Image):
                 continue
             st = meta.get("stack")
             if st is not None and st.series_instance_uid == stack.series_instance_uid \
@@ -444,7 +447,7 @@ class MeasureWidget(QWidget):
         for layer in self.viewer.layers:
             meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
             other = meta.get("stack") if meta else None
-            if other is not None and getattr(layer, "_type_string", "") == "image" and \
+            if other is not None and isinstance(layer, Image) and \
                     (other.series_instance_uid, other.stack_id) in session_stacks:
                 layer.visible = layer is image
 
