@@ -28,24 +28,24 @@ START, END = "<!-- bench_batch:start -->", "<!-- bench_batch:end -->"
 
 
 def make_studies(cache: Path, n: int) -> tuple[Path, Path]:
+    """``n`` studies generated once into ``cache/pool`` (CD + truth per study);
+    ROOT (``cache/root-<n>``) holds hard links to exactly the first ``n`` CDs."""
     from mri_measure.synth import write_cd
 
-    root, truth = cache / "ROOT", cache / "truth"
+    pool = cache / "pool"
     for i in range(n):
-        d = root / f"study{i:03d}"
-        if (d / "CD").exists():
-            continue
-        tmp = cache / f"tmp{i}"
+        d = pool / f"study{i:03d}"
+        if not (d / "CD").exists():
+            shutil.rmtree(d, ignore_errors=True)
+            write_cd(d, seed=5000 + i, stenosis=("none", "moderate", "severe")[i % 3])
+    root = cache / f"root-{n}"
+    if not root.exists():
+        tmp = cache / f".root-{n}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        write_cd(tmp, seed=5000 + i, stenosis=("none", "moderate", "severe")[i % 3])
-        (truth / d.name).mkdir(parents=True, exist_ok=True)
-        for f in ("truth.json", "truth_labels.npz"):
-            if (tmp / f).exists():
-                shutil.move(str(tmp / f), str(truth / d.name / f))
-        d.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(tmp / "CD"), str(d / "CD"))
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root, truth
+        for i in range(n):
+            shutil.copytree(pool / f"study{i:03d}" / "CD", tmp / f"study{i:03d}", copy_function=os.link)
+        tmp.rename(root)
+    return root, pool
 
 
 def run(root: Path, truth: Path, workers: int, segmenter: str) -> dict:
