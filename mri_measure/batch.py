@@ -19,9 +19,10 @@ Failure handling (a bad study is recorded and the rest carry on):
   — the nanny restarts the worker and the scheduler retries the task once on
   another worker (``distributed.scheduler.allowed-failures`` = 1 on the
   embedded cluster); if it kills that one too the task errs with
-  ``KilledWorker`` and is recorded as ``WorkerCrashed``. The embedded
-  cluster also sets ``worker-saturation`` = 1.0 so a worker only ever holds
-  the task it is running: an innocent study is never blamed for a crash;
+  ``KilledWorker`` and is recorded as ``WorkerCrashed``. The client keeps
+  at most one study per worker thread on the cluster
+  (:class:`~mri_measure.batch_runner.Runner`), so a worker only ever holds
+  the study it is running: an innocent study is not blamed for a crash;
 * a study running longer than ``--timeout-per-study`` (counted from when the
   task *started* on its worker, reported through a Dask event) is recorded as
   ``StudyTimeout``, its future cancelled and its worker restarted

@@ -46,13 +46,13 @@ def open_client(workers: int | None, scheduler: str | None, *, debug: bool = Fal
         finally:
             client.close()
         return
-    n = workers or os.cpu_count() or 1
+    n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise OptionError("--workers must be at least 1")
     with dask.config.set(
         {
             "distributed.scheduler.allowed-failures": 1,
-            "distributed.scheduler.worker-saturation": 1.0,
+            "distributed.scheduler.worker-saturation": 1.0,  # belt and braces to the client's throttle
             # a study is one long task; never move it to a "less busy" worker
             "distributed.scheduler.work-stealing": False,
         }
