@@ -104,7 +104,7 @@ def _axial_planes(ph: SpinePhantom, axial: str, levels: tuple[str, ...]):
             for i in range(5):
                 p = disc_plane(ph, lev, spacing_mm=(sp, sp), shape=size, offset_mm=(i - 2) * 4.0,
                                centre_on="canal")
-                out.append((p.moved(0.0), lev))
+                out.append((p, lev))
         return out, 4.0, 4.0
     # contiguous straight axial stack from above the top level to below the bottom one
     js = [ph.level_index(lev) for lev in levels]
@@ -129,7 +129,7 @@ def _volume3d_planes(ph: SpinePhantom, size=(256, 256), n=64):
     return [Plane(centre - normal * (((n - 1) / 2 - i) * 1.0), row, col, (1.0, 1.0), size) for i in range(n)]
 
 
-def _dataset(img: _Image, *, uids: _Uids, seed: int, series_number: int, series_uid: str,
+def _dataset(img: _Image, *, seed: int, series_number: int, series_uid: str,
              instance: int, sop_uid: str, frame_uid: str, study_uid: str, phi: dict[str, Any] | None,
              description: str, mr_3d: bool):
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -257,7 +257,7 @@ def _gdcm_jpeg_lossless(ds, tmp: Path):
     return out
 
 
-def _none_if_nan(x):
+def _rounded(x):
     return None if x is None else round(float(x), 4)
 
 
@@ -322,10 +322,10 @@ def write_cd(out_dir, *, seed: int = 0, stenosis: str = "none", axial: str = "bl
             tr = slice_truth(ph, p, tissues, k=8)
             truth = {
                 "series": "axial", "level": lev or tr.level,
-                "canal_area_mm2": _none_if_nan(tr.canal_area_mm2),
-                "lf_thickness_left_mm": _none_if_nan(tr.lf_thickness_left_mm),
-                "lf_thickness_right_mm": _none_if_nan(tr.lf_thickness_right_mm),
-                "canal_ap_mm": _none_if_nan(tr.canal_ap_mm),
+                "canal_area_mm2": _rounded(tr.canal_area_mm2),
+                "lf_thickness_left_mm": _rounded(tr.lf_thickness_left_mm),
+                "lf_thickness_right_mm": _rounded(tr.lf_thickness_right_mm),
+                "canal_ap_mm": _rounded(tr.canal_ap_mm),
             }
             ax.append(_Image(p, px, "axial", thick, gap, truth, tr.labels))
         images.append(ax)
@@ -347,7 +347,7 @@ def write_cd(out_dir, *, seed: int = 0, stenosis: str = "none", axial: str = "bl
             series_uid = uids("series", s_idx)
             for i, img in enumerate(series):
                 sop = uids("image", s_idx, i)
-                ds = _dataset(img, uids=uids, seed=int(seed), series_number=series_number,
+                ds = _dataset(img, seed=int(seed), series_number=series_number,
                               series_uid=series_uid, instance=i + 1, sop_uid=sop, frame_uid=frame_uid,
                               study_uid=study_uid, phi=phi, description=desc, mr_3d=mr_3d)
                 ds = _encode(ds, compress, tmp_path)
@@ -395,10 +395,10 @@ def _disc_truth(ph: SpinePhantom) -> dict[str, Any]:
         p = disc_plane(ph, lev, spacing_mm=(0.5, 0.5), shape=(128, 128))
         tr = slice_truth(ph, p, k=8)
         out[lev] = {
-            "canal_area_mm2": _none_if_nan(tr.canal_area_mm2),
-            "lf_thickness_left_mm": _none_if_nan(tr.lf_thickness_left_mm),
-            "lf_thickness_right_mm": _none_if_nan(tr.lf_thickness_right_mm),
-            "canal_ap_mm": _none_if_nan(tr.canal_ap_mm),
+            "canal_area_mm2": _rounded(tr.canal_area_mm2),
+            "lf_thickness_left_mm": _rounded(tr.lf_thickness_left_mm),
+            "lf_thickness_right_mm": _rounded(tr.lf_thickness_right_mm),
+            "canal_ap_mm": _rounded(tr.canal_ap_mm),
         }
     return out
 
