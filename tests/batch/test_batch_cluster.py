@@ -226,6 +226,7 @@ def test_missing_root_and_root_without_dicom_exit_2(tmp_path):
     (tmp_path / "in").mkdir()
     assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "in" / "out")]) == 2
     assert not (tmp_path / "in" / "out").exists()  # nothing written into the input
+    assert main(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o3"), "--workers", "0"]) == 2
     clutter = tmp_path / "JUNK_ROOT"
     (clutter / "sub").mkdir(parents=True)
     (clutter / "sub" / "a.txt").write_text("not dicom")
