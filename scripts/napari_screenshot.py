@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         viewer = napari.Viewer(show=True, title="mri-measure review (synthetic phantom)")
         viewer.window._qt_window.resize(1600, 960)
         viewer.open(str(cd), plugin="mri-measure")
-        _, widget = viewer.window.add_plugin_dock_widget("mri-measure", "Measure canal and LF")
+        dock, widget = viewer.window.add_plugin_dock_widget("mri-measure", "Measure canal and LF")
+        from qtpy.QtCore import Qt
+
+        viewer.window._qt_window.resizeDocks([dock], [640], Qt.Orientation.Horizontal)
         app = QApplication.instance()
         study = widget.current_study()
         analysis = analyse_study(study, segmenter=segmenter)
