@@ -83,3 +83,16 @@ def test_reads_one_layer_per_stack_with_mm_geometry_and_no_patient_data(phantom_
         value = str(ds.get(tag, "") or "")
         if value:
             assert all(value not in n for n in names)
+
+
+def test_reads_a_dicomdir_path_and_a_single_file(phantom_cd):
+    dicomdir = next(p for p in phantom_cd.iterdir() if p.name.upper() == "DICOMDIR")
+    from_root = get_reader(str(phantom_cd))(str(phantom_cd))
+    from_dicomdir = get_reader(str(dicomdir))(str(dicomdir))
+    assert sorted(kw["name"] for _, kw, _ in from_dicomdir) == sorted(kw["name"] for _, kw, _ in from_root)
+    one = _first_dicom_file(phantom_cd)
+    layers = get_reader(str(one))(str(one))
+    assert len(layers) == 1
+    data, kw, kind = layers[0]
+    assert kind == "image" and data.shape[0] == 1 and data.ndim == 3
+    assert kw["scale"][1:] == pytest.approx(kw["metadata"]["mri_measure"]["stack"].spacing_mm)
