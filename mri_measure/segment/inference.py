@@ -72,6 +72,7 @@ class TorchSegmenter:
         self.name = str(meta["name"])
         self.version = str(meta["version"])
         self.sha256 = str(meta["sha256"])
+        self.mirror_tta = bool(meta.get("inference", {}).get("mirror_tta", False))
 
     # -- network passes --------------------------------------------------
     def _run(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
@@ -121,7 +122,11 @@ class TorchSegmenter:
                 inside = np.isfinite(raw)
                 crops.append(normalise(np.where(inside, raw, 0.0), inside if inside.any() else None)
                              * inside)
-            probs = self._run(self.segmenter, np.stack(crops).astype(np.float32))
+            batch = np.stack(crops).astype(np.float32)
+            probs = self._run(self.segmenter, batch)
+            if self.mirror_tta:  # average with the mirrored crop (LF channels swapped back)
+                mirrored = self._run(self.segmenter, np.ascontiguousarray(batch[:, :, ::-1]))
+                probs = 0.5 * (probs + mirrored[:, [0, 1, 3, 2], :, ::-1])
             for k, g, p in zip(todo, grids, probs):
                 out[k] = from_grid(p, g, sp, shape, fill=(1.0, 0.0, 0.0, 0.0))
         np.clip(out, 0.0, 1.0, out=out)
