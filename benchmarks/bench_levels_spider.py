@@ -132,11 +132,12 @@ def draw(rows, out: Path) -> None:
     Image.fromarray(grid).save(out)
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, section: str = SECTION) -> None:
+    """Replace (or append) ``section`` of benchmarks/RESULTS.md; other sections are left alone."""
     path = ROOT / "benchmarks" / "RESULTS.md"
     old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION in old:
-        head, rest = old.split(SECTION, 1)
+    if section in old:
+        head, rest = old.split(section, 1)
         nxt = rest.find("\n## ")
         tail = rest[nxt:] if nxt >= 0 else "\n"
         new = head + text + tail

@@ -146,9 +146,13 @@ class _Straight:
     image: np.ndarray  # (n_s, n_d)
     points: np.ndarray  # (n_s, 2) canonical (i, j) of the canal centre at each s
     anterior: np.ndarray  # (n_s, 2) unit vector (di, dj) pointing anterior
+    valid: np.ndarray | None = None  # (n_s,) the body band lies inside the source image
 
 
-def _straighten(img: np.ndarray, path_j: np.ndarray, i0: int, i1: int, depth_mm: int = 70) -> _Straight:
+def _straighten(
+    img: np.ndarray, path_j: np.ndarray, i0: int, i1: int, depth_mm: int = 70,
+    inside: np.ndarray | None = None,
+) -> _Straight:
     """Resample ``img`` along the smoothed canal path between rows i0..i1."""
     ii = np.arange(i0, i1, dtype=float)
     jj = ndi.gaussian_filter1d(path_j[i0:i1].astype(float), 6.0, mode="nearest")
@@ -169,7 +173,12 @@ def _straighten(img: np.ndarray, path_j: np.ndarray, i0: int, i1: int, depth_mm:
     ci = pi[:, None] + ai[:, None] * d[None, :]
     cj = pj[:, None] + aj[:, None] * d[None, :]
     out = ndi.map_coordinates(img, [ci, cj], order=1, mode="constant", cval=0.0)
-    return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1))
+    valid = None
+    if inside is not None:
+        ins = ndi.map_coordinates(inside.astype(np.float32), [ci, cj], order=0, mode="constant", cval=0.0)
+        # the body band (and a margin around it) must lie inside the source slice
+        valid = ndi.minimum_filter1d(ins[:, 5:45].min(axis=1), size=13, mode="constant", cval=0.0) > 0.5
+    return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1), valid)
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,10 @@ def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
         scale = np.percentile(a, 95) if a.size else 1.0
         return a / max(float(scale), 1e-6)
 
-    return unit(edge) + unit(dev)
+    f = unit(edge) + unit(dev)
+    if st.valid is not None:  # the image border is not an endplate
+        f = np.where(st.valid, f, 0.0)
+    return f
 
 
 def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
@@ -233,7 +245,9 @@ MIN_SPACING_MM = 18  # discs closer than this are one disc
 DIP = 0.7  # between two discs the profile falls below this fraction of the weaker one
 SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
 GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
-WEAK_LOW = 0.5  # in the lower column, a band weaker than this × the median disc is noise
+WEAK_LOW = 0.6  # in the lower column, a band weaker than this × the median disc is noise
+FAINT, FAINT_GAP = 0.65, 1.45  # a band this faint after such a gap lies below the sacrum
+REVERSAL_DEG = 25.0
 EDGE_MARGIN_MM = 3  # ignore responses at the very ends of the tracked canal
 DISC_OFFSET_MM = 28.0  # disc centre: this far anterior of the canal centre
 
@@ -375,8 +389,11 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                 median_f = float(np.median([f[q] for q in chain]))
                 if f[p] < WEAK_LOW * median_f:
                     continue  # a faint band low in the column is not a disc
-                if p - chain[-1] > 1.45 * spacing and f[p] < 0.75 * median_f:
+                if p - chain[-1] > FAINT_GAP * spacing and f[p] < FAINT * median_f:
                     break  # a faint band after a gap: below the sacrum
+                prev = slope_of(chain[-1])
+                if prev <= -20.0 and slope_of(p) >= prev + REVERSAL_DEG:
+                    break  # lordosis tilts the low discs ever more; a reversal is past the sacrum
             # the slope of the whole band (not its refined mid-line) tells the sacrum
             if slope_of(p) <= -SACRAL_SLOPE_STOP_DEG:
                 median_f = float(np.median([f[q] for q in chain]))
@@ -408,7 +425,7 @@ def _analyse_slice(image: np.ndarray, sl: SliceInfo):
     path = _track(ridge)
     along = ridge[np.arange(len(path)), path]
     score = float(np.sum(along))
-    st = _straighten(img, path, 0, len(path))
+    st = _straighten(img, path, 0, len(path), inside=np.isfinite(cv.image))
     if st.image.shape[0] < 60:
         return None
     return cv, st, score
@@ -463,8 +480,8 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
 
     Returns ``()`` when the stack is unusable (not sagittal, too small, no
     canal or too few discs): the caller warns and falls back. Confidence is
-    0.8 for a clean column of at least four regularly spaced discs, less when
-    the spacing is irregular.
+    1.0 for a column of at least five regularly spaced discs (spacing varies
+    by less than 25 %), 0.8 for four or an irregular column, 0.6 otherwise.
     """
     from .levels import level_name
 
@@ -486,7 +503,7 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
         return ()
     spacing = np.diff(chain).astype(float)
     regular = float(np.std(spacing) / max(np.mean(spacing), 1e-6))
-    conf = 0.8 if len(chain) >= 4 and regular < 0.25 else 0.6
+    conf = 1.0 if len(chain) >= 5 and regular < 0.25 else 0.8 if len(chain) >= 4 else 0.6
     for_uid = loaded_sagittal.stack.frame_of_reference_uid
     axes = {s: _disc_axes(grads, st, s) for s in chain}
     # two bands that settle on the same disc after re-centring are one disc
