@@ -192,6 +192,13 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
             lab.fill((k, int(rr[0]), int(cc[0])), 0)
     assert not (lab.data[k] == 2).any() and widget.slice_row(key)["LF L mm"] == "—"
     assert _canal_cell(widget, key) == pytest.approx(a2, abs=0.051)
+    # the polygon tool (paint_polygon records history before writing: the deferred path)
+    r0, r1, c0, c1 = int(rr.min()), int(rr.max()), int(cc.min()), int(cc.max())
+    lab.preserve_labels = True  # only background becomes LF: the canal stays as it is
+    with qtbot.waitSignal(widget.table_updated, timeout=500):
+        lab.paint_polygon([[k, r0, c0], [k, r0, c1], [k, r1, c1], [k, r1, c0]], 2)
+    assert (lab.data[k] == 2).any() and widget.slice_row(key)["LF L mm"] != "—"
+    assert _canal_cell(widget, key) == pytest.approx(a2, abs=0.051)
     edited = lab.data[k].copy()
 
     # ---- level override regroups the table ---------------------------------------------
