@@ -181,7 +181,7 @@ def _find_all(hay: bytes, needle: bytes) -> list[int]:
 
 def deep_nesting(data: bytes, rng: random.Random) -> bytes:
     def edit(ds: Dataset) -> None:
-        depth = rng.choice([50, 200, 400])
+        depth = rng.choice([20, 40, 60])  # pydicom writes up to ~100 levels; deeper overflows its writer
         inner = Dataset()
         inner.CodeValue = "X"
         for _ in range(depth):
@@ -270,6 +270,7 @@ MUST_EXCLUDE_OR_FAIL = {
     "constant_frame",
     "shifted_geometry",
     "inconsistent_spacing",
+    "duplicate_uid_different_pixels",  # which copy is right is unknowable: neither is measured
 }
 
 
