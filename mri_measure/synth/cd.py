@@ -286,8 +286,14 @@ def write_cd(out_dir, *, seed: int = 0, stenosis: str = "none", axial: str = "bl
             raise OptionError(f"unknown disc level {lev!r}; choose from {', '.join(ph.discs)}")
     out_dir = Path(out_dir)
     cd = out_dir / "CD"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OptionError("--out names a file, not a folder; choose an empty folder")
     if cd.exists() and any(cd.iterdir()):
         raise OptionError("the output folder already holds a CD; choose an empty --out folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # message without the path (it may name a patient)
+        raise OptionError(f"cannot create the output folder ({exc.strerror}); choose a writable --out folder") from None
     for name in ("truth.json", "truth_labels.npz"):
         if (out_dir / name).exists():
             raise OptionError("the output folder already holds truth files; choose an empty --out folder")

@@ -185,6 +185,10 @@ def test_cli_synth_and_refusal_to_overwrite(tmp_path, capsys):
     assert len(err) == 1 and "empty --out folder" in err[0] and str(tmp_path) not in err[0]
     assert main(["synth", "--out", str(tmp_path / "x"), "--levels", "L9-L10"]) == 2
     assert main(["synth", "--out", str(tmp_path / "y"), "--compress", "zip"]) == 2
+    (tmp_path / "afile").write_text("x")
+    assert main(["synth", "--out", str(tmp_path / "afile"), "--no-sagittal"]) == 2
+    err = capsys.readouterr().err
+    assert "not a folder" in err and str(tmp_path) not in err
 
 
 def test_volume3d_is_one_isotropic_sagittal_3d_series(tmp_path):
