@@ -42,6 +42,7 @@ class _Scan:
     n_skipped: int = 0
     n_broken: int = 0
     n_duplicates: int = 0
+    conflicting: set[str] = field(default_factory=set)  # same UID, different image geometry
     n_implausible: int = 0
     n_unreadable: int = 0  # could not be opened or read (permissions, I/O errors)
     missing_geometry: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -74,10 +75,29 @@ class _Scan:
             return
         for h in found:
             key = h.info.key
+            if key in self.conflicting:
+                continue
             if key in self.headers:
-                self.n_duplicates += 1
+                if _same_image(self.headers[key].info, h.info):
+                    self.n_duplicates += 1  # a second copy of the same image (CD copied twice)
+                else:
+                    # two different images claim one SOPInstanceUID: which one the UID
+                    # means is unknowable, so neither is used
+                    self.conflicting.add(key)
+                    del self.headers[key]
                 continue
             self.headers[key] = h
+
+
+def _same_image(a, b) -> bool:
+    """Same geometry and matrix: a duplicate copy rather than a conflicting image."""
+    return (
+        a.rows == b.rows
+        and a.columns == b.columns
+        and all(abs(x - y) < 1e-3 for x, y in zip(a.position_mm, b.position_mm))
+        and all(abs(x - y) < 1e-4 for x, y in zip(a.orientation, b.orientation))
+        and all(abs(x - y) < 1e-4 for x, y in zip(a.spacing_mm, b.spacing_mm))
+    )
 
 
 def _scan_files(paths: list[str], scan: _Scan) -> None:
@@ -246,6 +266,11 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
         )
     if scan.n_duplicates:
         warnings_out.append(f"{scan.n_duplicates} duplicate image(s) (same SOPInstanceUID) ignored")
+    if scan.conflicting:
+        warnings_out.append(
+            f"{len(scan.conflicting)} SOPInstanceUID(s) used by two different images "
+            f"were excluded (duplicate UIDs: {', '.join(sorted(scan.conflicting)[:3])})"
+        )
     for series, n in sorted(scan.missing_geometry.items()):
         warnings_out.append(
             f"series {series}: {n} image(s) lack PixelSpacing, ImagePositionPatient or "

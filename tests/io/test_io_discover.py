@@ -399,3 +399,22 @@ def test_two_studies_and_dual_echo_series(tmp_path):
     assert by_te[96.0].role == "axial_t2" and by_te[12.0].role == "other"
     assert all(s.problems == () and s.n_slices == 4 for s in study_b.stacks)  # no false duplicates
     assert len({s.stack_id for s in study_b.stacks}) == 2
+
+
+def test_one_uid_on_two_different_images_excludes_both(tmp_path):
+    """Which image a reused SOPInstanceUID means is unknowable: neither is measured."""
+    from dicom_factory import save, stack_of
+
+    study_uid, series = generate_uid(), generate_uid()
+    dss = stack_of(4, study_uid=study_uid, series_uid=series)
+    dss[2].SOPInstanceUID = dss[1].SOPInstanceUID  # different position, same UID
+    dss[2].file_meta.MediaStorageSOPInstanceUID = dss[1].SOPInstanceUID
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    for i, ds in enumerate(dss):
+        save(ds, folder / f"IM{i}")
+    d = discover(folder)
+    keys = {s.key for st in d.studies for stack in st.stacks for s in stack.slices}
+    assert str(dss[1].SOPInstanceUID) not in keys
+    assert keys == {str(dss[0].SOPInstanceUID), str(dss[3].SOPInstanceUID)}
+    assert any("used by two different images" in w for w in d.warnings)
