@@ -1,23 +1,30 @@
-"""Find the discs on a sagittal T2 stack (classical image analysis).
+"""Find the discs on a sagittal T2 stack (classical image analysis, no model).
 
 Steps, all in millimetres on a 1 mm grid resampled from the DICOM geometry
-(so pixel spacing and orientation come from the headers, never assumed):
+(pixel spacing and orientation come from the headers, never assumed):
 
 1. **canonical view** — each sagittal slice is resampled so that rows run
    head → feet (−z) and columns anterior → posterior (+y);
-2. **canal** — the bright CSF tube (darker on both sides) is tracked from top
-   to bottom by dynamic programming; the slice with the strongest, longest
-   canal is the mid-sagittal one;
+2. **canal** — the bright CSF tube (darker on both sides, tissue beyond) is
+   tracked top to bottom by dynamic programming; the mid-sagittal slice is
+   the middle of the run of near-central slices that show it well;
 3. **column** — the image is straightened along the canal and the vertebral
    body band just anterior to it is summarised row by row;
-4. **discs** — discs are the thin bands across the whole body width that
-   differ from the bodies above and below (bright nucleus or dark degenerate
-   disc, always bounded by endplates); candidates are chosen by dynamic
-   programming under a regular-spacing prior;
-5. **sacrum** — the lowest disc above the sacrum (where the column bends back
-   and the body band ends) is L5-S1; the others are counted upward;
-6. **plane** — each disc's centre and normal come from its band's position
-   and the local column direction, mapped back to patient coordinates.
+4. **discs** — discs are thin bands across the whole body width that differ
+   from the bodies around them (bright nucleus or dark degenerate disc) and
+   are bounded by endplate edges: peaks of edge energy + band contrast, at
+   least 18 mm apart with a dip between them;
+5. **sacrum** — going down the column, the count ends at a gap, at a faint
+   band after a gap, at a slope reversal, or at a band sloping like the
+   S1 endplate (≥ 37°) with more column below it (the S1-S2 remnant) — the
+   last disc kept is L5-S1 and the others are counted upward from it;
+6. **plane** — each disc's orientation is the angle across which its band is
+   sharpest, refined by a line through the mid-points between its two
+   endplate edges; normals that disagree with both neighbours (a sheared,
+   slipped disc) take their mean; centres map back to patient coordinates.
+
+Validated on the synthetic phantom (exact truth) and on real SPIDER slices
+(``benchmarks/bench_levels_spider.py``); see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -181,13 +188,6 @@ def _straighten(
     return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1), valid)
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    s: float  # arc length (mm) of the disc centre along the canal
-    strength: float
-    height_mm: float
-
-
 def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
     """Disc-ness along the canal: edge energy across the body band (endplates)
     plus how far the band differs from the bodies around it (dark or bright disc)."""
@@ -228,17 +228,6 @@ def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
                 changed = True
                 break
     return sorted(kept, key=lambda i: -f[i])
-
-
-def _half_width(f: np.ndarray, i: int) -> float:
-    half = f[i] / 2.0
-    lo = i
-    while lo > 0 and f[lo] > half:
-        lo -= 1
-    hi = i
-    while hi < len(f) - 1 and f[hi] > half:
-        hi += 1
-    return float(hi - lo) * GRID_MM
 
 
 MIN_SPACING_MM = 18  # discs closer than this are one disc
