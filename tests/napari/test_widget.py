@@ -1,7 +1,10 @@
 """The dock widget in a real napari viewer under Xvfb (pytest-xvfb + pytest-qt).
 
-One phantom study is segmented once per module (the worker thread, progress and
-table are checked then); the later tests review and correct that session.
+The phantom CD (conftest) is opened with the plugin's reader and the widget is
+added through the npe2 manifest. The main test presses Segment (the shipped
+model, in napari's thread worker), then reviews, corrects with napari's label
+tools, overrides a level and exports; the writer test starts from the same
+pipeline's analysis with ground-truth segmentation.
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ import json
 import threading
 import time
 
+import napari  # noqa: F401 - the [napari] extra is part of the test setup
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.napari
-
-import napari  # noqa: E402,F401 - the [napari] extra is part of the test setup
 
 WIDGET = "Measure canal and LF"
 
@@ -47,10 +49,7 @@ def _canal_slice(widget):
         if m.canal_area_mm2 is not None and m.canal_area_mm2 > 60 and m.lf_thickness_left_mm \
                 and 0 < k < s.stacks[i].labels.shape[0] - 1:
             return key, i, k
-    for key, (i, k) in s.index.items():
-        if s.measurement(key).canal_area_mm2 is not None:
-            return key, i, k
-    raise AssertionError("no slice with a canal")
+    raise AssertionError("no mid-stack slice with a canal and a patient-left LF")
 
 
 def _click_item(qtbot, widget, key):
@@ -126,6 +125,12 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
     # labels: contract values, named colours, same physical grid as the image
     assert set(np.unique(lab.data)) <= {0, 1, 2, 3} and (lab.data == 1).any()
     assert lab.colormap.__class__.__name__ == "DirectLabelColormap"
+    from napari_mri_measure._layers import LABEL_COLORS
+
+    mapped = np.asarray(lab.colormap.map(np.array([1, 2, 3], dtype=lab.data.dtype)))
+    assert np.allclose(mapped[:, :3], [LABEL_COLORS[v][:3] for v in (1, 2, 3)], atol=0.01)
+    assert all(n in widget.legend.text() for n in ("canal", "LF left", "LF right"))
+    assert image.visible and all(str(u) == "millimeter" for u in (*image.units, *lab.units))
     assert np.allclose(lab.scale, image.scale) and np.allclose(lab.translate, image.translate)
     assert lab.data.shape == image.data.shape
     assert np.allclose(image.scale[1:], session.stacks[widget.current_stack].analysis.loaded.stack.spacing_mm)
