@@ -73,14 +73,18 @@ class TorchSegmenter:
         self.version = str(meta["version"])
         self.sha256 = str(meta["sha256"])
         self.mirror_tta = bool(meta.get("inference", {}).get("mirror_tta", False))
+        # softmax temperature of the segmenter's logits, fitted after training (calibrate.py)
+        self.temperature = float(meta.get("inference", {}).get("temperature", 1.0))
+        if not 0.05 <= self.temperature <= 20:
+            raise ModelError(f"model bundle temperature {self.temperature:g} is out of range; fix metadata.json")
 
     # -- network passes --------------------------------------------------
-    def _run(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
+    def _run(self, net: torch.nn.Module, batch: np.ndarray, temperature: float = 1.0) -> np.ndarray:
         out = []
         with torch.inference_mode():
             for i in range(0, len(batch), BATCH):
                 x = torch.from_numpy(np.ascontiguousarray(batch[i:i + BATCH][:, None])).to(self.device)
-                out.append(torch.softmax(net(x).float(), dim=1).cpu().numpy())
+                out.append(torch.softmax(net(x).float() / temperature, dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
     # -- public API --------------------------------------------------------
@@ -123,9 +127,9 @@ class TorchSegmenter:
                 crops.append(normalise(np.where(inside, raw, 0.0), inside if inside.any() else None)
                              * inside)
             batch = np.stack(crops).astype(np.float32)
-            probs = self._run(self.segmenter, batch)
+            probs = self._run(self.segmenter, batch, self.temperature)
             if self.mirror_tta:  # average with the mirrored crop (LF channels swapped back)
-                mirrored = self._run(self.segmenter, np.ascontiguousarray(batch[:, :, ::-1]))
+                mirrored = self._run(self.segmenter, np.ascontiguousarray(batch[:, :, ::-1]), self.temperature)
                 probs = 0.5 * (probs + mirrored[:, [0, 1, 3, 2], :, ::-1])
             for k, g, p in zip(todo, grids, probs):
                 out[k] = from_grid(p, g, sp, shape, fill=(1.0, 0.0, 0.0, 0.0))

@@ -56,6 +56,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "log_every": 20,
     "checkpoint_every": 50,
     "timing_steps": 20,
+    "mirror_tta": True,  # inference: average the crop's prediction with its mirror image
     "num_workers": 1,  # sample generation in 1 worker process overlaps with training
     "threads": 1,  # torch threads for the training process (the worker takes the other core)
     "localiser": {"architecture": "UNet2d",
@@ -155,6 +156,7 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
         "networks": {"localiser": cfg["localiser"], "segmenter": cfg["segmenter"]},
         "preprocessing": PREPROCESSING,
         "output": "softmax probabilities (n, 4, H, W) on the source grid, summing to 1",
+        "inference": {"mirror_tta": bool(cfg.get("mirror_tta", False))},
         "training": {
             "command": info["command"],
             "seed": info["seed"],

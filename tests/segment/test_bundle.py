@@ -56,3 +56,23 @@ def test_importing_segment_does_not_load_torch():
 
     code = "import sys, mri_measure.segment; assert 'torch' not in sys.modules; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def test_bad_metadata_values_are_model_errors(tmp_path):
+    import json
+
+    dst = tmp_path / "b"
+    shutil.copytree(default_bundle_dir(), dst, ignore=shutil.ignore_patterns("checkpoint*", "train.log"))
+    meta = json.loads((dst / "metadata.json").read_text())
+    meta.setdefault("inference", {})["temperature"] = 500.0
+    (dst / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="temperature"):
+        load_segmenter(dst)
+    meta["networks"]["segmenter"]["kwargs"]["base"] = 7  # weights no longer fit
+    meta["inference"]["temperature"] = 1.0
+    (dst / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="do not fit"):
+        load_segmenter(dst)
+    (dst / "metadata.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_segmenter(dst)
