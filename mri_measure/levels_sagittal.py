@@ -351,6 +351,20 @@ def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
     return _choose(f, lambda p: _slope_deg(_disc_axes(grads, st, p, refine=False)[1]))
 
 
+def _fills_gap(p: int, chain: list[int], cands: list[int], f: np.ndarray, floor: float, spacing: float) -> bool:
+    """…unless it sits at a regular spacing between the last disc and the next
+    clear one, which would otherwise leave a one-disc gap (a dim slipped disc)."""
+    nxt = next((q for q in cands if q > p and f[q] >= floor), None)
+    if nxt is None:
+        return False
+    before, after = p - chain[-1], nxt - p
+    return (
+        nxt - chain[-1] > 1.6 * spacing
+        and 0.7 * spacing <= before <= 1.35 * spacing
+        and 0.7 * spacing <= after <= 1.35 * spacing
+    )
+
+
 def _choose(f: np.ndarray, slope_of) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1.
 
@@ -376,8 +390,10 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                 break
             if p > n / 2:
                 median_f = float(np.median([f[q] for q in chain]))
-                if f[p] < WEAK_LOW * median_f:
-                    continue  # a faint band low in the column is not a disc
+                if f[p] < WEAK_LOW * median_f and not (
+                    f[p] >= 0.5 * median_f and _fills_gap(p, chain, strong, f, WEAK_LOW * median_f, spacing)
+                ):
+                    continue  # a faint band low in the column is not a disc…
                 if p - chain[-1] > FAINT_GAP * spacing and f[p] < FAINT * median_f:
                     break  # a faint band after a gap: below the sacrum
                 prev = slope_of(chain[-1])
