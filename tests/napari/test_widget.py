@@ -290,6 +290,10 @@ def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path
     assert paths and out.is_file()
     assert key in widget.session.corrected
     _assert_seg_matches(out, key, lab.data[k].copy())
+    # loading an analysis again starts clean: the old edits are not carried over
+    widget.load_analysis(truth_analysis, study=widget.current_study())
+    assert not widget.session.corrected and widget.labels_layer.data is widget.session.labels(widget.current_stack)
+    assert np.array_equal(widget.labels_layer.data, truth_analysis.axial[widget.current_stack].labels)
 
 
 def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path, phantom_cd):

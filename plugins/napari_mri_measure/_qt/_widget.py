@@ -396,6 +396,7 @@ class MeasureWidget(QWidget):
         """Show a :class:`~mri_measure.types.StudyAnalysis` for review."""
         if not analysis.axial:
             raise MriMeasureError("the analysis has no measured axial stack")
+        self.apply_edits()  # finish the previous session's pending edits
         self.session = ReviewSession(analysis, study=study, segmenter=segmenter)
         self.stack_combo.blockSignals(True)
         self.stack_combo.clear()
@@ -650,6 +651,9 @@ class MeasureWidget(QWidget):
         started, self._edit_started = self._edit_started, None
         if self.session is None or self.labels_layer is None:
             return []
+        owner = self.labels_layer.metadata.get(META_KEY, {})
+        if owner.get("session") is not self.session or owner.get("stack_index") != self.current_stack:
+            return []  # the layer still shows another session's or stack's labels
         try:
             keys = self.session.sync(self.current_stack, self.labels_layer.data)
         except Exception as exc:  # noqa: BLE001
