@@ -102,18 +102,27 @@ def slice_centre_mm(sl: SliceInfo) -> np.ndarray:
 
 
 def _disc_arrays(discs: Sequence[DiscPlane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centres (n,3), unit normals (n,3) and half local spacings (n,) in mm."""
+    """Centres (n,3), unit normals (n,3) and half spacings (n,2) in mm: to the next
+    disc above (along the normal) and below; a side with no disc borrows the other."""
     centres = np.array([d.centre_mm for d in discs], dtype=float).reshape(-1, 3)
     normals = np.array([d.normal for d in discs], dtype=float).reshape(-1, 3)
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-9)
     n = len(discs)
-    half = np.full(n, DEFAULT_DISC_SPACING_MM / 2.0)
-    if n >= 2:
-        dist = np.linalg.norm(centres[:, None, :] - centres[None, :, :], axis=2)
-        np.fill_diagonal(dist, np.inf)
-        nearest = dist.min(axis=1)
-        # distance to the nearest neighbour disc, capped to sane anatomy
-        half = np.clip(nearest, 15.0, 60.0) / 2.0
+    half = np.full((n, 2), DEFAULT_DISC_SPACING_MM / 2.0)
+    for i in range(n):
+        rel = centres - centres[i]
+        along = rel @ normals[i]
+        dist = np.linalg.norm(rel, axis=1)
+        up = dist[along > 1e-6]
+        down = dist[along < -1e-6]
+        sides = [float(up.min()) if up.size else None, float(down.min()) if down.size else None]
+        if sides[0] is None:
+            sides[0] = sides[1]
+        if sides[1] is None:
+            sides[1] = sides[0]
+        for k in (0, 1):
+            if sides[k] is not None:  # capped to sane anatomy
+                half[i, k] = float(np.clip(sides[k], 15.0, 60.0)) / 2.0
     return centres, normals, half
 
 
@@ -138,11 +147,12 @@ def _assign_sagittal(
         cand = np.where(ok)[0]
         i = int(cand[np.argmin(plane_dist[cand])])
         d = float(plane_dist[i])
-        if d > half[i]:
+        h = half[i, 0] if along[i] >= 0 else half[i, 1]  # toward the neighbour on that side
+        if d > h:
             out[sl.key] = LevelAssignment(None, "unknown", 0.0, d)
             n_gap += 1
             continue
-        conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / half[i])
+        conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / h)
         out[sl.key] = LevelAssignment(discs[i].level, "sagittal", round(conf, 3), d)
     return out, n_gap, n_far
 
