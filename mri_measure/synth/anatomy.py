@@ -73,7 +73,8 @@ def build_tables(ph) -> dict[str, Any]:
     mids = (kn[1:] + kn[:-1]) / 2
     j = np.searchsorted(mids, s)
     s1_top = kn[0] - ph.disc_height[0] / 2
-    taper = np.clip(1.0 - (s1_top - s) / 110.0, 0.35, 1.0)
+    # the sacrum narrows steadily down to the coccyx: no abrupt, disc-like end
+    taper = np.clip(1.0 - (s1_top - s) / 100.0, 0.12, 1.0)
     end = np.sqrt(np.clip((s - ph.sac_end_s) / 15.0, 0.0, 1.0))
     area = smooth_interp(s, kn, ph.sac_area_mm2)
     aspect = smooth_interp(s, kn, ph.sac_aspect)
@@ -88,7 +89,7 @@ def build_tables(ph) -> dict[str, Any]:
         "disc_s": kn[j].astype(f32),
         "W": (np.interp(s, ph.body_s, ph.body_width) * taper).astype(f32),
         "D": (np.interp(s, ph.body_s, ph.body_depth) * np.sqrt(taper)).astype(f32),
-        "bone": (s > s1_top - 85.0) & (s < ph.body_s[-1] + ph.body_height[-1] / 2),
+        "bone": (s > s1_top - 88.0) & (s < ph.body_s[-1] + ph.body_height[-1] / 2),
         "ap": (smooth_interp(s, kn, ph.canal_ap_mm) * np.sqrt(taper)).astype(f32),
         "hw": (smooth_interp(s, kn, ph.canal_half_width_mm) * taper).astype(f32),
         "bow": smooth_interp(s, kn, ph.canal_bow_mm),

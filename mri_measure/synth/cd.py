@@ -79,11 +79,12 @@ def _render_plane(ph: SpinePhantom, plane: Plane, rng: np.random.Generator, tabl
     return tissues[len(depths) // 2], np.clip(np.rint(img), 0, 4095).astype(np.uint16)
 
 
-def _sagittal_planes(ph: SpinePhantom, n: int = 15, gap: float = 4.4, size=(320, 320), sp=0.9):
-    # centre between T12 and the sacrum, a little behind the bodies
+def _sagittal_planes(ph: SpinePhantom, n: int = 15, gap: float = 4.4, size=(384, 384), sp=0.85):
+    # from T12 down to the tip of the sacrum (as clinical lumbar sagittals do), a
+    # little behind the bodies; 326 mm field of view
     j_top = min(ph.knobs["n_lumbar"], ph.n_discs - 1)  # T12-L1
     c_top, _, _ = ph.centre_line(ph.disc_s[j_top] + 10.0)
-    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 60.0)  # S2-S3
+    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 95.0)  # sacral tip
     centre = (c_top + c_bot) / 2 + np.array([0.0, 15.0, 0.0])
     row, col = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])
     normal = np.cross(row, col)  # -x: towards patient right

@@ -323,7 +323,7 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
     for k in range(1, len(verts)):
         body_s[k] = disc_s[k - 1] + dh[k - 1] / 2 + size[k, 2] / 2
     # ---- centre line: tangent angle (towards posterior) grows linearly up the lumbar spine
-    s_tab = np.arange(-160.0, disc_s[-1] + 160.0, 0.5)
+    s_tab = np.arange(-260.0, disc_s[-1] + 160.0, 0.5)
     s_top = disc_s[min(n_lumbar, n_d - 1)]  # thoraco-lumbar junction
     # Lordosis is concentrated low (L4-S1): the tangent angle rises like
     # 1 - exp(-s / 120 mm); radius of curvature stays >= ~110 mm so that the
