@@ -108,17 +108,17 @@ def sagittal_figure(data: Path, out_png: Path, seed: int = 1, stenosis: str = "m
     ph = make_phantom(seed, stenosis=stenosis)
     rng = np.random.default_rng(seed)
     j_top = min(ph.knobs["n_lumbar"], ph.n_discs - 1)
-    c_top, _, _ = ph.centre_line(ph.disc_s[j_top] + 20)
-    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 50.0)
+    c_top, _, _ = ph.centre_line(ph.disc_s[j_top] + 15)
+    c_bot, _, _ = ph.centre_line(ph.disc_s[0] - 95.0)
     centre = (c_top + c_bot) / 2 + np.array([0.0, 25.0, 0.0])
-    p = Plane(centre, np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]), (0.6, 0.6), (460, 360))
+    p = Plane(centre, np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]), (0.7, 0.7), (460, 360))
     tis = plane_tissues(ph, p, (-1.3, 0.0, 1.3))
     img = R.render(tis, R.tissue_intensities("t2", None, nucleus_signal=0.8), rng, noise_sigma=20.0,
                    bias=R.bias_field(p.shape, rng, strength=0.1, posterior_gain=0.25, col_dir_posterior=(0.0, 1.0)))
     files = sorted((data / "spider_sagittal" / "images").glob("*.png")) if (data / "spider_sagittal").is_dir() else []
     fig, axes = plt.subplots(1, 4, figsize=(16, 6.6))
     axes[0].imshow(img, cmap="gray", vmin=0, vmax=np.percentile(img, 99.5))
-    axes[0].set_title(f"synthetic mid-sagittal T2 (seed {seed}, {stenosis} stenosis)", fontsize=9)
+    axes[0].set_title(f"synthetic mid-sagittal T2 (seed {seed}, {stenosis} stenosis, 0.7 mm)", fontsize=9)
     for ax, f in zip(axes[1:], files[:3]):
         im = plt.imread(f)
         im = im[..., 0] if im.ndim == 3 else im
