@@ -396,8 +396,8 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                     continue  # a faint band low in the column is not a disc…
                 if p - chain[-1] > FAINT_GAP * spacing and f[p] < FAINT * median_f:
                     break  # a faint band after a gap: below the sacrum
-                prev = slope_of(chain[-1])
-                if prev <= -20.0 and slope_of(p) >= prev + REVERSAL_DEG:
+                prev, here = slope_of(chain[-1]), slope_of(p)
+                if (prev <= -20.0 and here >= prev + REVERSAL_DEG) or here >= 30.0:
                     break  # lordosis tilts the low discs ever more; a reversal is past the sacrum
             # the slope of the whole band (not its refined mid-line) tells the sacrum
             if slope_of(p) <= -SACRAL_SLOPE_STOP_DEG:
@@ -472,11 +472,19 @@ def _smooth_normals(normals: list[np.ndarray], max_dev_deg: float = 15.0) -> lis
     """Replace an inner disc's normal that deviates from both neighbours' mean by
     more than ``max_dev_deg`` (a sheared, slipped disc fits badly) by that mean."""
     out = [np.asarray(v, float) for v in normals]
+
+    def dev(a, b) -> float:
+        return float(np.degrees(np.arccos(min(1.0, abs(float(np.dot(a, b)))))))
+
     for i in range(1, len(normals) - 1):
         mean = normals[i - 1] + normals[i + 1]
         mean = mean / max(float(np.linalg.norm(mean)), 1e-9)
-        if np.degrees(np.arccos(min(1.0, abs(float(np.dot(mean, normals[i])))))) > max_dev_deg:
+        if dev(mean, normals[i]) > max_dev_deg:
             out[i] = mean
+    # the top disc is often cut by the field of view: trust its neighbour instead
+    # (not at L5-S1, whose wedge really differs from L4-L5)
+    if len(out) >= 3 and dev(out[-1], out[-2]) > max_dev_deg:
+        out[-1] = out[-2].copy()
     return out
 
 
