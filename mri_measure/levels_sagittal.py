@@ -41,6 +41,7 @@ N_NAMED = 17  # names exist for 17 discs above the sacrum (L5-S1 … T1-T2)
 __all__ = ["find_discs", "canonical_view", "CanonicalView"]
 
 GRID_MM = 1.0
+PATH_SMOOTH_MM = 10.0  # the straightening follows the canal smoothed at this scale
 MID_RADIUS_MM = 10.0  # the mid-sagittal slice is looked for this close to the stack centre
 
 
@@ -162,7 +163,7 @@ def _straighten(
 ) -> _Straight:
     """Resample ``img`` along the smoothed canal path between rows i0..i1."""
     ii = np.arange(i0, i1, dtype=float)
-    jj = ndi.gaussian_filter1d(path_j[i0:i1].astype(float), 6.0, mode="nearest")
+    jj = ndi.gaussian_filter1d(path_j[i0:i1].astype(float), PATH_SMOOTH_MM, mode="nearest")
     seg = np.hypot(np.diff(ii), np.diff(jj))
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     s = np.arange(0.0, arc[-1], GRID_MM)
