@@ -251,6 +251,39 @@ def decode_frame(ds: Dataset, info: SliceInfo, bits_stored: int, keyword: str) -
     return img.astype(np.float32)
 
 
+OFF_LINE_MIN_MM = 2.0  # a slice this far (or 3 pixels) off its stack's line is not trusted
+
+
+def off_line_slices(stack: Stack) -> dict[int, str]:
+    """Slices whose position lies off the line the rest of the stack lies on.
+
+    Parallel slices of one stack share an in-plane position; one that sits
+    elsewhere (a corrupt or edited ImagePositionPatient) would be measured in
+    the wrong place and given the wrong level, so it is excluded. Uses the
+    median in-plane position, so one bad slice cannot move the reference.
+
+    >>> from mri_measure.types import SliceInfo
+    >>> def at(x, z): return SliceInfo(f"{x},{z}", "", (x, 0, z), (1, 0, 0, 0, 1, 0), (0.5, 0.5), 4, 4)
+    >>> sl = tuple(at(0, z) for z in (0, 4, 8)) + (at(37, 12),)
+    >>> from mri_measure.types import Stack
+    >>> off_line_slices(Stack("1.1", "1", "2", sl))
+    {3: 'position disagrees with its neighbours (37.0 mm off the stack line)'}
+    """
+    if stack.n_slices < 3:
+        return {}
+    n = np.asarray(stack.normal, dtype=float)
+    p = np.array([s.position_mm for s in stack.slices], dtype=float)
+    inplane = p - np.outer(p @ n, n)
+    centre = np.median(inplane, axis=0)
+    off = np.linalg.norm(inplane - centre, axis=1)
+    limit = max(OFF_LINE_MIN_MM, 3.0 * max(stack.spacing_mm))
+    return {
+        i: f"position disagrees with its neighbours ({d:.1f} mm off the stack line)"
+        for i, d in enumerate(off)
+        if d > limit
+    }
+
+
 def load_stack(stack: Stack) -> LoadedStack:
     """Pixels of ``stack`` (float32, rescaled) for the images that pass every check.
 
@@ -259,7 +292,7 @@ def load_stack(stack: Stack) -> LoadedStack:
     """
     install_library_redaction()
     images: dict[int, np.ndarray] = {}
-    excluded: dict[int, str] = {}
+    excluded: dict[int, str] = off_line_slices(stack)
     opener = _Opener()
     try:
         with redacted_warnings():
@@ -281,6 +314,8 @@ def load_stack(stack: Stack) -> LoadedStack:
                         excluded[i] = str(exc)
                     continue
                 for i in idx:
+                    if i in excluded:
+                        continue
                     info = stack.slices[i]
                     try:
                         if info.frame_index is not None and info.frame_index >= frames:
