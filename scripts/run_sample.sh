@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up and run the main job on the bundled synthetic sample CD.
+# Set up and run the main job on the bundled synthetic sample CD:
+# prints the per-level table and writes JSON/CSV/HTML/PDF/SEG/SR to out/sample/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mri-measure inspect sample_dicoms/stenosis_L4-L5
+mri-measure measure sample_dicoms/stenosis_L4-L5/CD --out out/sample
