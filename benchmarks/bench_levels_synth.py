@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         "a slice within 1.5 mm of the true half-way surface between two discs counts either way)\n"
         f"- lumbar disc planes: centre error median {np.median(cerr):.1f} mm (max {np.max(cerr):.1f}), "
         f"normal error median {np.median(aerr):.1f}° (max {np.max(aerr):.1f}°)\n"
-        f"- find_discs time: median {np.median(tf):.2f} s per 15-slice sagittal stack (this shared machine)\n\n"
+        f"- load_stack + find_discs time: median {np.median(tf):.2f} s per 15-slice sagittal stack (this shared machine)\n\n"
         "| CD | slices right | all right |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     )
     print(text)
