@@ -238,6 +238,7 @@ GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the
 WEAK_LOW = 0.6  # in the lower column, a band weaker than this × the median disc is noise
 FAINT, FAINT_GAP = 0.65, 1.45  # a band this faint after such a gap lies below the sacrum
 REVERSAL_DEG = 25.0
+BELOW_FLOOR = 0.15  # any band this strong below a steep one means the column goes on
 EDGE_MARGIN_MM = 3  # ignore responses at the very ends of the tracked canal
 DISC_OFFSET_MM = 28.0  # disc centre: this far anterior of the canal centre
 
@@ -405,7 +406,7 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                 median_f = float(np.median([f[q] for q in chain]))
                 below = [
                     q for q in peaks
-                    if p < q <= p + GAP_STOP * spacing and f[q] >= WEAK_LOW * median_f
+                    if p < q <= p + GAP_STOP * spacing and f[q] >= BELOW_FLOOR * median_f
                 ]
                 # …unless a full, ordinary disc follows at a regular spacing: then the
                 # steep band is a sheared disc (spondylolisthesis), not the sacrum
