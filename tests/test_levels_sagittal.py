@@ -144,6 +144,6 @@ def test_find_discs_on_real_spider_slices_counts_from_the_sacrum():
         assert discs[0].level == "L5-S1" and discs[1].level == "L4-L5"
         rows = [r for r, _ in pts]
         assert rows == sorted(rows), "discs must run head → feet in image order"
-    # regression floor (benchmarks/RESULTS.md has the full score): the lowest disc
-    # found is the real L5-S1 in about half of these real slices
-    assert n_lowest >= 5, n_lowest
+    # regression floor (benchmarks/RESULTS.md has the full score, 15/21 when written):
+    # the lowest disc found is the real L5-S1 in most of these real slices
+    assert n_lowest >= 6, n_lowest
