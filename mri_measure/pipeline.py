@@ -85,6 +85,43 @@ def is_volume(stack: Stack) -> bool:
     return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != "localizer"
 
 
+def _inconsistent_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], list[str]]:
+    """Drop a stack that is really a few slices of a bigger stack of the same series
+    (same orientation, same in-plane line, overlapping range) whose pixel spacing or
+    matrix disagrees with it: that spacing cannot be trusted, so neither can its areas."""
+    kept = sorted(stacks, key=lambda s: -s.n_slices)
+    dropped: list[Stack] = []
+    warnings: list[str] = []
+    for small in list(kept[::-1]):
+        for big in kept:
+            if big is small or big.n_slices < small.n_slices or small in dropped or big in dropped:
+                continue
+            if big.series_instance_uid != small.series_instance_uid:
+                continue
+            n = np.asarray(big.normal)
+            if float(np.dot(n, small.normal)) < np.cos(np.deg2rad(1.0)):
+                continue
+            same_grid = (big.rows, big.columns) == (small.rows, small.columns) and np.allclose(
+                big.spacing_mm, small.spacing_mm, atol=1e-3
+            )
+            if same_grid:
+                continue
+            pb = np.array([x.position_mm for x in big.slices])
+            ps = np.array([x.position_mm for x in small.slices])
+            off = np.median(pb - np.outer(pb @ n, n), axis=0) - np.median(ps - np.outer(ps @ n, n), axis=0)
+            zb, zs = pb @ n, ps @ n
+            step = _slice_spacing_mm(big) or 4.0
+            near = zs.min() <= zb.max() + 1.5 * step and zs.max() >= zb.min() - 1.5 * step
+            if float(np.linalg.norm(off)) < 3.0 * max(big.spacing_mm) and near:
+                dropped.append(small)
+                for x in small.slices:
+                    warnings.append(
+                        f"slice {x.key} excluded: its pixel spacing or matrix disagrees with the "
+                        f"rest of its stack {big.stack_id}"
+                    )
+    return [s for s in stacks if s not in dropped], warnings
+
+
 def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
     """Pick the axial T2 series (all its stacks/blocks) and the sagittal T2."""
     warnings: list[str] = []
@@ -130,7 +167,11 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
             "Choose one with --series <SeriesInstanceUID or series number>"
         )
 
-    axial = tuple(next(iter(by_series.values()))) if by_series else ()
+    axial: tuple[Stack, ...] = ()
+    if by_series:
+        kept, dropped_warnings = _inconsistent_stacks(next(iter(by_series.values())))
+        axial = tuple(kept)
+        warnings.extend(dropped_warnings)
     sagittals = [s for s in study.stacks_with_role("sagittal_t2") if s is not volume]
     sagittal = None
     if sagittals:
