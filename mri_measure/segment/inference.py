@@ -77,17 +77,33 @@ class TorchSegmenter:
         self.temperature = float(meta.get("inference", {}).get("temperature", 1.0))
         if not 0.05 <= self.temperature <= 20:
             raise ModelError(f"model bundle temperature {self.temperature:g} is out of range; fix metadata.json")
+        # per-class logit offsets: undo the prior shift of the class-weighted cross-entropy
+        # (weights w_c make the network predict ∝ w_c·p_c, so log w_c is subtracted)
+        offs = meta.get("inference", {}).get("logit_offsets")
+        self.logit_offsets = None if offs is None else [float(v) for v in offs]
+        if self.logit_offsets is not None and len(self.logit_offsets) != 4:
+            raise ModelError("model bundle inference.logit_offsets must have 4 values; fix metadata.json")
 
     # -- network passes --------------------------------------------------
-    def _run(self, net: torch.nn.Module, batch: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    def _run(self, net: torch.nn.Module, batch: np.ndarray, temperature: float = 1.0,
+             offsets: torch.Tensor | None = None) -> np.ndarray:
         out = []
         with torch.inference_mode():
             for i in range(0, len(batch), BATCH):
                 x = torch.from_numpy(np.ascontiguousarray(batch[i:i + BATCH][:, None])).to(self.device)
-                out.append(torch.softmax(net(x).float() / temperature, dim=1).cpu().numpy())
+                logits = net(x).float()
+                if offsets is not None:
+                    logits = logits + offsets.view(1, -1, 1, 1)
+                out.append(torch.softmax(logits / temperature, dim=1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
     # -- public API --------------------------------------------------------
+    @property
+    def _offsets(self) -> torch.Tensor | None:
+        if self.logit_offsets is None:
+            return None
+        return torch.tensor(self.logit_offsets, dtype=torch.float32, device=self.device)
+
     def predict(self, images: np.ndarray, spacing_mm: Sequence[float],
                 orientation: Sequence[float]) -> np.ndarray:
         images = np.asarray(images)
@@ -127,14 +143,17 @@ class TorchSegmenter:
                 crops.append(normalise(np.where(inside, raw, 0.0), inside if inside.any() else None)
                              * inside)
             batch = np.stack(crops).astype(np.float32)
-            probs = self._run(self.segmenter, batch, self.temperature)
+            probs = self._run(self.segmenter, batch, self.temperature, self._offsets)
             if self.mirror_tta:  # average with the mirrored crop (LF channels swapped back)
-                mirrored = self._run(self.segmenter, np.ascontiguousarray(batch[:, :, ::-1]), self.temperature)
+                mirrored = self._run(self.segmenter, np.ascontiguousarray(batch[:, :, ::-1]),
+                                     self.temperature, self._offsets)
                 probs = 0.5 * (probs + mirrored[:, [0, 1, 3, 2], :, ::-1])
             for k, g, p in zip(todo, grids, probs):
-                out[k] = from_grid(p, g, sp, shape, fill=(1.0, 0.0, 0.0, 0.0))
-        np.clip(out, 0.0, 1.0, out=out)
-        out /= out.sum(axis=1, keepdims=True)
+                from_grid(p, g, sp, shape, fill=(1.0, 0.0, 0.0, 0.0), out=out[k])
+                rs, cs = g.source_bbox(sp, shape)
+                box = out[k, :, rs, cs]  # renormalise where the crop landed (float rounding)
+                np.clip(box, 0.0, 1.0, out=box)
+                box /= box.sum(axis=0, keepdims=True)
         return t.undo(out)
 
     def predict_stack(self, loaded_stack: Any) -> np.ndarray:

@@ -77,17 +77,20 @@ def from_grid(
     src_shape: tuple[int, int],
     *,
     fill: tuple[float, ...],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample (C, h, w) grid channels back to the source array shape (C, H, W).
 
     Source pixels outside the grid get ``fill[c]`` (e.g. background probability 1).
-    Only the source bounding box of the grid is computed.
+    Only the source bounding box of the grid is computed; with ``out`` given
+    (already holding ``fill`` everywhere) only that box is written.
     """
     channels = np.asarray(channels, dtype=np.float32)
     n_c = channels.shape[0]
-    out = np.empty((n_c, *src_shape), dtype=np.float32)
-    for c in range(n_c):
-        out[c] = fill[c]
+    if out is None:
+        out = np.empty((n_c, *src_shape), dtype=np.float32)
+        for c in range(n_c):
+            out[c] = fill[c]
     rs, cs = grid.source_bbox(src_spacing, src_shape)
     if rs.stop <= rs.start or cs.stop <= cs.start:
         return out
