@@ -61,7 +61,9 @@ def test_measurements_follow_ground_truth(moderate_cd, moderate_analysis):
             tv = t[f"lf_thickness_{side}_mm"]
             mv = getattr(m, f"lf_thickness_{side}_mm")
             if tv and tv > 1.5:
-                assert mv == pytest.approx(tv, abs=0.5), (side, s.sop_instance_uid)
+                # hard one-hot labels at 0.625 mm pixels: within one pixel (the model path,
+                # with probabilities, is held to 0.3 mm MAE in benchmarks/RESULTS.md)
+                assert mv == pytest.approx(tv, abs=0.65), (side, s.sop_instance_uid)
 
 
 def test_stenotic_level_meets_criteria_and_others_do_not(moderate_analysis):
