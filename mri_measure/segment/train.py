@@ -240,6 +240,8 @@ def train(
         step, elapsed, total = int(ck["step"]), float(ck["elapsed_s"]), ck["total_steps"]
         if steps is not None:
             total = steps
+        elif minutes is not None and step > 0:  # a new wall-clock budget: re-plan from the past pace
+            total = step + int(max(0.0, minutes * 60.0 - elapsed) / (elapsed / step))
         say(f"resumed at step {step} (elapsed {elapsed:.0f} s)")
     elif resume:
         say("no checkpoint to resume from; starting afresh")
