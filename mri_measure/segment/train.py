@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, ModelError, OptionError
+from ..errors import ModelError, OptionError
 from . import bundle as _bundle
 from .data import load_user_cases, make_training_pair
 from .inference import resolve_device
@@ -353,4 +353,4 @@ def train_command(args) -> int:
     return 0
 
 
-__all__ = ["train", "train_command", "DEFAULT_CONFIG", "export_bundle", "InputError"]
+__all__ = ["train", "train_command", "DEFAULT_CONFIG", "export_bundle"]
