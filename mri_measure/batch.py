@@ -131,6 +131,7 @@ def run_batch(
             discovery = StreamingDiscovery(root)
             bar.start_clock()
             t_proc = time.monotonic()
+            c_proc = time.process_time()
             summary.warm_up_s = t_proc - t_start
             try:
                 last_poll = 0.0
@@ -170,6 +171,7 @@ def run_batch(
                     bar.update(counts)
                     runner.wake.wait(POLL_S)
                 summary.processing_s = time.monotonic() - t_proc
+                summary.client_cpu_s = time.process_time() - c_proc
             finally:
                 runner.close()
                 bar.close(counts)

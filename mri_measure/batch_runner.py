@@ -36,6 +36,7 @@ class BatchSummary:
     discovery_s: float | None = None  # from start to the end of the walk
     processing_s: float = 0.0  # from the model being loaded on a worker to the last result
     warm_up_s: float = 0.0  # cluster start + first model load
+    client_cpu_s: float = 0.0  # CPU time of this (client + embedded scheduler) process while processing
     model: dict[str, Any] = field(default_factory=dict)
     worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # by worker pid
 
