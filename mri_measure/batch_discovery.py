@@ -9,7 +9,9 @@ A *study* is one StudyInstanceUID, wherever its files lie. ROOT is cut into
   through (``ROOT/archive/...``);
 * otherwise every entry directly under ROOT: each folder (walked
   recursively; .zip files inside it are opened too), each .zip, and all
-  loose files directly in ROOT together (scanned first).
+  loose files directly in ROOT together (scanned first). Symbolic links
+  directly under ROOT are not followed; inside a unit, links are followed
+  only when they stay inside it (as :func:`mri_measure.io.discover` does).
 
 **Submission rule.** When a unit has been scanned, every study seen in it
 is emitted (built from *all* headers read so far for that StudyInstanceUID).
@@ -112,6 +114,8 @@ def _is_zip(path: str) -> bool:
 def iter_units(root: str | os.PathLike[str]) -> Iterator[Unit]:
     """The units of ROOT in scan order (see the module docstring)."""
     base = Path(root)
+    if base.is_file() and base.name.lower() == "dicomdir":
+        base = base.parent  # a DICOMDIR stands for its CD
     if base.is_file():
         yield Unit(".", "zip" if _is_zip(str(base)) else "files", (str(base.resolve()),))
         return

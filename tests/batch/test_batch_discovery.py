@@ -76,6 +76,9 @@ def test_cd_root_and_single_zip_root_are_one_unit(tmp_path, pool):
     truth = tmp_path / "truth"
     uid = copy_study(pool[0], tmp_path / "only" / "CD", truth, "a")
     assert [u.kind for u in iter_units(tmp_path / "only" / "CD")] == ["folder"]
+    assert [u.paths for u in iter_units(tmp_path / "only" / "CD" / "DICOMDIR")] == [
+        (str((tmp_path / "only" / "CD").resolve()),)
+    ]
     # a ROOT holding a single folder is looked through
     assert len(list(iter_units(tmp_path / "only"))) == 1
     z = zip_folder(tmp_path / "only", tmp_path / "one.zip")
