@@ -53,3 +53,25 @@ def test_training_is_deterministic_and_resumable(tmp_path):
 def test_training_needs_a_budget(tmp_path):
     with pytest.raises(OptionError):
         train(tmp_path, seed=0)
+
+
+def test_training_mixes_in_user_cases(tmp_path):
+    from shapes import shape_sample
+
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for i in range(2):
+        s = shape_sample(np.random.default_rng(i), orientation=(-1, 0, 0, 0, 1, 0))
+        np.savez(cases / f"case{i}.npz", image=s.image, labels=s.labels, spacing_mm=s.spacing_mm,
+                 orientation=s.orientation)
+    calls = []
+
+    def no_synth(rng, randomise):  # with user_fraction 1 every item must come from the cases
+        calls.append(1)
+        raise AssertionError("synthetic sample drawn")
+
+    train(tmp_path / "b", seed=0, steps=2, user_cases=cases, sample_fn=no_synth,
+          config={**SMALL, "user_fraction": 1.0})
+    meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    assert "user cases" in meta["training"]["data"] and not calls
+    assert "user cases 2" in (tmp_path / "b" / "train.log").read_text()
