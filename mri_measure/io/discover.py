@@ -43,6 +43,8 @@ class _Scan:
     n_broken: int = 0
     n_duplicates: int = 0
     conflicting: set[str] = field(default_factory=set)  # same UID, different image geometry
+    referenced: set[str] = field(default_factory=set)  # files the DICOMDIR names
+    n_referenced_not_dicom: int = 0  # named by the DICOMDIR, but not DICOM (damaged)
     n_implausible: int = 0
     n_unreadable: int = 0  # could not be opened or read (permissions, I/O errors)
     missing_geometry: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -53,7 +55,10 @@ class _Scan:
         try:
             ds = read_header(fp)
         except NotDicom:
-            self.n_skipped += 1
+            if locator in self.referenced:
+                self.n_referenced_not_dicom += 1  # clutter would not be in the DICOMDIR
+            else:
+                self.n_skipped += 1
             return
         except BadDicom as exc:
             self.n_broken += 1
@@ -135,6 +140,7 @@ def _iter_sources(path: Path, scan: _Scan, report: WalkReport) -> DicomdirHint |
         files = walk_files(root, report)
         dicomdir = find_dicomdir(root)
         hint = read_dicomdir(dicomdir, files) if dicomdir else None
+        scan.referenced = set(hint.referenced) if hint else set()
         _scan_files(_ordered_with_hint(files, hint), scan)
         return hint
     if not path.is_file():
@@ -147,6 +153,7 @@ def _iter_sources(path: Path, scan: _Scan, report: WalkReport) -> DicomdirHint |
         root = os.path.dirname(resolved)
         files = walk_files(root, report)
         hint = read_dicomdir(resolved, files)
+        scan.referenced = set(hint.referenced)
         _scan_files(_ordered_with_hint(files, hint), scan)
         return hint
     _scan_files([resolved], scan)
@@ -266,6 +273,11 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
         )
     if scan.n_duplicates:
         warnings_out.append(f"{scan.n_duplicates} duplicate image(s) (same SOPInstanceUID) ignored")
+    if scan.n_referenced_not_dicom:
+        warnings_out.append(
+            f"DICOMDIR: {scan.n_referenced_not_dicom} referenced file(s) are not readable DICOM "
+            "(damaged?) and were left out"
+        )
     if scan.conflicting:
         warnings_out.append(
             f"{len(scan.conflicting)} SOPInstanceUID(s) used by two different images "

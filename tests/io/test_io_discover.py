@@ -418,3 +418,18 @@ def test_one_uid_on_two_different_images_excludes_both(tmp_path):
     assert str(dss[1].SOPInstanceUID) not in keys
     assert keys == {str(dss[0].SOPInstanceUID), str(dss[3].SOPInstanceUID)}
     assert any("used by two different images" in w for w in d.warnings)
+
+
+def test_dicomdir_referenced_file_that_is_not_dicom_is_warned(tmp_path):
+    """Clutter is skipped quietly; a file the DICOMDIR names that is garbage is damage."""
+    from dicom_factory import make_cd, stack_of
+
+    dss = stack_of(4, study_uid=generate_uid(), series_uid=generate_uid())
+    cd = make_cd(tmp_path / "cd", dss)
+    images = sorted(p for p in cd.rglob("*") if p.is_file() and p.name != "DICOMDIR")
+    images[1].write_bytes(b"\x07garbage" * 50)
+    (cd / "AUTORUN.INF").write_text("[autorun]\n")
+    d = discover(cd)
+    assert sum(st.n_slices for s in d.studies for st in s.stacks) == 3
+    assert any("referenced file(s) are not readable DICOM" in w for w in d.warnings)
+    assert d.n_skipped_non_dicom == 1  # only the AUTORUN.INF
