@@ -11,17 +11,24 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
 PHANTOM_SEED = 11
+#: distinctive fake patient data written into the phantom: must never reach names, logs, exports
+FAKE_PHI = {"PatientName": "Quarzbaum^Zebulon", "PatientID": "PID-778899", "PatientBirthDate": "19230405"}
 
 
 @pytest.fixture(scope="session")
 def phantom_cd(tmp_path_factory) -> Path:
     """A synthetic patient CD (``…/CD`` with DICOMDIR) with truth files beside it."""
-    from napari_mri_measure._sample_data import make_sample_cd
+    from mri_measure.synth import write_cd
 
     out = tmp_path_factory.mktemp("phantom")
-    cd = make_sample_cd(out, seed=PHANTOM_SEED, stenosis="moderate")
+    cd = write_cd(out, seed=PHANTOM_SEED, stenosis="moderate", phi=FAKE_PHI)
     assert (cd.parent / "truth_labels.npz").is_file()
     return cd
+
+
+@pytest.fixture
+def fake_phi():
+    return [str(v) for v in FAKE_PHI.values()] + ["Quarzbaum", "Zebulon"]
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def test_confident_about_cd_root_dicomdir_folder_and_file(phantom_cd, tmp_path):
     assert get_reader(str(tmp_path / "copy")) is not None
 
 
-def test_reads_one_layer_per_stack_with_mm_geometry_and_no_patient_data(phantom_cd):
+def test_reads_one_layer_per_stack_with_mm_geometry_and_no_patient_data(phantom_cd, fake_phi):
     from mri_measure.io import discover
 
     layers = get_reader(str(phantom_cd))(str(phantom_cd))
@@ -75,14 +75,17 @@ def test_reads_one_layer_per_stack_with_mm_geometry_and_no_patient_data(phantom_
         assert kw["scale"][1:] == pytest.approx(st.spacing_mm)
         assert 0.2 < kw["scale"][1] < 2.0 and 0.5 < kw["scale"][0] < 10.0
         assert kw["visible"] == (st.plane == "axial")
-    # no patient data: the phantom's patient name / id never reach layer names
+    # no patient data (the phantom carries distinctive fake PHI) in names or metadata text
+    assert pydicom_value(phantom_cd, "PatientName") == fake_phi[0]
+    assert pydicom_value(phantom_cd, "PatientID") == fake_phi[1]
+    for phi in fake_phi:
+        assert all(phi not in n for n in names)
+
+
+def pydicom_value(cd, tag):
     import pydicom
 
-    ds = pydicom.dcmread(_first_dicom_file(phantom_cd), stop_before_pixels=True)
-    for tag in ("PatientName", "PatientID"):
-        value = str(ds.get(tag, "") or "")
-        if value:
-            assert all(value not in n for n in names)
+    return str(pydicom.dcmread(_first_dicom_file(cd), stop_before_pixels=True).get(tag, "") or "")
 
 
 def test_reads_a_dicomdir_path_and_a_single_file(phantom_cd):

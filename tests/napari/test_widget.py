@@ -100,8 +100,12 @@ def _grown_canal_pixels(before, after):
     return int((new & (comp == largest)).sum()), int(new.sum())
 
 
-def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
+def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplog, fake_phi):
+    import logging
+
     from qtpy.QtCore import Qt
+
+    caplog.set_level(logging.DEBUG)
 
     viewer, widget = viewer_widget
     seen = []
@@ -236,6 +240,16 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path):
     cases = load_user_cases(tmp_path / "pairs")
     assert len(cases) == 1 and np.array_equal(cases[0].labels, edited)
     assert cases[0].image.shape == edited.shape
+
+    # ---- no patient data in layer names, widget texts, logs, JSON, pair file names ----
+    from qtpy.QtWidgets import QComboBox, QLabel
+
+    texts = [l.name for l in viewer.layers] + [w.text() for w in widget.findChildren(QLabel)]
+    texts += [c.itemText(n) for c in widget.findChildren(QComboBox) for n in range(c.count())]
+    texts += [caplog.text, (out / "measurements.json").read_text(), (out / "measurements.csv").read_text()]
+    texts += [p.name for p in pairs]
+    for phi in fake_phi:
+        assert not [t for t in texts if phi in t], phi
 
     # ---- screenshot: non-blank, shows the label colours ---------------------------------
     shot = viewer.screenshot(str(tmp_path / "napari_widget.png"), canvas_only=False, flash=False)
