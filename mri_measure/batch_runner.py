@@ -13,7 +13,7 @@ from typing import Any
 from .batch_discovery import FoundStudy
 from .batch_progress import Counts
 from .batch_store import BatchStore, Identity, one_line
-from .batch_worker import START_TOPIC, SegmenterSpec, measure_study_task
+from .batch_worker import START_TOPIC, SegmenterSpec, StudyParcel, measure_study_task
 
 log = logging.getLogger("mri_measure.batch")
 
@@ -150,7 +150,7 @@ class Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, found.study, self.spec,
+            measure_study_task, StudyParcel(found.key, found.study), self.spec,
             key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())

@@ -1,7 +1,8 @@
 """What runs inside a Dask worker process for ``mri-measure batch``.
 
 One study is one task: :func:`measure_study_task` takes a discovered
-:class:`~mri_measure.types.Study` (headers only) and returns the
+:class:`~mri_measure.types.Study` (headers only, wrapped in a
+:class:`StudyParcel` whose repr shows only the opaque key) and returns the
 ``measurements.json`` dict, or a recorded failure. It never raises for a
 bad study: a :class:`~mri_measure.errors.MriMeasureError` becomes
 ``{"ok": False, ...}`` with its class and one-line message; any other
@@ -139,8 +140,29 @@ def _test_fault(study_instance_uid: str) -> None:
                 time.sleep(3600)
 
 
-def measure_study_task(study: Any, spec: SegmenterSpec) -> dict[str, Any]:
+class StudyParcel:
+    """A study as shipped to a worker. Its ``repr`` is only the opaque key:
+    Dask may print task arguments in its logs, and a :class:`Study` holds
+    file paths (which can carry patient names)."""
+
+    __slots__ = ("key", "study")
+
+    def __init__(self, key: str, study: Any):
+        self.key, self.study = key, study
+
+    def __repr__(self) -> str:
+        return f"StudyParcel({self.key})"
+
+    def __getstate__(self) -> tuple:
+        return (self.key, self.study)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.key, self.study = state
+
+
+def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec) -> dict[str, Any]:
     """Measure one study in this worker; never raises for a bad study."""
+    study = parcel.study
     _announce_start()
     _test_fault(study.study_instance_uid)
     from .errors import MriMeasureError
