@@ -18,6 +18,8 @@ from typing import Any
 
 from .errors import OptionError
 
+WAIT_FOR_WORKERS_S = 60.0
+
 
 def quiet_distributed(debug: bool) -> None:
     """Dask's own logs are for operators (every failure they report is also
@@ -42,6 +44,13 @@ def open_client(workers: int | None, scheduler: str | None, *, debug: bool = Fal
                 "start one with `dask scheduler` and workers with `dask worker ADDRESS`"
             ) from None
         try:
+            try:
+                client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+            except TimeoutError:
+                raise OptionError(
+                    f"the Dask scheduler has no workers (waited {WAIT_FOR_WORKERS_S:g} s); "
+                    "start some with `dask worker ADDRESS --nthreads 1`"
+                ) from None
             yield client
         finally:
             client.close()
