@@ -123,13 +123,18 @@ class ReviewSession:
             self.corrected.add(key)
         st.snapshot[k] = lab
 
-    def set_level(self, slice_key: str, level: str | None) -> LevelAssignment:
-        """User level for one slice (``None`` clears it); rebuilds the report."""
+    def set_level(self, slice_key: str | list[str], level: str | None) -> LevelAssignment:
+        """User level for one slice, or for several (``None`` clears it); rebuilds the
+        report once. Returns the assignment of the (last) slice."""
         from mri_measure.levels import override_level
 
-        self.assignments = override_level(self.assignments, slice_key, level)
+        keys = [slice_key] if isinstance(slice_key, str) else list(slice_key)
+        assignments = self.assignments
+        for key in keys:
+            assignments = override_level(assignments, key, level)
+        self.assignments = assignments
         self.rebuild()
-        return self.assignments[slice_key]
+        return self.assignments[keys[-1]]
 
     # ------------------------------------------------------------------ results
 

@@ -220,6 +220,18 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplo
     assert widget.table_values()[new_level]["Canal mm²"] == f"{a2:.1f}"
     assert session.assignments[key].source == "user"
     assert new_level in widget.slice_label.text()
+    # the whole block at once: every slice of the stack shown moves to one level
+    widget.block_check.setChecked(True)
+    widget.level_combo.setCurrentText("L1-L2")
+    qtbot.mouseClick(widget.level_button, Qt.MouseButton.LeftButton)
+    block_keys = session.stacks[widget.current_stack].keys
+    assert all(widget.slice_row(kk)["group"] == "L1-L2" for kk in block_keys)
+    assert set(session.report.levels[[lv.level for lv in session.report.levels].index("L1-L2")]
+               .slice_sop_instance_uids) == set(block_keys)
+    widget.block_check.setChecked(False)
+    widget.level_combo.setCurrentText(new_level)
+    qtbot.mouseClick(widget.level_button, Qt.MouseButton.LeftButton)
+    assert widget.slice_row(key)["group"] == new_level
 
     # ---- export via the core: JSON + SEG (read back with highdicom) ---------------------
     out = tmp_path / "export"

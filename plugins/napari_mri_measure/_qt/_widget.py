@@ -31,6 +31,7 @@ from napari.layers import Image
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -193,6 +194,8 @@ class MeasureWidget(QWidget):
         self.level_button.clicked.connect(lambda: self.set_current_level())
         row.addWidget(self.level_button)
         lay.addLayout(row)
+        self.block_check = QCheckBox("apply to every slice of this stack (block)")
+        lay.addWidget(self.block_check)
 
         row = QHBoxLayout()
         self.export_button = QPushButton("Export…")
@@ -215,7 +218,7 @@ class MeasureWidget(QWidget):
 
     def _set_review_enabled(self, on: bool) -> None:
         for w in (self.level_button, self.level_combo, self.export_button, self.pairs_button,
-                  self.stack_combo):
+                  self.stack_combo, self.block_check):
             w.setEnabled(on)
 
     def _say(self, text: str) -> None:
@@ -672,22 +675,27 @@ class MeasureWidget(QWidget):
             self._say(f"re-measured {n} edited slice(s)")
         return keys
 
-    def set_current_level(self, level: str | None = None) -> None:
-        """Override the level of the slice shown (``'unknown'``/None clears it)."""
+    def set_current_level(self, level: str | None = None, *, whole_block: bool | None = None) -> None:
+        """Override the level of the slice shown, or of every slice of its stack when
+        ``whole_block`` (default: the checkbox); ``'unknown'``/None clears it."""
         key = self.current_slice_key()
         if key is None or self.session is None:
             self._show_error(MriMeasureError("no slice shown: segment a study first"))
             return
         if level is None:
             level = self.level_combo.currentText()
+        if whole_block is None:
+            whole_block = self.block_check.isChecked()
+        keys = self.session.stacks[self.current_stack].keys if whole_block else [key]
         try:
             self.apply_edits()
-            lv = self.session.set_level(key, None if level in (None, "", "unknown") else level)
+            lv = self.session.set_level(keys, None if level in (None, "", "unknown") else level)
         except Exception as exc:  # noqa: BLE001
             self._show_error(exc)
             return
         self.refresh_table()
-        self._say(f"slice set to {lv.level or 'unknown'} (user)")
+        what = f"{len(keys)} slices" if whole_block else "slice"
+        self._say(f"{what} set to {lv.level or 'unknown'} (user)")
 
     # ------------------------------------------------------------------ outputs
 
