@@ -318,6 +318,13 @@ class MissingGeometry(Exception):
     """An image without usable PixelSpacing / ImagePositionPatient / ImageOrientationPatient."""
 
 
+MR_IMAGE_CLASSES = frozenset({
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR Image Storage
+})
+
+
 def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     """One :class:`ImageHeader` per 2-D image in ``ds`` (empty for non-images).
 
@@ -328,8 +335,12 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     ``headers`` holds the usable ones.
     """
     sop_class = str(_get(ds, "SOPClassUID") or "")
-    if sop_class == MEDIA_STORAGE_DIRECTORY or "Rows" not in ds or "Columns" not in ds:
+    if sop_class == MEDIA_STORAGE_DIRECTORY:
         return []
+    if "Rows" not in ds or "Columns" not in ds:
+        if sop_class in MR_IMAGE_CLASSES:
+            raise ImplausibleImage  # an MR image without a matrix: the header is damaged
+        return []  # a non-image object (SR, presentation state, key object, …)
     rows, cols = _int(_get(ds, "Rows")), _int(_get(ds, "Columns"))
     sop_uid = str(_get(ds, "SOPInstanceUID") or "")
     series_uid = str(_get(ds, "SeriesInstanceUID") or "")
