@@ -80,6 +80,32 @@ def run(root: Path, truth: Path, workers: int, segmenter: str) -> dict:
     }
 
 
+def fault_costs(root: Path, truth: Path, segmenter: str, timeout_s: float = 5.0) -> dict:
+    """Extra wall time one bad study costs a 1-worker run: a segfault (two worker
+    processes die and restart, then the study is recorded) and a hang (recorded
+    after ``timeout_s``, its worker restarted)."""
+    import pydicom
+
+    from mri_measure.batch import run_batch, segmenter_spec
+    from mri_measure.batch_worker import FAULT_ENV
+
+    first = next(p for p in sorted((root / "study000").rglob("*")) if p.is_file() and p.name != "DICOMDIR")
+    uid = str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)
+    spec = segmenter_spec(None, "cpu", f"truth:{truth}" if segmenter == "truth" else "")
+    out = {}
+    for label, fault in (("baseline", ""), ("segfault", f"segfault:{uid}"), ("hang", f"hang:{uid}")):
+        os.environ[FAULT_ENV] = fault
+        d = Path(tempfile.mkdtemp(prefix="bench-batch-fault-"))
+        try:
+            s = run_batch(root, d, workers=1, segmenter=spec, progress=False, timeout_per_study=timeout_s)
+        finally:
+            os.environ.pop(FAULT_ENV, None)
+            shutil.rmtree(d, ignore_errors=True)
+        out[label] = {"processing_s": round(s.processing_s, 2), "wall_s": round(s.wall_s, 2),
+                      "done": s.done, "failed": s.failed}
+    return out
+
+
 def write_section(text: str) -> None:
     body = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     block = f"{START}\n{text.rstrip()}\n{END}"
@@ -100,6 +126,8 @@ def main(argv=None) -> int:
     ap.add_argument("--segmenter", choices=("model", "truth"), default="model")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "mri-measure-bench-batch"))
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument("--fault-costs", action="store_true",
+                    help="also time a run with one segfaulting and one hanging study (1 worker)")
     args = ap.parse_args(argv)
 
     t = time.perf_counter()
@@ -120,7 +148,6 @@ def main(argv=None) -> int:
               "generation_s": round(gen_s, 1), "loadavg_before": load_before, "loadavg_after": load_after,
               "files_per_study": n_files / args.n_studies,
               "all_runs_studies_per_hour": {w: [r["studies_per_hour"] for r in rs] for w, rs in runs.items()}, "mb_per_study": n_bytes / args.n_studies / 1e6}
-    print(json.dumps(result, indent=2))
 
     model = one["model"]
     model_txt = (f"`{model.get('name')}` {model.get('version')} (sha256 {str(model.get('sha256'))[:12]}…)"
@@ -208,7 +235,23 @@ def main(argv=None) -> int:
         "runs (one OUT each) or move discovery into per-unit tasks. The Dask scheduler's per-task "
         "overhead (~ms) is negligible against seconds per study.",
     ]
+    if args.fault_costs:
+        fc = fault_costs(root, truth, args.segmenter)
+        result["fault_costs"] = fc
+        b = fc["baseline"]["processing_s"]
+        lines += [
+            "",
+            f"**Cost of a bad study** (`--fault-costs`, 1 worker, {args.n_studies} studies, one of them "
+            f"faulty via the test hook): baseline {b:.1f} s; a study that segfaults its worker "
+            f"+{fc['segfault']['processing_s'] - b:.1f} s (the worker dies twice — allowed-failures 1 — "
+            f"and the nanny restarts it twice; {fc['segfault']['failed']} recorded failure, "
+            f"{fc['segfault']['done']} measured); a study that hangs, with `--timeout-per-study 5`, "
+            f"+{fc['hang']['processing_s'] - b:.1f} s (the 5 s wait, then its worker is restarted; "
+            f"{fc['hang']['failed']} recorded failure, {fc['hang']['done']} measured). The faulty study's own "
+            "measuring time is saved in both, so the overhead is the restarts plus the timeout.",
+        ]
     text = "\n".join(lines)
+    print(json.dumps(result, indent=2))
     print("\n" + text)
     if not args.no_write:
         write_section(text)
