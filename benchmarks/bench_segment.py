@@ -19,16 +19,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mri_measure.segment import load_segmenter
-from mri_measure.synth import sample_axial_2d
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmark the checkout this file belongs to, whatever is installed
+
+from mri_measure.segment import load_segmenter  # noqa: E402
+from mri_measure.synth import sample_axial_2d  # noqa: E402
+
 REAL = ROOT.parent / "shared" / "data" / "sct_t2_upper" / "t2_thoracic_upper.nii.gz"
 
 
@@ -92,6 +95,9 @@ def overlay(path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    area = seg.predict(vol, sp, iop)[:, 1].sum(axis=(1, 2)) * sp[0] * sp[1]
+    print(f"real volume: dural sac found (probability area > 30 mm²) on {int((area > 30).sum())} of "
+          f"{len(area)} axial slices; median area {float(np.median(area)):.0f} mm²")
     print(f"wrote {path.name}")
 
 
@@ -100,6 +106,8 @@ def main() -> None:
     ap.add_argument("--overlay", action="store_true", help="also write docs/model_overlay_real.png")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     args = ap.parse_args()
+    seg = load_segmenter()
+    print(f"model {seg.name} {seg.version} sha256 {seg.sha256[:16]}")
     load = os.getloadavg()[0]
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, load average {load:.1f}")
