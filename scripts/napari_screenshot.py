@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# this checkout's code and model, whatever checkout an editable install points at
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 
 def _wait(app, seconds: float) -> None:
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         shot = viewer.screenshot(str(out), canvas_only=False, flash=False)
         print(f"wrote {out} {shot.shape[1]}x{shot.shape[0]}")
+        print("model", report.model.get("version") if report.model else None)
         viewer.close()
     return 0
 

@@ -63,8 +63,14 @@ def test_the_pure_modules_do_not_import_qt_or_napari():
         "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui', 'torch') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]  # this checkout, not whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "plugins")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "[]" in out.stdout
 
 
 def test_name_says_role_series_and_block_without_patient_data():

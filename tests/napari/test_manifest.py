@@ -29,8 +29,8 @@ def test_manifest_validates_and_names_reader_writer_widget_sample():
                for cmd in c.commands if cmd.id.endswith("widget"))
 
 
-def test_npe2_cli_validates_the_installed_plugin():
-    out = subprocess.run([sys.executable, "-m", "npe2", "validate", "mri-measure"],
+def test_npe2_cli_validates_the_manifest():
+    out = subprocess.run([sys.executable, "-m", "npe2", "validate", str(MANIFEST)],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "valid" in (out.stdout + out.stderr), out.stdout + out.stderr
 
