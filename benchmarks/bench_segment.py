@@ -2,6 +2,7 @@
 
     python benchmarks/bench_segment.py                 # speed: ms per axial slice, batched
     python benchmarks/bench_segment.py --overlay       # also docs/model_overlay_real.png
+    python benchmarks/bench_segment.py --loader        # also: data worker vs main-loop generation
 
 Speed: the shipped model predicts a stack of realistic synthetic slices (as a
 LoadedStack would hold them: one spacing and orientation per stack) at
@@ -56,6 +57,20 @@ def bench_speed(threads: int, n: int = 16, repeats: int = 3) -> list[tuple[str, 
     return out
 
 
+def bench_loader(steps: int = 24) -> None:
+    """Training speed with sample generation in 1 DataLoader worker vs in the main loop."""
+    import tempfile
+
+    from mri_measure.segment.train import train
+
+    for nw in (1, 0, 1, 0):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            train(d, seed=123, steps=steps, config={"num_workers": nw, "log_every": 1000, "checkpoint_every": 1000})
+            print(f"training, num_workers={nw}: {(time.perf_counter() - t) / steps:.2f} s/step (batch 12, "
+                  f"incl. start-up), load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def overlay(path: Path) -> None:
     import matplotlib
 
@@ -105,6 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--overlay", action="store_true", help="also write docs/model_overlay_real.png")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--loader", action="store_true", help="also compare 1 data worker vs main-loop generation")
     args = ap.parse_args()
     seg = load_segmenter()
     print(f"model {seg.name} {seg.version} sha256 {seg.sha256[:16]}")
@@ -115,6 +131,8 @@ def main() -> None:
         for name, ms, cpu in bench_speed(th):
             print(f"{name}: wall {ms:.1f} ms/slice, CPU {cpu:.1f} ms/slice")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.loader:
+        bench_loader()
     if args.overlay:
         if REAL.is_file():
             overlay(ROOT / "docs" / "model_overlay_real.png")
