@@ -70,7 +70,9 @@ def open_client(workers: int | None, scheduler: str | None, *, debug: bool = Fal
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # the scheduler always serves HTTP (health/metrics); None would mean the
+            # default :8787, which another cluster may hold: a random loopback port
+            dashboard_address="127.0.0.1:0",
             scheduler_kwargs={"dashboard": False},
             host="127.0.0.1",
             silence_logs=logging.WARNING if debug else logging.CRITICAL,

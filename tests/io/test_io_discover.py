@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import BLOCK_TILTS, SLICES_PER_BLOCK, snapshot
+from io_study import BLOCK_TILTS, SLICES_PER_BLOCK, snapshot
 from dicom_factory import (
     PHI,
     enhanced_mr,

@@ -8,7 +8,7 @@ import sys
 
 from dicom_factory import PHI, junk_files, make_cd
 
-from conftest import SLICES_PER_BLOCK
+from io_study import SLICES_PER_BLOCK
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
