@@ -16,7 +16,11 @@ from ._layers import META_KEY
 
 
 def write_seg(path: str, data: Any, meta: dict) -> list[str]:
-    """Single-layer writer hook: write a DICOM SEG of the labels layer; returns [path]."""
+    """Single-layer writer hook: write a DICOM SEG of the labels layer.
+
+    Returns every file written: angled per-disc blocks give one SEG instance per
+    plane orientation (``seg.dcm``, ``seg_2.dcm``, … in one SEG series).
+    """
     info = (meta.get("metadata") or {}).get(META_KEY) or {}
     session = info.get("session")
     stack_index = info.get("stack_index")
@@ -32,5 +36,5 @@ def write_seg(path: str, data: Any, meta: dict) -> list[str]:
     if out.suffix.lower() != ".dcm":
         out = out.with_suffix(".dcm")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_seg(session.analysis(), out)
-    return [str(out)]
+    written = _write_seg(session.analysis(), out)
+    return [str(p) for p in written] if written else []

@@ -14,6 +14,8 @@ import threading
 import time
 
 import napari  # noqa: F401 - the [napari] extra is part of the test setup
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -314,6 +316,8 @@ def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path
     out = tmp_path / "labels_seg.dcm"
     paths = viewer.layers.save(str(out), selected=True, plugin="mri-measure")
     assert paths and out.is_file()
+    # angled per-disc blocks: one SEG instance per plane orientation, all returned
+    assert len(paths) >= 2 and all(Path(p).is_file() for p in paths)
     assert key in widget.session.corrected
     _assert_seg_matches(out, key, lab.data[k].copy())
     # loading an analysis again starts clean: the old edits are not carried over
