@@ -36,6 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .report._common import atomic_write_bytes
+from .report.json_csv import LEVEL_COLUMNS
+
 STUDIES_DIR = "studies"
 UNITS_DIR = "units"
 MEASUREMENTS = "measurements.json"
@@ -48,23 +51,7 @@ ERRORS_CSV = "errors.csv"
 #: Columns of results.parquet / results.csv, in order.
 RESULT_COLUMNS = (
     "study_key",
-    "level",
-    "level_source",
-    "level_confidence",
-    "canal_area_mm2",
-    "canal_area_uncertainty_mm2",
-    "canal_grade",
-    "canal_ap_mm",
-    "lf_thickness_left_mm",
-    "lf_thickness_left_uncertainty_mm",
-    "lf_thickness_right_mm",
-    "lf_thickness_right_uncertainty_mm",
-    "lf_thickness_max_mm",
-    "canal_narrowed",
-    "lf_thickened",
-    "meets_mild_imaging_criteria",
-    "borderline",
-    "borderline_reasons",
+    *LEVEL_COLUMNS,
     "n_slices_at_level",
     "n_warnings",
     "model_name",
@@ -116,22 +103,8 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) via a temporary file beside ``path`` + fsync + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    """Write UTF-8 text atomically (temporary file in the same folder + os.replace)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ CONFIDENCE_DIGITS = 3
 
 SCHEMA_PATH = Path(__file__).with_name("measurements.schema.json")
 
-CSV_COLUMNS = (
+#: Per-level measurement columns shared by measurements.csv and batch results tables.
+LEVEL_COLUMNS = (
     "level",
     "level_source",
     "level_confidence",
@@ -46,8 +47,9 @@ CSV_COLUMNS = (
     "meets_mild_imaging_criteria",
     "borderline",
     "borderline_reasons",
-    "representative_sop_instance_uid",
 )
+
+CSV_COLUMNS = (*LEVEL_COLUMNS, "representative_sop_instance_uid")
 
 
 def _level_dict(lv: LevelMeasurement) -> dict[str, Any]:
