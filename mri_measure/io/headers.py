@@ -8,6 +8,8 @@ frames with per-frame geometry from the functional groups.
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -318,6 +320,21 @@ class MissingGeometry(Exception):
     """An image without usable PixelSpacing / ImagePositionPatient / ImageOrientationPatient."""
 
 
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def is_uid(text: str) -> bool:
+    """A DICOM UID: digit components separated by dots, at most 64 characters.
+
+    A damaged header can leave a UID with stray characters; such an image cannot
+    be referenced reliably (JSON, SEG, SR), so it is left out.
+
+    >>> is_uid("1.2.840.10008.5.1.4.1.1.4"), is_uid("1.2.8\xb840"), is_uid("")
+    (True, False, False)
+    """
+    return 0 < len(text) <= 64 and _UID.fullmatch(text) is not None
+
+
 MR_IMAGE_CLASSES = frozenset({
     "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
     "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image Storage
@@ -344,7 +361,7 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
     rows, cols = _int(_get(ds, "Rows")), _int(_get(ds, "Columns"))
     sop_uid = str(_get(ds, "SOPInstanceUID") or "")
     series_uid = str(_get(ds, "SeriesInstanceUID") or "")
-    if not rows or not cols or rows > MAX_MATRIX or cols > MAX_MATRIX or not sop_uid or not series_uid:
+    if not rows or not cols or rows > MAX_MATRIX or cols > MAX_MATRIX or not is_uid(sop_uid) or not is_uid(series_uid):
         raise ImplausibleImage
     tsyntax = None
     meta = getattr(ds, "file_meta", None)

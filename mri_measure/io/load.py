@@ -313,6 +313,10 @@ def load_stack(stack: Stack) -> LoadedStack:
                     for i in idx:
                         excluded[i] = str(exc)
                     continue
+                except Exception as exc:  # noqa: BLE001 - pydicom decodes damaged values lazily
+                    for i in idx:
+                        excluded[i] = f"header element could not be decoded ({type(exc).__name__})"
+                    continue
                 for i in idx:
                     if i in excluded:
                         continue
@@ -324,6 +328,8 @@ def load_stack(stack: Stack) -> LoadedStack:
                         images[i] = decode_frame(ds, info, bits_stored, keyword)
                     except SliceRejected as exc:
                         excluded[i] = str(exc)
+                    except Exception as exc:  # noqa: BLE001 - a damaged value pydicom parses lazily
+                        excluded[i] = f"header element could not be decoded ({type(exc).__name__})"
                 del ds
     finally:
         opener.close()

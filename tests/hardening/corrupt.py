@@ -307,8 +307,14 @@ def make_broken_case(clean_cd: Path, workdir: Path, rng: random.Random, kind: st
     victim = rng.choice(rel)
     original = (dst / victim).read_bytes()
     uid = str(pydicom.dcmread(io.BytesIO(original), stop_before_pixels=True).SOPInstanceUID)
-    (dst / victim).write_bytes(FILE_CORRUPTIONS[kind](original, rng))
-    return BrokenCase(kind, dst, (uid,))
+    damaged = FILE_CORRUPTIONS[kind](original, rng)
+    (dst / victim).write_bytes(damaged)
+    uids = {uid}
+    try:  # the damage may have changed the UID itself: the file now claims another one
+        uids.add(str(pydicom.dcmread(io.BytesIO(damaged), stop_before_pixels=True, force=True).SOPInstanceUID))
+    except Exception:
+        pass
+    return BrokenCase(kind, dst, tuple(sorted(uids)))
 
 
 # --------------------------------------------------------------------------- containers
