@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import markers, replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_dicoms" / "stenosis_L4-L5" / "CD"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- bench_e2e:start -->", "<!-- bench_e2e:end -->"
+START, END = markers("bench_e2e")
 
 
 def cold_cli(out: Path) -> float:
@@ -81,12 +82,7 @@ def main() -> None:
     block = "\n".join(lines)
     print(block)
     if args.append_results:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if START in text:
-            text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        replace_section("bench_e2e", block)
 
 
 if __name__ == "__main__":

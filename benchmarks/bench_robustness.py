@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import markers, replace_section
+
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "hardening"))
 from corrupt import FILE_CORRUPTIONS, MUST_EXCLUDE_OR_FAIL, make_broken_case  # noqa: E402
 from harness import run_guarded, snapshot  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-START, END = "<!-- bench_robustness:start -->", "<!-- bench_robustness:end -->"
+START, END = markers("bench_robustness")
 KINDS = sorted(FILE_CORRUPTIONS) + ["duplicate_uid_different_pixels"]
 
 
@@ -243,12 +244,7 @@ def main() -> None:
     ])
     print(block)
     if args.append_results:
-        text = RESULTS.read_text()
-        if START in text:
-            text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
+        replace_section("bench_robustness", block)
 
 
 if __name__ == "__main__":
