@@ -2,6 +2,10 @@
 
     python -m mri_measure.segment.calibrate models/lumbar-axial-unet [--n 40] [--seed 20000]
 
+``mri-measure train`` runs this itself when training finishes (config keys
+``calibrate``, ``calibration_slices``, ``calibration_seed``), so the shipped
+bundle is one command; the script re-fits an existing bundle.
+
 Soft probabilities feed the sub-pixel measurements, so their bias matters.
 Training weights the thin LF classes ×3 in the cross-entropy, which shifts the
 network's decision towards LF (it learns ∝ w_c·p_c): LF comes out too thick.
@@ -27,7 +31,18 @@ SAC_OFFSETS = (0.0, -0.25, -0.5, -0.75)
 LF_OFFSETS = (-math.log(3.0), -1.5, -2.0, -2.5, -3.0)
 
 
-def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000) -> dict:
+def _score(canal_mae: float | None, lf_mae: float | None) -> float:
+    """Both errors in units of their targets; a setting that loses a structure scores worst."""
+    if canal_mae is None or lf_mae is None:
+        return math.inf
+    return canal_mae / 5.0 + lf_mae / 0.3
+
+
+def _f(v: float | None, nd: int = 2, sign: bool = False) -> str:
+    return "—" if v is None else f"{v:+.{nd}f}" if sign else f"{v:.{nd}f}"
+
+
+def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000, threads: int = 1) -> dict:
     import torch
 
     from ..criteria import Thresholds
@@ -35,7 +50,8 @@ def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000) -
     from .evaluate import held_out_sample, slice_row, summarise
     from .inference import clear_cache, load_segmenter
 
-    torch.set_num_threads(1)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
     clear_cache()
     seg = load_segmenter(bundle_dir)
     samples = [held_out_sample(np.random.default_rng([int(seed), 31337, i])) for i in range(n)]
@@ -55,11 +71,14 @@ def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000) -
             results[key] = {"offsets": [0.0, sac, lf, lf], "canal_area_mae_mm2": ca["mae"],
                             "canal_area_bias_mm2": ca["bias"], "lf_mae_mm": lfm["mae"], "lf_bias_mm": lfm["bias"],
                             "dice": [m["dice_sac"], m["dice_lf_left"], m["dice_lf_right"]],
-                            "score": ca["mae"] / 5.0 + lfm["mae"] / 0.3}
-            print(f"sac {sac:+.2f} lf {lf:+.2f}: canal area MAE {ca['mae']:.2f} (bias {ca['bias']:+.2f}) mm², "
-                  f"LF MAE {lfm['mae']:.3f} (bias {lfm['bias']:+.3f}) mm, Dice "
-                  f"{m['dice_sac']:.3f}/{m['dice_lf_left']:.3f}/{m['dice_lf_right']:.3f}", flush=True)
+                            "score": _score(ca["mae"], lfm["mae"])}
+            print(f"sac {sac:+.2f} lf {lf:+.2f}: canal area MAE {_f(ca['mae'])} (bias {_f(ca['bias'], sign=True)}) mm², "
+                  f"LF MAE {_f(lfm['mae'], 3)} (bias {_f(lfm['bias'], 3, True)}) mm, Dice "
+                  f"{_f(m['dice_sac'], 3)}/{_f(m['dice_lf_left'], 3)}/{_f(m['dice_lf_right'], 3)}", flush=True)
+    # ties (e.g. every setting loses a structure) keep the first, principled −log w offsets
     best = min(results, key=lambda k: results[k]["score"])
+    for r in results.values():  # metadata.json stays strict JSON
+        r["score"] = None if math.isinf(r["score"]) else r["score"]
     meta = _bundle.read_metadata(Path(bundle_dir))
     meta.setdefault("inference", {})["logit_offsets"] = results[best]["offsets"]
     meta["calibration"] = {
@@ -70,6 +89,7 @@ def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000) -
     }
     _bundle.write_metadata(Path(bundle_dir), meta)
     clear_cache()
+    torch.set_num_threads(threads_before)
     return meta["calibration"]
 
 

@@ -57,6 +57,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "checkpoint_every": 50,
     "timing_steps": 20,
     "mirror_tta": True,  # inference: average the crop's prediction with its mirror image
+    "calibrate": True,  # fit the inference logit offsets when training finishes (segment/calibrate.py)
+    "calibration_slices": 40,
+    "calibration_seed": 20_000,
     "num_workers": 1,  # sample generation in 1 worker process overlaps with training
     "threads": 1,  # torch threads for the training process (the worker takes the other core)
     "localiser": {"architecture": "UNet2d",
@@ -328,6 +331,14 @@ def train(
     finished = total is not None and step >= total or (budget_s is not None and elapsed >= budget_s)
     save_checkpoint(finished=bool(finished))
     say(f"done: step {step}, wall time {elapsed:.0f} s, bundle written to {outp.name}/")
+    if finished and cfg.get("calibrate", True):
+        from .calibrate import fit_logit_offsets
+
+        t_cal = time.perf_counter()
+        cal = fit_logit_offsets(outp, n=int(cfg["calibration_slices"]), seed=int(cfg["calibration_seed"]),
+                                threads=max(1, min(2, os.cpu_count() or 1)) if dev.type == "cpu" else 1)
+        say(f"calibrated logit offsets {cal['chosen']} on {cal['n_slices']} calibration slices "
+            f"in {time.perf_counter() - t_cal:.0f} s")
     logf.close()
     return {"step": step, "elapsed_s": elapsed, "total_steps": total}
 

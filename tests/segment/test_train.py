@@ -10,7 +10,7 @@ from mri_measure.errors import OptionError
 from mri_measure.segment import load_segmenter
 from mri_measure.segment.train import train
 
-SMALL = {"batch_size": 2, "num_workers": 0, "log_every": 1, "checkpoint_every": 2,
+SMALL = {"batch_size": 2, "num_workers": 0, "log_every": 1, "checkpoint_every": 2, "calibrate": False,
          "segmenter": {"architecture": "UNet2d",
                        "kwargs": {"in_channels": 1, "n_classes": 4, "base": 4, "depth": 3, "max_channels": 16}},
          "localiser": {"architecture": "UNet2d",
@@ -48,6 +48,19 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     assert p.shape == (1, 4, 64, 64) and np.allclose(p.sum(1), 1, atol=1e-5)
     with pytest.raises(OptionError, match="seed"):
         train(c, seed=5, steps=4, resume=True, config=SMALL)
+
+
+def test_finished_training_calibrates_the_bundle_and_an_interrupted_one_does_not(tmp_path):
+    cfg = {**SMALL, "calibrate": True, "calibration_slices": 2, "calibration_seed": 5}
+    train(tmp_path / "cut", seed=0, steps=3, config=cfg, interrupt_after=1)
+    assert "logit_offsets" not in json.loads((tmp_path / "cut" / "metadata.json").read_text()).get("inference", {})
+    train(tmp_path / "done", seed=0, steps=2, config=cfg)
+    meta = json.loads((tmp_path / "done" / "metadata.json").read_text())
+    offsets = meta["inference"]["logit_offsets"]
+    assert len(offsets) == 4 and offsets[0] == 0.0 and offsets[2] == offsets[3] < 0  # LF shared, below 0
+    assert meta["calibration"]["n_slices"] == 2 and meta["calibration"]["chosen"] == offsets
+    assert "calibrated logit offsets" in (tmp_path / "done" / "train.log").read_text()
+    assert load_segmenter(tmp_path / "done").logit_offsets == offsets  # inference uses them
 
 
 def test_training_needs_a_budget(tmp_path):
