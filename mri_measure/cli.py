@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--resume", action="store_true")
-    s.add_argument("--user-cases", default=None, help="folder of image+label pairs to mix in")
+    s.add_argument("--user-cases", default=None, help="folder of labelled cases to mix in: .npz, NIfTI/PNG "
+                   "image + NAME_labels pairs (PNG: + NAME.json spacing), DICOM SEG + its images")
     s.add_argument("--device", default="cpu")
 
     s = sub.add_parser("evaluate", help="evaluate a model against ground truth")

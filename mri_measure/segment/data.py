@@ -6,22 +6,49 @@ partial-volume fractions of labels 0–3 (or ``labels`` (H, W) from which a
 one-hot coverage is made), ``spacing_mm`` (row, col) and ``orientation``
 (IOP) — e.g. :class:`mri_measure.synth.AxialSample`.
 
-User cases (``--user-cases DIR``): one ``.npz`` per slice in ``DIR`` (searched
-recursively) with arrays
+User cases (``--user-cases DIR``): every file under ``DIR`` (searched
+recursively, sorted by path; names starting with ``.`` skipped) in any mix of
+these formats (readers in :mod:`mri_measure.segment.user_cases`). Labels
+everywhere follow the contract (0 background, 1 dural sac, 2 LF patient-left,
+3 LF patient-right; other values count as background).
 
-- ``image``: (H, W) float, the axial slice as acquired;
-- ``labels``: (H, W) integer, contract values (0 background, 1 dural sac,
-  2 LF patient-left, 3 LF patient-right; other values count as background);
-- ``spacing_mm``: (2,) float, DICOM PixelSpacing (row, col);
-- ``orientation``: (6,) float, DICOM ImageOrientationPatient.
+- ``NAME.npz``, one slice, with arrays ``image`` (H, W) float, the axial slice
+  as acquired; ``labels`` (H, W) integer; ``spacing_mm`` (2,) float, DICOM
+  PixelSpacing (row, col); ``orientation`` (6,) float, DICOM
+  ImageOrientationPatient. This is what the napari plugin's *Save training
+  pairs…* writes.
+- **NIfTI pairs**: image ``NAME.nii`` / ``NAME.nii.gz`` (``.mha``, ``.nrrd``
+  too) and labels ``NAME_labels.<ext>`` beside it, on the same grid (size,
+  spacing, origin, direction). 2-D or 3-D, read with SimpleITK; each slice
+  ``array[k]`` gets its PixelSpacing and IOP from the file's spacing and
+  direction (LPS). A 3-D volume must be sliced axially (slice normal within
+  45° of head-foot) — sagittal or coronal stacks are rejected, not resliced; a
+  2-D image is taken to lie in the axial plane (SimpleITK reads no
+  out-of-plane direction for it).
+- **PNG pairs**: ``NAME.png`` (grey 8/16-bit; colour is converted to
+  luminance), ``NAME_labels.png`` (grey or palette values) and a sidecar
+  ``NAME.json`` ``{"spacing_mm": [row, col], "orientation": [6 numbers]}``.
+  ``spacing_mm`` is required (pixel spacing is never assumed); without
+  ``orientation`` the standard axial display ``[1, 0, 0, 0, 1, 0]`` is
+  assumed (columns run to patient left, rows to posterior).
+- **DICOM SEG**: a DICOM Segmentation (Modality SEG) such as the ``seg.dcm``
+  that ``mri-measure measure --out`` and the napari export write, with the
+  MR images it references anywhere under ``DIR`` (e.g. the CD folder beside
+  the ``--out`` folder). Segments map to labels by their property type code
+  as ``mri_measure/report/seg.py`` writes them (SCT Dura mater → 1, SCT
+  Ligament + Left → 2, + Right → 3), else by the same segment label text;
+  other segments are ignored. Pixels, PixelSpacing and IOP come from the
+  source images through :mod:`mri_measure.io`.
 
-This is the format the napari plugin saves corrected slices in. (NIfTI/PNG
-pairs are not read: they lack a trustworthy IOP and PixelSpacing.)
+NIfTI, PNG and SEG slices must be axial (slice normal within 45° of
+head-foot; anything else is an error, ``.npz`` keeps its 60° limit), and only
+slices with at least one label 1–3 become cases (an ``.npz`` is always one
+case). Every problem is an :class:`~mri_measure.errors.InputError` with one
+line naming the case by its number in sorted path order, never by path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,45 +59,22 @@ from .orientation import canonical_transform
 from .preprocess import PREPROCESSING, normalise, segmenter_grid
 from .protocol import one_hot
 from .resample import Grid, to_grid
+from .user_cases import UserCase, read_user_cases
 
 LOCALISER_TRAIN_SIZE = 96  # px at the localiser spacing (192 mm at 2 mm/px)
 CENTRE_JITTER_MM = 1.5  # simulated localiser error when cropping for stage 2
 
 
-@dataclass(frozen=True)
-class UserCase:
-    image: np.ndarray
-    labels: np.ndarray
-    spacing_mm: tuple[float, float]
-    orientation: tuple[float, ...]
-
-    @property
-    def coverage(self) -> np.ndarray:
-        return one_hot(self.labels)
-
-
 def load_user_cases(folder: str | Path) -> list[UserCase]:
-    """Read every ``*.npz`` user case under ``folder`` (format in the module docstring)."""
+    """Read every user case under ``folder`` (formats in the module docstring)."""
     root = Path(folder)
     if not root.is_dir():
-        raise InputError("--user-cases must be a folder of .npz cases (image, labels, spacing_mm, orientation)")
-    cases = []
-    for i, path in enumerate(sorted(root.rglob("*.npz"))):
-        try:
-            with np.load(path) as z:
-                img, lab = np.asarray(z["image"], np.float32), np.asarray(z["labels"])
-                sp = tuple(float(v) for v in np.asarray(z["spacing_mm"]).reshape(-1))
-                iop = tuple(float(v) for v in np.asarray(z["orientation"]).reshape(-1))
-        except (KeyError, OSError, ValueError) as exc:
-            raise InputError(f"user case #{i + 1} is not a valid case .npz ({exc.__class__.__name__}); "
-                             "it needs image, labels, spacing_mm, orientation") from None
-        if img.ndim != 2 or img.shape != lab.shape or len(sp) != 2 or len(iop) != 6 or min(sp) <= 0:
-            raise InputError(f"user case #{i + 1}: image/labels must be equal 2-D shapes, spacing_mm 2 "
-                             "positive numbers, orientation 6 numbers")
-        canonical_transform(iop)  # raises if not axial
-        cases.append(UserCase(img, lab, (sp[0], sp[1]), iop))
+        raise InputError("--user-cases must be a folder of cases (.npz; NIfTI or PNG image + NAME_labels "
+                         "pairs; DICOM SEG with its images)")
+    cases = read_user_cases(root)
     if not cases:
-        raise InputError("--user-cases folder holds no .npz cases")
+        raise InputError("--user-cases folder holds no labelled cases (.npz; NIfTI or PNG image + "
+                         "NAME_labels pairs; DICOM SEG with its images)")
     return cases
 
 
