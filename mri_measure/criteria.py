@@ -182,7 +182,12 @@ def _level_source(results: Sequence[SliceResult]) -> tuple[str, float]:
     return source, min(float(res.level.confidence) for res in results)
 
 
-def _straddles(value: float | None, uncertainty: float | None, threshold: float) -> bool:
+def straddles_threshold(value: float | None, uncertainty: float | None, threshold: float) -> bool:
+    """True when ``value`` ± 1.96 × ``uncertainty`` contains ``threshold`` (a borderline call).
+
+    >>> straddles_threshold(2.6, 0.1, 2.5), straddles_threshold(2.9, 0.1, 2.5), straddles_threshold(2.6, None, 2.5)
+    (True, False, False)
+    """
     if value is None or not uncertainty or uncertainty <= 0:
         return False
     half = BORDERLINE_Z * uncertainty
@@ -206,7 +211,7 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
         meets = True
 
     reasons: list[str] = []
-    if _straddles(canal, canal_u, t.canal_threshold_mm2):
+    if straddles_threshold(canal, canal_u, t.canal_threshold_mm2):
         reasons.append(
             f"canal area {canal:.0f} ± {BORDERLINE_Z * canal_u:.0f} mm² straddles the "
             f"{t.canal_threshold_mm2:g} mm² threshold"
@@ -216,7 +221,7 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
         hi = max(v + BORDERLINE_Z * (u or 0.0) for _, v, u, _ in sides)
         if lo <= t.lf_threshold_mm <= hi and lo < hi:
             for side, v, u, _ in sides:
-                if _straddles(v, u, t.lf_threshold_mm):
+                if straddles_threshold(v, u, t.lf_threshold_mm):
                     reasons.append(
                         f"LF thickness {side} {v:.1f} ± {BORDERLINE_Z * u:.1f} mm straddles the "
                         f"{t.lf_threshold_mm:g} mm threshold"

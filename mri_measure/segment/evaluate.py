@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..criteria import Thresholds
+from ..criteria import Thresholds, straddles_threshold
 from ..errors import InputError
 from . import metrics as M
 
@@ -101,7 +101,58 @@ def slice_row(probs: np.ndarray, truth_labels: np.ndarray, spacing, truth: dict[
     for k in ("canal_area_mm2", "lf_thickness_left_mm", "lf_thickness_right_mm", "canal_ap_mm"):
         row[f"true_{k}"] = truth.get(k)
         row[f"pred_{k}"] = getattr(m, k)
+        u = k.replace("_mm2", "_uncertainty_mm2") if k.endswith("_mm2") else k.replace("_mm", "_uncertainty_mm")
+        row[f"pred_{u}"] = getattr(m, u)
     return row
+
+
+def _lf_max_with_uncertainty(r: dict, prefix: str = "pred") -> tuple[float | None, float | None]:
+    sides = [(r[f"{prefix}_lf_thickness_{s}_mm"], r.get(f"{prefix}_lf_thickness_{s}_uncertainty_mm"))
+             for s in ("left", "right")]
+    sides = [sv for sv in sides if sv[0] is not None]
+    return max(sides, key=lambda sv: sv[0]) if sides else (None, None)
+
+
+def _flags(rows: list[dict], thresholds: Thresholds) -> dict:
+    """How the report's ``borderline`` flag and the uncertainties behave against the truth:
+    the share of slices flagged borderline for each criterion, the agreement on the
+    slices *not* flagged, and how often truth lies within value ± 1.96 × uncertainty."""
+    out: dict[str, Any] = {}
+    crit = {
+        "lf_thickened": (lambda r: _lf_max_with_uncertainty(r),
+                         lambda r: _lf_max(r["true_lf_thickness_left_mm"], r["true_lf_thickness_right_mm"]),
+                         thresholds.lf_threshold_mm, thresholds.lf_thickened),
+        "canal_narrowed": (lambda r: (r["pred_canal_area_mm2"], r.get("pred_canal_area_uncertainty_mm2")),
+                           lambda r: r["true_canal_area_mm2"], thresholds.canal_threshold_mm2,
+                           thresholds.canal_narrowed),
+    }
+    for name, (pred_of, true_of, thr, decide) in crit.items():
+        flagged, pred, true = [], [], []
+        for r in rows:
+            (v, u), t = pred_of(r), true_of(r)
+            if v is None or t is None:
+                continue
+            flagged.append(straddles_threshold(v, u, thr))
+            pred.append(bool(decide(v)))
+            true.append(bool(decide(t)))
+        keep = [i for i, f in enumerate(flagged) if not f]
+        out[name] = {
+            "n": len(flagged),
+            "borderline_pct": float(100 * np.mean(flagged)) if flagged else None,
+            "agreement_not_borderline": M.agreement([pred[i] for i in keep], [true[i] for i in keep]),
+        }
+    cover = {}
+    for key, keys in (("lf_thickness_mm", ("lf_thickness_left", "lf_thickness_right")), ("canal_area_mm2", ("canal_area",))):
+        hits = []
+        for r in rows:
+            for k in keys:
+                unit = "_mm2" if k == "canal_area" else "_mm"
+                v, t, u = r[f"pred_{k}{unit}"], r[f"true_{k}{unit}"], r.get(f"pred_{k}_uncertainty{unit}")
+                if v is not None and t is not None and u:
+                    hits.append(abs(v - t) <= 1.96 * u)
+        cover[key] = float(100 * np.mean(hits)) if hits else None
+    out["interval_coverage_95_pct"] = cover
+    return out
 
 
 def summarise(rows: list[dict], thresholds: Thresholds) -> dict:
@@ -122,6 +173,7 @@ def summarise(rows: list[dict], thresholds: Thresholds) -> dict:
     out["canal_narrowed_agreement"] = M.agreement(
         [bool(thresholds.canal_narrowed(r["pred_canal_area_mm2"])) for r in rows],
         [bool(thresholds.canal_narrowed(r["true_canal_area_mm2"])) for r in rows])
+    out["borderline"] = _flags(rows, thresholds)
     return out
 
 
@@ -233,6 +285,26 @@ def markdown_table(summary: dict) -> str:
     for group in ("by_spacing", "by_contrast", "by_stenosis_truth"):
         for name, s in summary.get(group, {}).items():
             lines.append(row(f"{group.replace('by_', '')}: {name}", s))
+    lines += [
+        "",
+        "Borderline flags (value ± 1.96 × its uncertainty straddles the threshold, as in the report) "
+        "and uncertainty coverage (truth within value ± 1.96 × uncertainty):",
+        "",
+        "| set | LF flagged borderline % | LF ≥ 2.5 agree % on the rest (n) | area flagged % "
+        "| area ≤ 100 agree % on the rest (n) | LF coverage % | area coverage % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summary["sets"].items():
+        b = s.get("borderline")
+        if not b:
+            continue
+        lf, ca = b["lf_thickened"], b["canal_narrowed"]
+        cov = b["interval_coverage_95_pct"]
+        lines.append(
+            f"| {name} | {_fmt(lf['borderline_pct'], 1)} | {_fmt(lf['agreement_not_borderline']['agreement_pct'], 1)} "
+            f"({lf['agreement_not_borderline']['n']}) | {_fmt(ca['borderline_pct'], 1)} | "
+            f"{_fmt(ca['agreement_not_borderline']['agreement_pct'], 1)} ({ca['agreement_not_borderline']['n']}) | "
+            f"{_fmt(cov['lf_thickness_mm'], 1)} | {_fmt(cov['canal_area_mm2'], 1)} |")
     return "\n".join(lines) + "\n"
 
 
