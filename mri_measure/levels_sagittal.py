@@ -57,10 +57,12 @@ class CanonicalView:
     slice_info: SliceInfo
     z_top: float
     y_ant: float
+    grid_mm: float = GRID_MM  # millimetres per canonical pixel
 
     def to_patient(self, i: float, j: float) -> np.ndarray:
         """Patient coordinate (mm) of canonical pixel (i, j), in the slice plane."""
-        r, c = _yz_to_rc(self.slice_info, self.y_ant + j * GRID_MM, self.z_top - i * GRID_MM)
+        g = self.grid_mm
+        r, c = _yz_to_rc(self.slice_info, self.y_ant + j * g, self.z_top - i * g)
         return self.slice_info.pixel_to_patient(r, c)
 
 
@@ -77,24 +79,25 @@ def _yz_to_rc(sl: SliceInfo, y, z):
     return row, col
 
 
-def canonical_view(image: np.ndarray, sl: SliceInfo) -> CanonicalView:
-    """Resample one sagittal slice to the canonical 1 mm head-down/anterior-left grid."""
+def canonical_view(image: np.ndarray, sl: SliceInfo, grid_mm: float = GRID_MM) -> CanonicalView:
+    """Resample one sagittal slice to the canonical head-down/anterior-left grid
+    (``grid_mm`` per pixel, 1 mm unless the column is rescaled, see :func:`find_discs`)."""
     corners = np.array(
         [sl.pixel_to_patient(r, c) for r in (0, sl.rows - 1) for c in (0, sl.columns - 1)]
     )
     y0, y1 = corners[:, 1].min(), corners[:, 1].max()
     z0, z1 = corners[:, 2].min(), corners[:, 2].max()
-    h = int(np.floor((z1 - z0) / GRID_MM)) + 1
-    w = int(np.floor((y1 - y0) / GRID_MM)) + 1
+    h = int(np.floor((z1 - z0) / grid_mm)) + 1
+    w = int(np.floor((y1 - y0) / grid_mm)) + 1
     ii, jj = np.mgrid[0:h, 0:w].astype(float)
-    r, c = _yz_to_rc(sl, y0 + jj * GRID_MM, z1 - ii * GRID_MM)
+    r, c = _yz_to_rc(sl, y0 + jj * grid_mm, z1 - ii * grid_mm)
     img = np.asarray(image, dtype=np.float32)
     # smooth before downsampling when the source pixels are finer than the grid
-    sig = [max(0.0, 0.4 * GRID_MM / s - 0.3) for s in sl.spacing_mm]
+    sig = [max(0.0, 0.4 * grid_mm / s - 0.3) for s in sl.spacing_mm]
     if max(sig) > 0:
         img = ndi.gaussian_filter(img, sig)
     out = ndi.map_coordinates(img, [r, c], order=1, mode="constant", cval=np.nan)
-    return CanonicalView(out.astype(np.float32), sl, float(z1), float(y0))
+    return CanonicalView(out.astype(np.float32), sl, float(z1), float(y0), float(grid_mm))
 
 
 def _normalise(img: np.ndarray) -> np.ndarray:
@@ -194,6 +197,11 @@ def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
     plus how far the band differs from the bodies around it (dark or bright disc)."""
     sm = ndi.gaussian_filter(st.image, 1.5)
     band = sm[:, d0:d1]
+    if NORMALISE_LOCAL:
+        # Weber contrast: coil sensitivity falls toward the edges of the field of
+        # view, so a disc near the border has weaker edges in absolute terms
+        level = ndi.gaussian_filter1d(np.median(band, axis=1), 15.0, mode="nearest")
+        band = band / np.maximum(level, 0.05)[:, None]
     edge = np.median(np.abs(np.gradient(band, axis=0)), axis=1)
     edge = ndi.gaussian_filter1d(edge, 3.5)
     med = np.median(band, axis=1)
@@ -231,7 +239,16 @@ def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
     return sorted(kept, key=lambda i: -f[i])
 
 
-MIN_SPACING_MM = 18  # discs closer than this are one disc
+NORMALISE_LOCAL = False
+MIN_SPACING_MM = 18  # discs closer than this are one disc (less when the column's spacing is small)
+NOMINAL_PERIOD_MM = 40.0  # adult lumbar disc spacing (centre to centre); also the default
+MAX_RESCALE = 1.6  # the size normalisation stays within 1/1.6 … 1.6
+SNAP_MM = 4  # a disc chosen on the resampled column moves to the 1 mm profile's peak this close
+RESCALE_TOL = 0.03  # columns within 10 % of nominal are not resampled
+ENDS_LIKE = 0.4  # a band whose length × mass is under this × the median disc's is not disc-like
+ORDINARY_LIKE = 0.75  # …and one over this × is a full, ordinary disc
+ENDS_WINDOW = 1.6  # …and when none follows a disc within this many spacings, the column ends
+FILL, FILL_MIN, FILL_MAX, FILL_FLOOR = True, 1.65, 2.6, 0.25
 DIP = 0.7  # between two discs the profile falls below this fraction of the weaker one
 SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
 GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
@@ -348,9 +365,92 @@ def _slope_deg(normal: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(nj, -ni)))
 
 
+def _band_length(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray, ant: np.ndarray) -> float:
+    """How far (mm) the band at ``centre`` runs along its own direction: the
+    contiguous stretch through the centre where the band still differs from the
+    bone on both sides of it (same sign, at least 40 % of its contrast at the
+    centre). A disc spans the whole vertebral body from the posterior to the
+    anterior cortex; below L5-S1 the sacrum narrows quickly and the remnant
+    lines of its fused segments are short."""
+    t = np.asarray(ant, float) / max(float(np.linalg.norm(ant)), 1e-9)
+    along = np.arange(-35.0, 40.1, 1.0)
+    across = np.arange(-16.0, 16.01, 1.0)
+    pi = centre[0] + along[:, None] * t[0] + across[None, :] * n[0]
+    pj = centre[1] + along[:, None] * t[1] + across[None, :] * n[1]
+    prof = ndi.map_coordinates(smooth, [pi, pj], order=1, mode="constant", cval=0.0)
+    prof = ndi.uniform_filter1d(prof, 5, axis=0)
+    core = prof[:, np.abs(across) <= 2].mean(axis=1)
+    sides = 0.5 * (
+        prof[:, (across >= 8) & (across <= 14)].mean(axis=1)
+        + prof[:, (across <= -8) & (across >= -14)].mean(axis=1)
+    )
+    con = core - sides
+    ref = float(np.median(con[np.abs(along) <= 8]))
+    if abs(ref) < 1e-3:
+        return 0.0
+    ok = con / ref >= 0.4
+    k0 = int(np.argmin(np.abs(along)))
+    i = j = k0
+    while i > 0 and ok[i - 1]:
+        i -= 1
+    while j < len(ok) - 1 and ok[j + 1]:
+        j += 1
+    return float(along[j] - along[i])
+
+
+def _band_mass(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> float:
+    """How much the band at ``centre`` (normal ``n``) differs from the bone on
+    both sides of it: the area between the across-band profile (median over the
+    central 20 mm of the body) and the nearer of the two bone levels (median of
+    each side 10–22 mm away), over ±8 mm, relative to the bone's signal. A disc —
+    bright, dark, or both — gives a large area; a thin remnant line inside the
+    sacrum, or a step between two bones of different signal, a small one."""
+    t = np.array([-n[1], n[0]])
+    along = np.arange(-10.0, 10.1, 1.0)
+    across = np.arange(-22.0, 22.01, 1.0)
+    pi = centre[0] + along[:, None] * t[0] + across[None, :] * n[0]
+    pj = centre[1] + along[:, None] * t[1] + across[None, :] * n[1]
+    prof = np.median(ndi.map_coordinates(smooth, [pi, pj], order=1, mode="nearest"), axis=0)
+    above = float(np.median(prof[across < -10.0]))
+    below = float(np.median(prof[across > 10.0]))
+    mid = np.abs(across) <= 8.0
+    area = float(np.sum(np.minimum(np.abs(prof[mid] - above), np.abs(prof[mid] - below))))
+    # relative to the bone's signal (Weber contrast): a disc in a dark or
+    # coil-shaded part of the image is as much a disc as one in a bright part
+    return area / max(0.5 * (above + below), 0.05)
+
+
+def _period(f: np.ndarray, lo: int = 8, hi: int = 30) -> float:
+    """Disc spacing (mm) along the column: bodies and discs alternate, so the
+    profile's autocorrelation is most negative at half the spacing (a disc
+    lies on a body). The half-period is looked for between ``lo`` and ``hi`` mm;
+    the first trough is used rather than a later maximum, which a missing or
+    doubled disc can move to a multiple of the spacing."""
+    g = f - ndi.uniform_filter1d(f, 81, mode="nearest")
+    n = len(g)
+    hi = min(hi, n // 4)
+    if hi <= lo + 2:
+        return NOMINAL_PERIOD_MM
+    ac = np.array([np.dot(g[: n - k], g[k:]) / (n - k) for k in range(hi + 1)])
+    if ac[0] <= 0:
+        return NOMINAL_PERIOD_MM
+    k = lo + int(np.argmin(ac[lo : hi + 1]))
+    if ac[k] >= 0:  # no alternation at all
+        return NOMINAL_PERIOD_MM
+    return 2.0 * float(k)
+
+
 def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1 (see :func:`_choose`)."""
-    return _choose(f, lambda p: _slope_deg(_disc_axes(grads, st, p, refine=False)[1]))
+
+    def slope_of(p: int) -> float:
+        return _slope_deg(_disc_axes(grads, st, p, refine=False)[1])
+
+    def shape_of(p: int) -> tuple[float, float]:
+        c, nrm, ant = _disc_axes(grads, st, p)
+        return _band_length(grads, c, nrm, ant), _band_mass(grads, c, nrm)
+
+    return _choose(f, slope_of, shape_of)
 
 
 def _fills_gap(p: int, chain: list[int], cands: list[int], f: np.ndarray, floor: float, spacing: float) -> bool:
@@ -367,23 +467,80 @@ def _fills_gap(p: int, chain: list[int], cands: list[int], f: np.ndarray, floor:
     )
 
 
-def _choose(f: np.ndarray, slope_of) -> list[int]:
+def _fill_missing(chain: list[int], f: np.ndarray, ref: float) -> list[int]:
+    """A vertebral body is never twice as tall as its neighbours: where two
+    consecutive discs are about two spacings apart, the disc between them was
+    missed (a dim or mixed bright/dark disc whose profile peak merged into a
+    shoulder) — take the best local maximum of the profile in the middle of the
+    gap, if there is any band there at all."""
+    if len(chain) < 4:
+        return chain
+    out = list(chain)
+    gaps = np.diff(chain)
+    for a, b, g in zip(chain, chain[1:], gaps):
+        others = [x for x in gaps if x is not g]
+        local = float(np.median(np.diff(chain)))
+        if not (FILL_MIN * local <= g <= FILL_MAX * local):
+            continue
+        lo, hi = int(a + 0.3 * g), int(b - 0.3 * g)
+        seg = f[lo : hi + 1]
+        if seg.size < 3:
+            continue
+        loc = [lo + k for k in range(1, seg.size - 1) if seg[k] >= seg[k - 1] and seg[k] >= seg[k + 1]]
+        if not loc:
+            continue
+        best = max(loc, key=lambda i: f[i])
+        if f[best] >= FILL_FLOOR * ref:
+            out.append(best)
+    return sorted(out)
+
+
+def _choose(f: np.ndarray, slope_of, shape_of=None) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1.
 
-    Candidates are the profile's peaks at least ``MIN_SPACING_MM`` apart. Going
-    down the column: a big gap ends it (past the sacrum); in the lower half a
-    band much weaker than the discs above is not a disc; a band sloping like the
-    S1 endplate or steeper is the S1-S2 remnant inside the sacrum when more
-    column follows below it, and the lumbosacral disc itself only when the
-    column ends there at a regular spacing.
+    Candidates are the profile's peaks at least half a disc spacing apart (the
+    spacing comes from the profile's autocorrelation). Going down the column: a
+    big gap ends it (past the sacrum); in the lower half, **the column ends at
+    the sacrum** — once no disc-like band (band mass, :func:`_band_mass`, at
+    least ``ENDS_MASS`` × the median disc's) follows the last disc within
+    ``ENDS_WINDOW`` spacings, that disc is L5-S1 and what lies below are the
+    thin remnant lines of the fused sacral segments; a band much weaker than
+    the discs above is not a disc; a band sloping like the S1 endplate or
+    steeper is the S1-S2 remnant when more disc-like column follows below it,
+    and the lumbosacral disc itself when it is disc-like and the column ends
+    below it. Finally a disc missed between two found ones (a gap of about two
+    spacings) is filled in.
     """
-    peaks = _peaks(f, MIN_SPACING_MM)
     n = len(f)
+    period = _period(f)
+    min_sep = int(round(min(MIN_SPACING_MM, max(12.0, 0.5 * period))))
+    peaks = _peaks(f, min_sep)
     peaks = [p for p in peaks if EDGE_MARGIN_MM <= p < n - EDGE_MARGIN_MM]
     if not peaks:
         return []
     ref = float(np.percentile([f[p] for p in peaks], 90))
     strong = sorted(p for p in peaks if f[p] >= 0.3 * ref)
+    shapes: dict[int, tuple[float, float]] = {}
+
+    def shape(p: int) -> tuple[float, float]:
+        if p not in shapes:
+            shapes[p] = shape_of(p) if shape_of is not None else (1.0, 1.0)
+        return shapes[p]
+
+    def disc_like(p: int, chain: list[int]) -> float:
+        """Band length × band mass, each relative to the median of the discs so far."""
+        ln = max(float(np.median([shape(q)[0] for q in chain])), 1.0)
+        ms = max(float(np.median([shape(q)[1] for q in chain])), 1e-6)
+        return shape(p)[0] / ln * shape(p)[1] / ms
+
+    def column_ends(e: int, chain: list[int], spacing: float) -> bool:
+        """No disc-like band follows ``e`` within ENDS_WINDOW spacings."""
+        if shape_of is None:
+            return False
+        below = [q for q in peaks if e < q <= e + ENDS_WINDOW * spacing]
+        # an empty window is a gap (a missed disc or the end of the image), not a sacrum
+        return bool(below) and all(disc_like(q, chain) < ENDS_LIKE for q in below)
+
     chain: list[int] = []
     for p in strong:
         if len(chain) >= 3:
@@ -391,6 +548,8 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
             if p - chain[-1] > GAP_STOP * spacing:
                 break
             if p > n / 2:
+                if len(chain) >= 4 and chain[-1] > n / 2 and column_ends(chain[-1], chain, spacing):
+                    break  # the sacrum: no disc follows the last one
                 median_f = float(np.median([f[q] for q in chain]))
                 if f[p] < WEAK_LOW * median_f and not (
                     f[p] >= 0.5 * median_f and _fills_gap(p, chain, strong, f, WEAK_LOW * median_f, spacing)
@@ -403,6 +562,15 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                     break  # lordosis tilts the low discs ever more; a reversal is past the sacrum
             # the slope of the whole band (not its refined mid-line) tells the sacrum
             if slope_of(p) <= -SACRAL_SLOPE_STOP_DEG:
+                step = p - chain[-1]
+                regular = 0.75 * spacing <= step <= 1.6 * spacing
+                if (
+                    shape_of is not None and p > n / 2 and regular
+                    and disc_like(p, chain) >= ENDS_LIKE
+                    and column_ends(p, chain, spacing)
+                ):
+                    chain.append(p)  # a steep but full disc with the sacrum below: L5-S1
+                    break
                 median_f = float(np.median([f[q] for q in chain]))
                 below = [
                     q for q in peaks
@@ -412,19 +580,18 @@ def _choose(f: np.ndarray, slope_of) -> list[int]:
                 # steep band is a sheared disc (spondylolisthesis), not the sacrum
                 ordinary = [
                     q for q in below
-                    if q - p <= 1.3 * spacing and f[q] >= 0.85 * ref
-                    and abs(slope_of(q)) < SACRAL_SLOPE_STOP_DEG
+                    if q - p <= 1.3 * spacing and abs(slope_of(q)) < SACRAL_SLOPE_STOP_DEG
+                    and (disc_like(q, chain) >= ORDINARY_LIKE if shape_of is not None else f[q] >= 0.85 * ref)
                 ]
-                step = p - chain[-1]
                 if step < 0.75 * spacing or step > 1.4 * spacing or (below and not ordinary):
                     break
         chain.append(p)
-    return chain
+    return _fill_missing(chain, f, ref) if FILL else chain
 
 
-def _analyse_slice(image: np.ndarray, sl: SliceInfo):
-    """Canonical view, canal path, straightened column, disc profile and canal score."""
-    cv = canonical_view(image, sl)
+def _analyse_slice(image: np.ndarray, sl: SliceInfo, grid_mm: float = GRID_MM):
+    """Canonical view, canal path, straightened column and canal score."""
+    cv = canonical_view(image, sl, grid_mm)
     img = _normalise(cv.image)
     if img.shape[0] < 60 or img.shape[1] < 60:
         return None
@@ -467,7 +634,7 @@ def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
         hi += 1
     middle = (pos[order[lo]] + pos[order[hi]]) / 2.0
     k = min(order[lo : hi + 1], key=lambda q: abs(pos[q] - middle))
-    return got[k]
+    return k, got[k]
 
 
 def _smooth_normals(normals: list[np.ndarray], max_dev_deg: float = 15.0) -> list[np.ndarray]:
@@ -487,6 +654,36 @@ def _smooth_normals(normals: list[np.ndarray], max_dev_deg: float = 15.0) -> lis
     # (not at L5-S1, whose wedge really differs from L4-L5)
     if len(out) >= 3 and dev(out[-1], out[-2]) > max_dev_deg:
         out[-1] = out[-2].copy()
+    return out
+
+
+def _choose_column_normalised(image: np.ndarray, sl: SliceInfo, st: _Straight, f: np.ndarray) -> list[int] | None:
+    """Size normalisation of the disc choice: when the column's disc spacing
+    (:func:`_period`) differs from ``NOMINAL_PERIOD_MM``, the slice is resampled
+    so that it becomes nominal, the discs are chosen there — every length the
+    choice uses (peak separation, windows of the band measures, look-ahead below
+    the last disc) is then relative to the patient's own vertebrae, whatever the
+    body size or the (possibly unknown) pixel spacing — and each chosen disc is
+    mapped back to the nearest arc position of the 1 mm column ``st``, where its
+    plane is fitted. ``None`` when no resampling is needed or possible."""
+    scale = float(np.clip(_period(f) / NOMINAL_PERIOD_MM, 1.0 / MAX_RESCALE, MAX_RESCALE))
+    if abs(scale - 1.0) <= RESCALE_TOL:
+        return None
+    again = _analyse_slice(image, sl, GRID_MM * scale)
+    if again is None:
+        return None
+    cv2, st2, _ = again
+    chain2 = _choose_column(st2, _disc_profile(st2), _gradients(_normalise(cv2.image)))
+    out: list[int] = []
+    for s2 in chain2:
+        # the same canal point in 1 mm canonical pixels (both grids share their origin)
+        p = st2.points[s2] * (cv2.grid_mm / GRID_MM)
+        s = int(np.argmin(np.hypot(st.points[:, 0] - p[0], st.points[:, 1] - p[1])))
+        # …on the 1 mm column's own profile peak nearby, where the plane fit starts
+        lo, hi = max(0, s - SNAP_MM), min(len(f), s + SNAP_MM + 1)
+        s = lo + int(np.argmax(f[lo:hi]))
+        if not out or s > out[-1]:
+            out.append(s)
     return out
 
 
@@ -510,10 +707,12 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     best = _mid_sagittal(pixels, slices)
     if best is None:
         return ()
-    cv, st, _ = best
+    k_mid, (cv, st, _) = best
     f = _disc_profile(st)
     grads = _gradients(_normalise(cv.image))
-    chain = _choose_column(st, f, grads)
+    chain = _choose_column_normalised(pixels[k_mid], slices[k_mid], st, f)
+    if chain is None:
+        chain = _choose_column(st, f, grads)
     if len(chain) < 2:
         return ()
     spacing = np.diff(chain).astype(float)
