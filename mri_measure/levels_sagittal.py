@@ -157,7 +157,8 @@ class _Straight:
     image: np.ndarray  # (n_s, n_d)
     points: np.ndarray  # (n_s, 2) canonical (i, j) of the canal centre at each s
     anterior: np.ndarray  # (n_s, 2) unit vector (di, dj) pointing anterior
-    valid: np.ndarray | None = None  # (n_s,) the body band lies inside the source image
+    valid: np.ndarray | None = None  # (n_s,) enough of the body band lies inside the source image
+    inside: np.ndarray | None = None  # (n_s, n_d) 1 where the sample lies inside the source image
 
 
 def _straighten(
@@ -184,27 +185,37 @@ def _straighten(
     ci = pi[:, None] + ai[:, None] * d[None, :]
     cj = pj[:, None] + aj[:, None] * d[None, :]
     out = ndi.map_coordinates(img, [ci, cj], order=1, mode="constant", cval=0.0)
-    valid = None
+    valid = ins = None
     if inside is not None:
         ins = ndi.map_coordinates(inside.astype(np.float32), [ci, cj], order=0, mode="constant", cval=0.0)
-        # the body band (and a margin around it) must lie inside the source slice
-        valid = ndi.minimum_filter1d(ins[:, 5:45].min(axis=1), size=13, mode="constant", cval=0.0) > 0.5
-    return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1), valid)
+        # most of the body band (and a margin around it) must lie inside the source
+        # slice: a disc cut by the border of the field of view still counts when
+        # its band is visible across most of the body
+        valid = ndi.minimum_filter1d(ins[:, 5:45].mean(axis=1), size=5, mode="constant", cval=0.0) >= BAND_INSIDE
+    return _Straight(out.astype(np.float32), np.stack([pi, pj], 1), np.stack([ai, aj], 1), valid, ins)
 
 
 def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
     """Disc-ness along the canal: edge energy across the body band (endplates)
     plus how far the band differs from the bodies around it (dark or bright disc)."""
-    sm = ndi.gaussian_filter(st.image, 1.5)
+    if st.inside is None:
+        sm = ndi.gaussian_filter(st.image, 1.5)
+    else:
+        # smoothing that ignores samples outside the image (no edge at the border),
+        # and only the part of the band inside the image counts
+        w = ndi.gaussian_filter(st.inside, 1.5)
+        sm = ndi.gaussian_filter(st.image * st.inside, 1.5) / np.maximum(w, 1e-3)
+        sm = np.where((w > 0.5) & (st.inside > 0.5), sm, np.nan)
     band = sm[:, d0:d1]
-    if NORMALISE_LOCAL:
-        # Weber contrast: coil sensitivity falls toward the edges of the field of
-        # view, so a disc near the border has weaker edges in absolute terms
-        level = ndi.gaussian_filter1d(np.median(band, axis=1), 15.0, mode="nearest")
-        band = band / np.maximum(level, 0.05)[:, None]
-    edge = np.median(np.abs(np.gradient(band, axis=0)), axis=1)
+    seen = np.isfinite(band).mean(axis=1) >= BAND_INSIDE
+    band = np.where(seen[:, None], band, 0.0)
+    grad = np.abs(np.gradient(band, axis=0))
+    edge = np.nan_to_num(_nanmedian_rows(grad))
     edge = ndi.gaussian_filter1d(edge, 3.5)
-    med = np.median(band, axis=1)
+    med = _nanmedian_rows(band)
+    if np.isnan(med).any():  # rows with no valid sample take their neighbours' value
+        ok = np.isfinite(med)
+        med = np.interp(np.arange(len(med)), np.flatnonzero(ok), med[ok]) if ok.any() else np.zeros_like(med)
     base = ndi.median_filter(med, size=41, mode="nearest")
     dev = ndi.gaussian_filter1d(np.abs(med - base), 2.0)
 
@@ -216,6 +227,15 @@ def _disc_profile(st: _Straight, d0: int = 10, d1: int = 38) -> np.ndarray:
     if st.valid is not None:  # the image border is not an endplate
         f = np.where(st.valid, f, 0.0)
     return f
+
+
+def _nanmedian_rows(a: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN (NaN where a row has none), without warnings."""
+    out = np.full(a.shape[0], np.nan)
+    ok = np.isfinite(a).any(axis=1)
+    if ok.any():
+        out[ok] = np.nanmedian(a[ok], axis=1)
+    return out
 
 
 def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
@@ -239,16 +259,17 @@ def _peaks(f: np.ndarray, min_sep: int = 20) -> list[int]:
     return sorted(kept, key=lambda i: -f[i])
 
 
-NORMALISE_LOCAL = False
+BAND_INSIDE = 0.6  # a row of the column counts when this share of its body band is inside the image
 MIN_SPACING_MM = 18  # discs closer than this are one disc (less when the column's spacing is small)
 NOMINAL_PERIOD_MM = 40.0  # adult lumbar disc spacing (centre to centre); also the default
 MAX_RESCALE = 1.6  # the size normalisation stays within 1/1.6 … 1.6
 SNAP_MM = 4  # a disc chosen on the resampled column moves to the 1 mm profile's peak this close
 RESCALE_TOL = 0.03  # columns within 10 % of nominal are not resampled
-ENDS_LIKE = 0.4  # a band whose length × mass is under this × the median disc's is not disc-like
+ENDS_LIKE = 0.5  # a band whose length × mass is under this × the median disc's is not disc-like
 ORDINARY_LIKE = 0.75  # …and one over this × is a full, ordinary disc
 ENDS_WINDOW = 1.6  # …and when none follows a disc within this many spacings, the column ends
 FILL, FILL_MIN, FILL_MAX, FILL_FLOOR = True, 1.65, 2.6, 0.25
+SPLIT_SHORT = 0.7  # two consecutive spacings both shorter than this × the period: a band inside a body
 DIP = 0.7  # between two discs the profile falls below this fraction of the weaker one
 SACRAL_SLOPE_STOP_DEG = 37.0  # a "disc" sloping more than this lies in the sacrum (S1-S2)
 GAP_STOP = 2.6  # a spacing this many times the median ends the column (past the sacrum)
@@ -473,14 +494,14 @@ def _fill_missing(chain: list[int], f: np.ndarray, ref: float) -> list[int]:
     missed (a dim or mixed bright/dark disc whose profile peak merged into a
     shoulder) — take the best local maximum of the profile in the middle of the
     gap, if there is any band there at all."""
-    if len(chain) < 4:
+    if len(chain) < 3:
         return chain
     out = list(chain)
-    gaps = np.diff(chain)
-    for a, b, g in zip(chain, chain[1:], gaps):
-        others = [x for x in gaps if x is not g]
-        local = float(np.median(np.diff(chain)))
-        if not (FILL_MIN * local <= g <= FILL_MAX * local):
+    gaps = np.diff(chain).astype(float)
+    for k, (a, b, g) in enumerate(zip(chain, chain[1:], gaps)):
+        # compared with the neighbouring bodies (the spacing grows down the column)
+        local = max(gaps[max(0, k - 1) : k].tolist() + gaps[k + 1 : k + 2].tolist(), default=0.0)
+        if local <= 0 or not (FILL_MIN * local <= g <= FILL_MAX * local):
             continue
         lo, hi = int(a + 0.3 * g), int(b - 0.3 * g)
         seg = f[lo : hi + 1]
@@ -493,6 +514,26 @@ def _fill_missing(chain: list[int], f: np.ndarray, ref: float) -> list[int]:
         if f[best] >= FILL_FLOOR * ref:
             out.append(best)
     return sorted(out)
+
+
+def _drop_inside_bodies(chain: list[int], f: np.ndarray, period: float) -> list[int]:
+    """Bodies and discs alternate regularly: a band that splits one ordinary
+    spacing into two short ones (each under ``SPLIT_SHORT`` × the period, the two
+    together 0.8–1.4 periods) lies inside a vertebral body (a haemangioma, a
+    Modic change, a Schmorl node), not between two — drop it."""
+    out = list(chain)
+    changed = True
+    while changed and len(out) >= 3:
+        changed = False
+        for a, m, b in zip(out, out[1:], out[2:]):
+            if (
+                m - a < SPLIT_SHORT * period and b - m < SPLIT_SHORT * period
+                and 0.8 * period <= b - a <= 1.4 * period
+            ):
+                out.remove(m)
+                changed = True
+                break
+    return out
 
 
 def _choose(f: np.ndarray, slope_of, shape_of=None) -> list[int]:
@@ -578,14 +619,17 @@ def _choose(f: np.ndarray, slope_of, shape_of=None) -> list[int]:
                 ]
                 # …unless a full, ordinary disc follows at a regular spacing: then the
                 # steep band is a sheared disc (spondylolisthesis), not the sacrum
+                here = slope_of(p)
                 ordinary = [
                     q for q in below
                     if q - p <= 1.3 * spacing and abs(slope_of(q)) < SACRAL_SLOPE_STOP_DEG
+                    and slope_of(q) < here + REVERSAL_DEG  # a reversed band lies past the sacrum
                     and (disc_like(q, chain) >= ORDINARY_LIKE if shape_of is not None else f[q] >= 0.85 * ref)
                 ]
                 if step < 0.75 * spacing or step > 1.4 * spacing or (below and not ordinary):
                     break
         chain.append(p)
+    chain = _drop_inside_bodies(chain, f, period)
     return _fill_missing(chain, f, ref) if FILL else chain
 
 
