@@ -445,7 +445,7 @@ def _period(f: np.ndarray, lo: int = 8, hi: int = 30) -> float:
     """Disc spacing (mm) along the column: bodies and discs alternate, so the
     profile's autocorrelation is most negative at half the spacing (a disc
     lies on a body). The half-period is looked for between ``lo`` and ``hi`` mm;
-    the first trough is used rather than a later maximum, which a missing or
+    the trough is used rather than the next maximum, which a missing or
     doubled disc can move to a multiple of the spacing."""
     g = f - ndi.uniform_filter1d(f, 81, mode="nearest")
     n = len(g)
@@ -461,7 +461,7 @@ def _period(f: np.ndarray, lo: int = 8, hi: int = 30) -> float:
     return 2.0 * float(k)
 
 
-def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
+def _choose_column(st: _Straight, f: np.ndarray, grads, period: float | None = None) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1 (see :func:`_choose`)."""
 
     def slope_of(p: int) -> float:
@@ -471,7 +471,7 @@ def _choose_column(st: _Straight, f: np.ndarray, grads) -> list[int]:
         c, nrm, ant = _disc_axes(grads, st, p)
         return _band_length(grads, c, nrm, ant), _band_mass(grads, c, nrm)
 
-    return _choose(f, slope_of, shape_of)
+    return _choose(f, slope_of, shape_of, period)
 
 
 def _fills_gap(p: int, chain: list[int], cands: list[int], f: np.ndarray, floor: float, spacing: float) -> bool:
@@ -536,7 +536,7 @@ def _drop_inside_bodies(chain: list[int], f: np.ndarray, period: float) -> list[
     return out
 
 
-def _choose(f: np.ndarray, slope_of, shape_of=None) -> list[int]:
+def _choose(f: np.ndarray, slope_of, shape_of=None, period: float | None = None) -> list[int]:
     """Disc positions (arc length, top → bottom) ending at L5-S1.
 
     Candidates are the profile's peaks at least half a disc spacing apart (the
@@ -553,7 +553,8 @@ def _choose(f: np.ndarray, slope_of, shape_of=None) -> list[int]:
     spacings) is filled in.
     """
     n = len(f)
-    period = _period(f)
+    if period is None:
+        period = _period(f)
     min_sep = int(round(min(MIN_SPACING_MM, max(12.0, 0.5 * period))))
     peaks = _peaks(f, min_sep)
     peaks = [p for p in peaks if EDGE_MARGIN_MM <= p < n - EDGE_MARGIN_MM]
@@ -710,14 +711,15 @@ def _choose_column_normalised(image: np.ndarray, sl: SliceInfo, st: _Straight, f
     body size or the (possibly unknown) pixel spacing — and each chosen disc is
     mapped back to the nearest arc position of the 1 mm column ``st``, where its
     plane is fitted. ``None`` when no resampling is needed or possible."""
-    scale = float(np.clip(_period(f) / NOMINAL_PERIOD_MM, 1.0 / MAX_RESCALE, MAX_RESCALE))
+    period = _period(f)
+    scale = float(np.clip(period / NOMINAL_PERIOD_MM, 1.0 / MAX_RESCALE, MAX_RESCALE))
     if abs(scale - 1.0) <= RESCALE_TOL:
         return None
     again = _analyse_slice(image, sl, GRID_MM * scale)
     if again is None:
         return None
     cv2, st2, _ = again
-    chain2 = _choose_column(st2, _disc_profile(st2), _gradients(_normalise(cv2.image)))
+    chain2 = _choose_column(st2, _disc_profile(st2), _gradients(_normalise(cv2.image)), period / scale)
     out: list[int] = []
     for s2 in chain2:
         # the same canal point in 1 mm canonical pixels (both grids share their origin)
