@@ -387,10 +387,11 @@ def _slope_deg(normal: np.ndarray) -> float:
 
 
 def _band_length(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray, ant: np.ndarray) -> float:
-    """How far (mm) the band at ``centre`` runs along its own direction: the
-    contiguous stretch through the centre where the band still differs from the
-    bone on both sides of it (same sign, at least 40 % of its contrast at the
-    centre). A disc spans the whole vertebral body from the posterior to the
+    """How far (mm) the band at ``centre`` runs along its own direction: over
+    the contiguous stretch through the centre where the band still differs from
+    the bone on both sides of it (same sign, at least 20 % of its contrast at the
+    centre), each millimetre counted by the share of the central contrast it
+    keeps (at most 1; a soft length, steadier than a threshold). A disc spans the whole vertebral body from the posterior to the
     anterior cortex; below L5-S1 the sacrum narrows quickly and the remnant
     lines of its fused segments are short."""
     t = np.asarray(ant, float) / max(float(np.linalg.norm(ant)), 1e-9)
@@ -409,14 +410,16 @@ def _band_length(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray, ant: np.
     ref = float(np.median(con[np.abs(along) <= 8]))
     if abs(ref) < 1e-3:
         return 0.0
-    ok = con / ref >= 0.4
+    rel = con / ref
+    ok = rel >= 0.2
     k0 = int(np.argmin(np.abs(along)))
     i = j = k0
     while i > 0 and ok[i - 1]:
         i -= 1
     while j < len(ok) - 1 and ok[j + 1]:
         j += 1
-    return float(along[j] - along[i])
+    # soft length: each millimetre counts by how much of the central contrast it keeps
+    return float(np.sum(np.clip(rel[i : j + 1], 0.0, 1.0)))
 
 
 def _band_mass(smooth: np.ndarray, centre: np.ndarray, n: np.ndarray) -> float:
