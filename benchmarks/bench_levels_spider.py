@@ -210,7 +210,10 @@ def write_results(text: str, section: str = SECTION) -> None:
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     if section in old:
         head, rest = old.split(section, 1)
-        nxt = rest.find("\n## ")
+        # the section ends at the next heading or at another benchmark's marker
+        # (``<!-- name:start -->``, benchmarks/results_md.py), which must survive
+        ends = [i for i in (rest.find("\n## "), rest.find("\n<!-- ")) if i >= 0]
+        nxt = min(ends) if ends else -1
         tail = rest[nxt:] if nxt >= 0 else "\n"
         new = head + text + tail
     else:
@@ -291,7 +294,7 @@ def main(argv=None) -> int:
         f"- mean |detected − mask| disc count: {diff:.2f}\n"
         f"- time per slice: {np.median(times):.2f} s median (find_discs, one slice, this machine)\n\n"
         + "\n".join(table)
-        + f"\n\n{BEFORE}\n\n{NOTES}\n"
+        + f"\n\n{BEFORE}\n\n{NOTES}"
         + "\n\nPer slice at the assumed spacing:\n\n"
         "| patient | half | mask discs | detected | count+order | lumbar naming | lowest ok |\n"
         "|---|---|---|---|---|---|---|\n"
