@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 SAC_OFFSETS = (0.0, -0.25, -0.5, -0.75)
-LF_OFFSETS = (-math.log(3.0), -1.5, -2.0, -2.5, -3.0)
+LF_OFFSETS = (-math.log(3.0), -1.25, -1.5, -1.75, -2.0, -2.25, -2.5, -3.0)
 
 
 def _score(canal_mae: float | None, lf_mae: float | None) -> float:
