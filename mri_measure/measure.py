@@ -459,11 +459,13 @@ _COMPASS = np.array(
 )
 
 
-def _refine_inscribed(pts, d, boundary: _Boundary, step):
+def _refine_inscribed(pts, d, boundary: _Boundary, step, inside=None):
     """Compass search maximising the distance to the contour from several starts.
 
     The inscribed radius is a tent-shaped ridge, so grid samples miss its top by
     up to half a step; a few halvings of the step recover it to ~step/64.
+    ``inside(points_mm) -> bool array`` keeps the search inside the structure:
+    outside a small closed contour the distance to it grows without bound.
     """
     pts = pts.copy()
     d = d.copy()
@@ -471,6 +473,8 @@ def _refine_inscribed(pts, d, boundary: _Boundary, step):
     for _ in range(24):
         trial = (pts[:, None, :] + steps[:, None, None] * _COMPASS[None]).reshape(-1, 2)
         dt, _ = boundary.nearest(trial)
+        if inside is not None:
+            dt = np.where(inside(trial), dt, -np.inf)
         dt = dt.reshape(len(pts), len(_COMPASS))
         best = np.argmax(dt, axis=1)
         dbest = dt[np.arange(len(pts)), best]
@@ -536,7 +540,20 @@ def _max_thickness(field: np.ndarray, spacing, window=False) -> tuple[float, Lin
         return 0.0, ((0.0, 0.0), (0.0, 0.0)), min(sr, sc)
     d, _ = boundary.nearest(pts)
     top = np.argsort(d)[-8:]
-    centre, radius, q = _refine_inscribed(pts[top], d[top], boundary, h)
+
+    def is_inside(p_mm: np.ndarray) -> np.ndarray:
+        i = np.rint((p_mm[:, 0] / sr - pos_r[0]) / (h / sr)).astype(int)
+        j = np.rint((p_mm[:, 1] / sc - pos_c[0]) / (h / sc)).astype(int)
+        ok = (i >= 0) & (i < inside.shape[0]) & (j >= 0) & (j < inside.shape[1])
+        out = np.zeros(len(p_mm), dtype=bool)
+        out[ok] = inside[i[ok], j[ok]]
+        return out
+
+    centre, radius, q = _refine_inscribed(pts[top], d[top], boundary, h, is_inside)
+    if not np.isfinite(radius) or radius > dmax + 2 * h:  # the contour disagrees with the mask
+        k = int(np.argmax(dist.ravel()[cand]))  # (a speck): trust the distance transform
+        centre, radius = pts[k], dmax
+        q = boundary.nearest(centre[None])[1][0]
     u = _across_direction(dist, h, centre, radius, q)
     along_px = 1.0 / float(np.hypot(u[0] / sr, u[1] / sc))
     lo, hi = _profile_extent(field, spacing, centre, u, radius + 1.5 * along_px, h)

@@ -519,3 +519,31 @@ def test_thickness_worst_case_bound_including_axis_aligned(width, sr, ratio, ang
     pixel = max(spacing)
     assert abs(_thickness_error(case, soft=False)) <= 1.0 * pixel
     assert abs(_thickness_error(case, soft=True)) <= 0.25 * pixel
+
+
+def test_a_speck_of_lf_measures_as_a_speck_not_as_the_space_around_it():
+    """Regression: a 1-pixel LF component on a faint diagonal ridge of probability
+    (what a model leaves on a slice past the ligament's end) measured 10.3 mm,
+    because the inscribed-circle search walked out of the tiny contour. A
+    thickness can never exceed the structure's own extent."""
+    ridge = np.array([
+        [0.01, 0.01, 0.04, 0.17, 0.40],
+        [0.02, 0.04, 0.21, 0.48, 0.15],
+        [0.06, 0.16, 0.53, 0.17, 0.00],
+        [0.25, 0.47, 0.20, 0.01, 0.00],
+        [0.42, 0.11, 0.01, 0.00, 0.00],
+    ])
+    probs = np.zeros((4, 40, 40))
+    probs[2, 20:25, 20:25] = ridge
+    probs[1, 5:15, 5:15] = 1.0
+    probs[0] = 1.0 - probs[1:].sum(axis=0)
+    labels = np.argmax(probs, axis=0).astype(np.uint8)
+    assert (labels == 2).sum() == 1
+    spacing = (0.625, 0.625)
+    soft = measure_slice(labels, spacing, probabilities=probs)
+    assert soft.lf_thickness_left_mm is not None and soft.lf_thickness_left_mm <= 2 * 0.625
+    speck = np.zeros((40, 40), np.uint8)
+    speck[20, 20:22] = 3
+    speck[21, 21:23] = 3  # a 4-pixel staircase
+    hard = measure_slice(speck, spacing)
+    assert hard.lf_thickness_right_mm is not None and hard.lf_thickness_right_mm <= 3 * 0.625
