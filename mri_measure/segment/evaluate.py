@@ -6,7 +6,10 @@ Default: ``N`` held-out realistic-T2 synthetic slices
 spacing uniform in 0.3–0.9 mm, stenosis none/moderate/severe in equal
 shares, generators seeded by ``(seed, set, index)`` — never a training
 seed), plus ``N/4`` slices under each shift the model was not specifically
-trained for: T1-like contrast, SNR halved, 1.0 mm pixels, 15° tilt.
+trained for: T1-like contrast, SNR halved, 1.0 mm pixels, 15° tilt — and
+``N/4`` realistic slices 5–9 mm from the disc mid-plane ("off_disc", the outer
+slices of a clinical block, where the ligament may end: its "spurious LF"
+column counts LF found where the truth has none).
 With ``--cases``: every synthetic CD folder under PATH (``truth.json`` +
 ``truth_labels.npz`` beside ``CD/``), all axial slices.
 
@@ -34,7 +37,7 @@ from . import metrics as M
 
 log = logging.getLogger(__name__)
 
-SHIFTS = ("t1like", "snr_half", "spacing_1mm", "tilt_15")
+SHIFTS = ("t1like", "snr_half", "spacing_1mm", "tilt_15", "off_disc")
 STENOSIS = ("none", "moderate", "severe")
 SPACING_BINS = ((0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
@@ -45,7 +48,8 @@ def held_out_sample(rng: np.random.Generator, shift: str | None = None, *, spaci
     Mirrors the realistic branch of :func:`mri_measure.synth.sample_axial_2d`
     (it is that function when ``shift`` is None); the shifts change one thing:
     ``t1like`` the tissue table, ``snr_half`` doubles the noise σ,
-    ``spacing_1mm`` the pixel spacing, ``tilt_15`` tilts the plane by 15°.
+    ``spacing_1mm`` the pixel spacing, ``tilt_15`` tilts the plane by 15°,
+    ``off_disc`` moves it 5–9 mm from the disc mid-plane.
     """
     from ..synth import TRAINING_LEVELS, sample_axial_2d
     from ..synth import render as R
@@ -64,7 +68,10 @@ def held_out_sample(rng: np.random.Generator, shift: str | None = None, *, spaci
     lev = TRAINING_LEVELS[int(rng.integers(0, len(TRAINING_LEVELS)))]
     ph = make_phantom(int(rng.integers(0, 2**31 - 1)), stenosis=stenosis)
     tilt = (float(rng.choice([-15.0, 15.0])), 0.0) if shift == "tilt_15" else (float(rng.uniform(-3, 3)), 0.0)
-    plane = disc_plane(ph, lev, spacing_mm=sp, shape=(256, 256), offset_mm=rng.uniform(-4, 4),
+    offset = rng.uniform(-4, 4)
+    if shift == "off_disc":
+        offset = float(rng.choice([-1.0, 1.0])) * rng.uniform(5.0, 9.0)
+    plane = disc_plane(ph, lev, spacing_mm=sp, shape=(256, 256), offset_mm=offset,
                        tilt_deg=tilt, centre_on="canal")
     contrast = "t1like" if shift == "t1like" else "t2"
     j = ph.level_index(lev)
@@ -270,8 +277,8 @@ def _fmt(v, nd=3):
 def markdown_table(summary: dict) -> str:
     lines = [
         "| set | n | Dice sac | Dice LF-L | Dice LF-R | canal area MAE / bias (mm²) | LF thickness MAE / bias (mm) "
-        "| LF ≥ 2.5 agree % (κ) | area ≤ 100 agree % (κ) | missing LF |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| LF ≥ 2.5 agree % (κ) | area ≤ 100 agree % (κ) | missing LF | spurious LF |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     def row(name, s):
         ca, lf = s["canal_area_mm2"], s["lf_thickness_mm"]
@@ -279,7 +286,7 @@ def markdown_table(summary: dict) -> str:
         return (f"| {name} | {s['n_slices']} | {_fmt(s['dice_sac'])} | {_fmt(s['dice_lf_left'])} | "
                 f"{_fmt(s['dice_lf_right'])} | {_fmt(ca['mae'], 2)} / {_fmt(ca['bias'], 2)} | "
                 f"{_fmt(lf['mae'], 3)} / {_fmt(lf['bias'], 3)} | {_fmt(a1['agreement_pct'], 1)} ({_fmt(a1['kappa'], 2)}) | "
-                f"{_fmt(a2['agreement_pct'], 1)} ({_fmt(a2['kappa'], 2)}) | {lf['n_missing']} |")
+                f"{_fmt(a2['agreement_pct'], 1)} ({_fmt(a2['kappa'], 2)}) | {lf['n_missing']} | {lf['n_spurious']} |")
     for name, s in summary["sets"].items():
         lines.append(row(name, s))
     for group in ("by_spacing", "by_contrast", "by_stenosis_truth"):

@@ -57,7 +57,8 @@ def _pair(x, name: str) -> tuple[float, float]:
 
 
 def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_px=None,
-                    level: str | None = None, stenosis: str | None = None) -> AxialSample:
+                    level: str | None = None, stenosis: str | None = None,
+                    max_offset_mm: float | None = None) -> AxialSample:
     """One random axial slice near a lumbar disc, with exact ground truth.
 
     ``randomise=True`` (training): random subject, LF 1.5-7 mm per side, canal
@@ -65,7 +66,9 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
     by ``orientation``, tilt ±10°, position ±6 mm from the disc mid-plane,
     spacing 0.3-1.0 mm, random contrast ("t2", "t1like", "inverted",
     "random"), bias field, blur and noise.  ``randomise=False``: realistic T2,
-    standard axial orientation (small tilt), clinical spacing.
+    standard axial orientation (small tilt), clinical spacing, position ±4 mm.
+    ``max_offset_mm`` widens or narrows the position range (e.g. 9 mm: the outer
+    slices of a clinical block, where the ligament may end).
     """
     rng = _as_rng(rng)
     if stenosis is not None and stenosis not in STENOSIS_GRADES:
@@ -76,6 +79,9 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
     shape = tuple(int(v) for v in _pair(size_px, "size_px")) if size_px is not None else (256, 256)
     if min(shape) < 16:
         raise OptionError("size_px must be at least 16 pixels")
+    off = float(max_offset_mm) if max_offset_mm is not None else (6.0 if randomise else 4.0)
+    if off < 0:
+        raise OptionError("max_offset_mm must be >= 0")
     lev = level or TRAINING_LEVELS[int(rng.integers(0, len(TRAINING_LEVELS)))]
     seed = int(rng.integers(0, 2**31 - 1))
     if randomise:
@@ -92,7 +98,7 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
             sp = rng.uniform(0.3, 1.0)
             spacing = (sp, sp * rng.uniform(0.95, 1.05) if rng.uniform() < 0.2 else sp)
         plane = disc_plane(
-            ph, lev, spacing_mm=spacing, shape=shape, offset_mm=rng.uniform(-6, 6),
+            ph, lev, spacing_mm=spacing, shape=shape, offset_mm=rng.uniform(-off, off),
             tilt_deg=(rng.uniform(-10, 10), rng.uniform(-10, 10)), rotation_deg=rng.uniform(-20, 20),
             shift_mm=(rng.uniform(-12, 12), rng.uniform(-12, 12)),
         )
@@ -111,7 +117,7 @@ def sample_axial_2d(rng=None, *, randomise: bool = True, spacing_mm=None, size_p
             sp = float(rng.uniform(0.55, 0.8))
             spacing = (sp, sp)
         plane = disc_plane(
-            ph, lev, spacing_mm=spacing, shape=shape, offset_mm=rng.uniform(-4, 4),
+            ph, lev, spacing_mm=spacing, shape=shape, offset_mm=rng.uniform(-off, off),
             tilt_deg=(rng.uniform(-3, 3), 0.0), centre_on="canal",
         )
         contrast = "t2"

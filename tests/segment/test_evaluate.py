@@ -9,7 +9,7 @@ def test_evaluate_cli_writes_metrics_table_and_plot(tmp_path, capsys):
     out = tmp_path / "ev"
     assert main(["evaluate", "--out", str(out), "--n-slices", "2", "--seed", "777"]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["sets"]) == {"held_out", "t1like", "snr_half", "spacing_1mm", "tilt_15"}
+    assert set(m["sets"]) == {"held_out", "t1like", "snr_half", "spacing_1mm", "tilt_15", "off_disc"}
     h = m["sets"]["held_out"]
     assert h["n_slices"] == 2 and h["dice_sac"] > 0.9
     assert h["canal_area_mm2"]["n"] == 2 and h["canal_area_mm2"]["mae"] < 25
