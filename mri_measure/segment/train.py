@@ -21,6 +21,7 @@ learning-rate schedule (warm-up, cosine decay) fits the wall-clock budget.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import math
@@ -50,7 +51,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lr": 2e-3,
     "weight_decay": 1e-4,
     "warmup_steps": 30,
-    "realistic_fraction": 0.4,  # share of synthetic items rendered as realistic T2
+    "realistic_fraction": 0.6,  # share of synthetic items rendered as realistic T2
+    "max_offset_mm": 9.0,  # slices up to this far from the disc mid-plane (a clinical block's outer slices)
     "user_fraction": 0.25,  # share of items drawn from --user-cases when given
     "lf_weight": 3.0,  # CE weight of the thin LF classes
     "log_every": 20,
@@ -71,14 +73,15 @@ DEFAULT_CONFIG: dict[str, Any] = {
 SampleFn = Callable[[np.random.Generator, bool], Any]
 
 
-def synth_sample(rng: np.random.Generator, randomise: bool) -> Any:
-    """One synthetic axial slice (realistic T2 ones at a random clinical spacing)."""
+def synth_sample(rng: np.random.Generator, randomise: bool, max_offset_mm: float | None = None) -> Any:
+    """One synthetic axial slice (realistic T2 ones at a random clinical spacing),
+    up to ``max_offset_mm`` from the disc mid-plane (None: the generator's default)."""
     from ..synth import sample_axial_2d
 
     if randomise:
-        return sample_axial_2d(rng, randomise=True)
+        return sample_axial_2d(rng, randomise=True, max_offset_mm=max_offset_mm)
     sp = float(rng.uniform(0.3, 0.95))
-    return sample_axial_2d(rng, randomise=False, spacing_mm=(sp, sp))
+    return sample_axial_2d(rng, randomise=False, spacing_mm=(sp, sp), max_offset_mm=max_offset_mm)
 
 
 class BatchMaker:
@@ -212,7 +215,7 @@ def train(
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     cases = load_user_cases(user_cases) if user_cases else []
-    sample_fn = sample_fn or synth_sample
+    sample_fn = sample_fn or functools.partial(synth_sample, max_offset_mm=cfg.get("max_offset_mm"))
 
     torch.manual_seed(seed)
     loc = build_network(cfg["localiser"]["architecture"], cfg["localiser"]["kwargs"]).to(dev)
