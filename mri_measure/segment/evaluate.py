@@ -113,8 +113,9 @@ def slice_row(probs: np.ndarray, truth_labels: np.ndarray, spacing, truth: dict[
     return row
 
 
-def _lf_max_with_uncertainty(r: dict, prefix: str = "pred") -> tuple[float | None, float | None]:
-    sides = [(r[f"{prefix}_lf_thickness_{s}_mm"], r.get(f"{prefix}_lf_thickness_{s}_uncertainty_mm"))
+def _lf_max_with_uncertainty(r: dict) -> tuple[float | None, float | None]:
+    """The predicted max LF over both sides and that side's uncertainty."""
+    sides = [(r[f"pred_lf_thickness_{s}_mm"], r.get(f"pred_lf_thickness_{s}_uncertainty_mm"))
              for s in ("left", "right")]
     sides = [sv for sv in sides if sv[0] is not None]
     return max(sides, key=lambda sv: sv[0]) if sides else (None, None)
@@ -126,7 +127,7 @@ def _flags(rows: list[dict], thresholds: Thresholds) -> dict:
     slices *not* flagged, and how often truth lies within value ± 1.96 × uncertainty."""
     out: dict[str, Any] = {}
     crit = {
-        "lf_thickened": (lambda r: _lf_max_with_uncertainty(r),
+        "lf_thickened": (_lf_max_with_uncertainty,
                          lambda r: _lf_max(r["true_lf_thickness_left_mm"], r["true_lf_thickness_right_mm"]),
                          thresholds.lf_threshold_mm, thresholds.lf_thickened),
         "canal_narrowed": (lambda r: (r["pred_canal_area_mm2"], r.get("pred_canal_area_uncertainty_mm2")),

@@ -133,63 +133,53 @@ def test_nifti_2d_rotated_slice(tmp_path):
     np.testing.assert_allclose(_seg_y(c), _seg_y(_as_case(s)), atol=1e-4)
 
 
+def _nifti_pair(d: Path, image, labels=None) -> Path:
+    """Write ``NAME.nii.gz`` (an sitk image, or raw bytes) and, if given, ``NAME_labels.nii.gz`` into ``d``."""
+    d.mkdir()
+    if isinstance(image, bytes):
+        (d / f"{NAME}.nii.gz").write_bytes(image)
+    else:
+        sitk.WriteImage(image, str(d / f"{NAME}.nii.gz"))
+    if labels is not None:
+        sitk.WriteImage(labels, str(d / f"{NAME}_labels.nii.gz"))
+    return d
+
+
 def test_nifti_errors(tmp_path):
     s = _sample()
     vol = _sitk_volume(s.image[None].astype(np.float32), s.orientation, SPACING)
     lab = _sitk_volume(s.labels[None].astype(np.uint8), s.orientation, SPACING)
 
-    d = tmp_path / "geometry"
-    d.mkdir()
-    sitk.WriteImage(vol, str(d / f"{NAME}.nii.gz"))
-    lab.SetSpacing((0.5, 0.5, 4.0))
-    sitk.WriteImage(lab, str(d / f"{NAME}_labels.nii.gz"))
+    wrong_spacing = sitk.Image(lab)
+    wrong_spacing.SetSpacing((0.5, 0.5, 4.0))
     with pytest.raises(InputError) as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "geometry", vol, wrong_spacing))
     assert "user case #1 (NIfTI)" in _message(e, tmp_path) and "differs" in str(e.value)
 
-    d = tmp_path / "size"
-    d.mkdir()
-    sitk.WriteImage(vol, str(d / f"{NAME}.nii.gz"))
-    sitk.WriteImage(_sitk_volume(s.labels[None, :60].astype(np.uint8), s.orientation, SPACING),
-                    str(d / f"{NAME}_labels.nii.gz"))
+    short = _sitk_volume(s.labels[None, :60].astype(np.uint8), s.orientation, SPACING)
     with pytest.raises(InputError, match="size differs") as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "size", vol, short))
     _message(e, tmp_path)
 
-    d = tmp_path / "sagittal"
-    d.mkdir()
     sag = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)  # columns anterior→posterior, rows head→foot
     stack = np.stack([s.image] * 3).astype(np.float32)
-    sitk.WriteImage(_sitk_volume(stack, sag, SPACING), str(d / f"{NAME}.nii.gz"))
-    sitk.WriteImage(_sitk_volume(np.stack([s.labels] * 3).astype(np.uint8), sag, SPACING),
-                    str(d / f"{NAME}_labels.nii.gz"))
     with pytest.raises(InputError, match="sagittal, not axial") as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "sagittal", _sitk_volume(stack, sag, SPACING),
+                                    _sitk_volume(np.stack([s.labels] * 3).astype(np.uint8), sag, SPACING)))
     _message(e, tmp_path)
 
-    d = tmp_path / "garbage"
-    d.mkdir()
-    (d / f"{NAME}.nii.gz").write_bytes(b"\x1f\x8b not really gzip" * 20)
-    sitk.WriteImage(lab, str(d / f"{NAME}_labels.nii.gz"))
     with pytest.raises(InputError, match=r"#1 \(NIfTI\): the image cannot be read") as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "garbage", b"\x1f\x8b not really gzip" * 20, lab))
     _message(e, tmp_path)
 
-    d = tmp_path / "unpaired"
-    d.mkdir()
-    sitk.WriteImage(vol, str(d / f"{NAME}.nii.gz"))
     with pytest.raises(InputError, match="no label image") as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "unpaired", vol))
     _message(e, tmp_path)
 
-    d = tmp_path / "floatlabels"
-    d.mkdir()
-    sitk.WriteImage(vol, str(d / f"{NAME}.nii.gz"))
     fl = sitk.Cast(lab, sitk.sitkFloat32) * 0.5
     fl.CopyInformation(vol)
-    sitk.WriteImage(fl, str(d / f"{NAME}_labels.nii.gz"))
     with pytest.raises(InputError, match="non-integer") as e:
-        load_user_cases(d)
+        load_user_cases(_nifti_pair(tmp_path / "floatlabels", vol, fl))
     _message(e, tmp_path)
 
 
