@@ -167,8 +167,9 @@ class Result(NamedTuple):
     discs: tuple
 
 
-def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM) -> Result:
-    discs = find_discs(as_loaded_stack(image, pixel_mm))
+def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM,
+             method: str = "auto") -> Result:
+    discs = find_discs(as_loaded_stack(image, pixel_mm), method=method)
     truth = mask_discs(mask)
     pts = [patient_to_pixel(d.centre_mm, pixel_mm) for d in reversed(discs)]  # head → feet
     matched = []
@@ -240,6 +241,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--draw", type=Path, default=None)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--method", choices=("auto", "learned", "classical"), default="auto",
+                    help="find_discs method (auto = what `measure` uses)")
     ap.add_argument("--no-spacings", action="store_true",
                     help="skip the robustness runs at 0.5 and 0.7 mm (faster while developing)")
     args = ap.parse_args(argv)
@@ -257,7 +260,7 @@ def main(argv=None) -> int:
         scores[px] = {h: [] for h in split}
         for f, image, mask in data:
             t0 = time.perf_counter()
-            r = evaluate(image, mask, px)
+            r = evaluate(image, mask, px, args.method)
             times.append(time.perf_counter() - t0)
             scores[px][half_of[f]].append(r)
             if px == ASSUMED_PIXEL_MM:

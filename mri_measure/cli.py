@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "image + NAME_labels pairs (PNG: + NAME.json spacing), DICOM SEG + its images")
     s.add_argument("--device", default="cpu")
 
+    s = sub.add_parser("train-discs", help="train the sagittal disc detector on synthetic scenes")
+    s.add_argument("--out", required=True, help="bundle directory to write (shipped: models/sagittal-disc-unet)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    s.add_argument("--steps", type=int, default=None)
+    s.add_argument("--scenes", type=int, default=1000, help="random scenes in the training pool")
+
     s = sub.add_parser("evaluate", help="evaluate a model against ground truth")
     s.add_argument("--model", default=None, help="bundle directory (default: shipped)")
     s.add_argument("--out", required=True, help="folder for metrics JSON, tables, plots")
@@ -203,6 +210,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .segment.train import train_command
 
         return train_command(args)
+    if cmd == "train-discs":
+        from .segment.disc_train import train_discs_command
+
+        return train_discs_command(args)
     if cmd == "evaluate":
         from .segment.evaluate import evaluate_command
 

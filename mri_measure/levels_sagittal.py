@@ -761,16 +761,64 @@ def _choose_column_normalised(image: np.ndarray, sl: SliceInfo, st: _Straight, f
     return out
 
 
-def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
+def _column_confidence(positions) -> float:
+    """1.0 for at least five regularly spaced discs (spacing varies by less
+    than 25 %), 0.8 for four or an irregular column, 0.6 otherwise."""
+    spacing = np.diff(np.asarray(positions, dtype=float))
+    regular = float(np.std(spacing) / max(float(np.mean(np.abs(spacing))), 1e-6)) if len(spacing) else 1.0
+    n = len(positions)
+    return 1.0 if n >= 5 and regular < 0.25 else 0.8 if n >= 4 else 0.6
+
+
+def _learned_discs(image: np.ndarray, sl: SliceInfo, for_uid: str | None) -> tuple[DiscPlane, ...] | None:
+    """Discs by the learned detector (:mod:`mri_measure.segment.disc_detector`
+    and :mod:`mri_measure.levels_learned`) on one sagittal slice; ``None`` when
+    torch or the detector bundle is unavailable, or the detector sees no sacrum
+    or fewer than two discs."""
+    from .errors import ModelError
+    from .levels import level_name
+    from .levels_learned import discs_from_probabilities
+
+    try:
+        from .segment.disc_detector import load_disc_detector
+
+        detector = load_disc_detector()
+    except (ImportError, ModelError):
+        return None
+    cv = canonical_view(image, sl, detector.grid_mm)
+    found = discs_from_probabilities(detector.probabilities(cv.image), detector.grid_mm)
+    if not found or len(found) < 2:
+        return None
+    conf = _column_confidence([d.centre_px[0] for d in found])
+    planes = []
+    for d in reversed(found[-N_NAMED:]):  # caudal first
+        ci, cj = d.centre_px
+        centre = cv.to_patient(ci, cj)
+        nvec = cv.to_patient(ci - d.normal_px[0], cj - d.normal_px[1]) - centre  # toward the head
+        planes.append((centre, nvec / max(float(np.linalg.norm(nvec)), 1e-9), d.height_mm))
+    normals = _smooth_normals([nv for _, nv, _ in planes])
+    return tuple(
+        DiscPlane(level=level_name(rank), centre_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
+                  normal=tuple(float(v) for v in nvec), confidence=conf,  # type: ignore[arg-type]
+                  height_mm=float(height), frame_of_reference_uid=for_uid)
+        for rank, ((centre, _, height), nvec) in enumerate(zip(planes, normals))
+    )
+
+
+def find_discs(loaded_sagittal: LoadedStack, method: str = "auto") -> tuple[DiscPlane, ...]:
     """Discs on a sagittal T2 stack, named from the sacrum upward (L5-S1 first).
 
-    Returns ``()`` when the stack is unusable (not sagittal, too small, no
-    canal or too few discs): the caller warns and falls back. Confidence is
-    1.0 for a column of at least five regularly spaced discs (spacing varies
-    by less than 25 %), 0.8 for four or an irregular column, 0.6 otherwise.
+    ``method``: ``"learned"`` — the disc detector on the mid-sagittal slice;
+    ``"classical"`` — the column analysis of this module; ``"auto"`` (default)
+    — learned, falling back to classical when torch or the detector bundle is
+    missing or the detector finds no sacrum. Returns ``()`` when the stack is
+    unusable (not sagittal, too small, no canal or too few discs): the caller
+    warns and falls back. Confidence: see :func:`_column_confidence`.
     """
     from .levels import level_name
 
+    if method not in ("auto", "learned", "classical"):
+        raise ValueError(f"unknown disc-finding method {method!r}")
     slices = loaded_sagittal.slices
     pixels = np.asarray(loaded_sagittal.pixels)
     if not slices or pixels.ndim != 3 or pixels.shape[0] != len(slices):
@@ -782,6 +830,11 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
     if best is None:
         return ()
     k_mid, (cv, st, _) = best
+    for_uid = loaded_sagittal.stack.frame_of_reference_uid
+    if method != "classical":
+        learned = _learned_discs(pixels[k_mid], slices[k_mid], for_uid)
+        if learned is not None or method == "learned":
+            return learned or ()
     f = _disc_profile(st)
     grads = _gradients(_normalise(cv.image))
     chain = _choose_column_normalised(pixels[k_mid], slices[k_mid], st, f)
@@ -789,10 +842,7 @@ def find_discs(loaded_sagittal: LoadedStack) -> tuple[DiscPlane, ...]:
         chain = _choose_column(st, f, grads)
     if len(chain) < 2:
         return ()
-    spacing = np.diff(chain).astype(float)
-    regular = float(np.std(spacing) / max(np.mean(spacing), 1e-6))
-    conf = 1.0 if len(chain) >= 5 and regular < 0.25 else 0.8 if len(chain) >= 4 else 0.6
-    for_uid = loaded_sagittal.stack.frame_of_reference_uid
+    conf = _column_confidence(chain)
     axes = {s: _disc_axes(grads, st, s) for s in chain}
     # two bands that settle on the same disc after re-centring are one disc
     merged: list[int] = []

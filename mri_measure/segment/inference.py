@@ -171,23 +171,25 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"cannot read model weights ({exc.__class__.__name__}); restore or retrain the bundle") from None
 
 
+def build_part(meta: dict[str, Any], state: dict[str, torch.Tensor], part: str) -> torch.nn.Module:
+    """The network ``part`` of a bundle (architecture from metadata, weights under ``part.``)."""
+    spec = meta["networks"][part]
+    try:
+        net = build_network(spec["architecture"], dict(spec.get("kwargs", {})))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"model bundle network {part!r} cannot be built ({exc}); use a matching mri-measure") from None
+    prefix = part + "."
+    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        net.load_state_dict(sub, strict=True)
+    except RuntimeError:
+        raise ModelError(f"model weights do not fit the {part} architecture in metadata.json; "
+                         "the bundle is inconsistent — retrain it") from None
+    return net
+
+
 def build_from_state(meta: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[torch.nn.Module, torch.nn.Module]:
-    nets = []
-    for part in ("localiser", "segmenter"):
-        spec = meta["networks"][part]
-        try:
-            net = build_network(spec["architecture"], dict(spec.get("kwargs", {})))
-        except (TypeError, ValueError) as exc:
-            raise ModelError(f"model bundle network {part!r} cannot be built ({exc}); use a matching mri-measure") from None
-        prefix = part + "."
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        try:
-            net.load_state_dict(sub, strict=True)
-        except RuntimeError:
-            raise ModelError(f"model weights do not fit the {part} architecture in metadata.json; "
-                             "the bundle is inconsistent — retrain it") from None
-        nets.append(net)
-    return nets[0], nets[1]
+    return build_part(meta, state, "localiser"), build_part(meta, state, "segmenter")
 
 
 def load_segmenter(bundle_dir: str | Path | None = None, device: str = "cpu") -> TorchSegmenter:

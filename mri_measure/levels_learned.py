@@ -1,0 +1,159 @@
+"""From the disc detector's label probabilities to the column's discs, counted
+from the sacrum (numpy only; the network itself lives in
+:mod:`mri_measure.segment.disc_detector`).
+
+The detector labels each pixel of the canonical mid-sagittal view as
+background, disc, vertebra or sacrum. Here:
+
+1. **discs** are the connected regions labelled disc that touch bone
+   (vertebra or sacrum) within a few millimetres — a bright blob in the
+   abdomen is not a disc; two pieces of one disc (split by a dark cleft) are
+   merged when they lie side by side along the disc rather than one above
+   the other;
+2. **sacrum** is the largest region labelled sacrum; the highest disc that
+   touches it is L5-S1, and regions labelled disc below it (a sacral remnant
+   taken for a disc) are dropped. No sacrum: no answer (the caller falls back);
+3. every disc gets its centre, its direction (the principal axes of the
+   region: the long axis runs along the disc, the short one along the
+   column) and its height (area / length).
+
+>>> p = np.zeros((4, 60, 40), np.float32); p[0] = 1
+>>> for r in (10, 30):  # two discs on a column of bodies, the sacrum below
+...     p[:, r - 8 : r - 2, 10:30] = np.array([0, 0, 1, 0])[:, None, None]
+...     p[:, r - 2 : r + 2, 10:30] = np.array([0, 1, 0, 0])[:, None, None]
+>>> p[:, 32:50, 10:30] = np.array([0, 0, 0, 1])[:, None, None]
+>>> [round(d.centre_px[0], 1) for d in discs_from_probabilities(p, grid_mm=1.5)]
+[9.5, 29.5]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+DISC, VERTEBRA, SACRUM = 1, 2, 3
+MIN_DISC_MM2 = 20.0  # smaller regions labelled disc are noise
+MIN_SACRUM_MM2 = 150.0
+TOUCH_MM = 4.5  # a disc touches bone within this distance
+MERGE_GAP_MM = 3.0  # pieces closer than this along the column are one disc
+SHORT_FRACTION = 0.5  # a disc is at least this share of the median disc length
+OFF_COLUMN_FRACTION = 0.6  # … and its centre this close to the column (× median length)
+
+
+@dataclass(frozen=True)
+class DetectedDisc:
+    centre_px: tuple[float, float]  # (row, col) on the detector grid
+    along_px: tuple[float, float]  # unit vector along the disc (its long axis)
+    normal_px: tuple[float, float]  # unit vector along the column, pointing to the feet
+    height_mm: float
+    length_mm: float
+    probability: float  # mean disc probability over the region
+
+
+def _axes(rr: np.ndarray, cc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre, long-axis and short-axis unit vectors of a pixel set."""
+    x = np.stack([rr, cc], 1).astype(float)
+    c = x.mean(0)
+    cov = np.cov((x - c).T) if len(x) > 2 else np.eye(2)
+    w, v = np.linalg.eigh(cov)
+    long_ax, short_ax = v[:, 1], v[:, 0]
+    if short_ax[0] < 0:
+        short_ax = -short_ax  # toward the feet
+    return c, long_ax, short_ax
+
+
+def _column_gap_px(a: np.ndarray, b: np.ndarray, axis: np.ndarray) -> float:
+    """Gap (px; negative = overlap) between two pixel sets along ``axis``."""
+    pa, pb = a @ axis, b @ axis
+    return float(max(pa.min(), pb.min()) - min(pa.max(), pb.max()))
+
+
+def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedDisc] | None:
+    """Discs head → feet, the last one L5-S1; ``None`` when no sacrum is seen
+    (see the module docstring). ``prob``: (4, H, W) on a grid of ``grid_mm``."""
+    label = np.argmax(prob, axis=0)
+    px2 = grid_mm**2
+    sac_lab, n_sac = ndi.label(label == SACRUM)
+    if n_sac == 0:
+        return None
+    sizes = ndi.sum(np.ones_like(sac_lab), sac_lab, index=np.arange(1, n_sac + 1))
+    if sizes.max() * px2 < MIN_SACRUM_MM2:
+        return None
+    sacrum = sac_lab == (1 + int(np.argmax(sizes)))
+    touch = max(1, int(round(TOUCH_MM / grid_mm)))
+    near_sacrum = ndi.binary_dilation(sacrum, iterations=touch)
+    near_bone = ndi.binary_dilation((label == VERTEBRA) | sacrum, iterations=touch)
+
+    disc_lab, n = ndi.label(label == DISC, structure=np.ones((3, 3)))
+    pieces = []
+    for k in range(1, n + 1):
+        m = disc_lab == k
+        if m.sum() * px2 < MIN_DISC_MM2 or not (m & near_bone).any():
+            continue
+        rr, cc = np.nonzero(m)
+        pieces.append([np.stack([rr, cc], 1).astype(float), bool((m & near_sacrum).any())])
+    if not pieces:
+        return None
+    pieces.sort(key=lambda p: p[0][:, 0].mean())
+    merged: list[list] = []
+    for pts, on_sacrum in pieces:
+        if merged:
+            prev = merged[-1][0]
+            big = prev if len(prev) >= len(pts) else pts
+            _, _, normal = _axes(big[:, 0], big[:, 1])
+            if _column_gap_px(prev, pts, normal) * grid_mm <= MERGE_GAP_MM:
+                merged[-1][0] = np.concatenate([prev, pts])
+                merged[-1][1] = merged[-1][1] or on_sacrum
+                continue
+        merged.append([pts, on_sacrum])
+    merged = _on_the_column(merged, label.shape, grid_mm)
+    # L5-S1: the highest disc touching the sacrum; anything below it is sacrum
+    last = next((i for i, (_, s) in enumerate(merged) if s), None)
+    if last is None:
+        return None
+    pdisc = prob[DISC]
+    out = []
+    for pts, _ in merged[: last + 1]:
+        c, along, normal = _axes(pts[:, 0], pts[:, 1])
+        length_mm = _length_px(pts, c, along) * grid_mm
+        height_mm = len(pts) * px2 / max(length_mm, 1e-6)
+        ri, ci = pts[:, 0].astype(int), pts[:, 1].astype(int)
+        out.append(DetectedDisc((float(c[0]), float(c[1])), (float(along[0]), float(along[1])),
+                                (float(normal[0]), float(normal[1])), float(height_mm), length_mm,
+                                float(pdisc[ri, ci].mean())))
+    return out
+
+
+def _length_px(pts: np.ndarray, c: np.ndarray, along: np.ndarray) -> float:
+    proj = (pts - c) @ along
+    return float(proj.max() - proj.min() + 1)
+
+
+def _on_the_column(discs: list[list], shape: tuple[int, int], grid_mm: float) -> list[list]:
+    """Keep the regions that are discs of the column: a real disc runs across
+    the whole vertebral body (at least ``SHORT_FRACTION`` of the median disc
+    length; a patch inside a body or a posterior element is short), lies on
+    the column (within ``OFF_COLUMN_FRACTION`` of the median disc length of a
+    quadratic through the discs' centres: spinous processes are far behind
+    it), and is not a sliver cut by the image border (under half the median
+    area)."""
+    if len(discs) < 3:
+        return discs
+    cent = np.array([p.mean(0) for p, _ in discs])
+    lengths = np.array([_length_px(p, p.mean(0), _axes(p[:, 0], p[:, 1])[1]) for p, _ in discs])
+    areas = np.array([len(p) for p, _ in discs], float)
+    med_len, med_area = float(np.median(lengths)), float(np.median(areas))
+    keep = lengths >= SHORT_FRACTION * med_len
+    for _ in range(2):  # robust fit: refit without the outliers once
+        if keep.sum() >= 3:
+            coef = np.polyfit(cent[keep, 0], cent[keep, 1], 2 if keep.sum() >= 5 else 1)
+            off = np.abs(np.polyval(coef, cent[:, 0]) - cent[:, 1])
+            keep &= off <= OFF_COLUMN_FRACTION * med_len
+    h, w = shape
+    for k, (p, _) in enumerate(discs):
+        at_border = p[:, 0].min() <= 0 or p[:, 0].max() >= h - 1 or p[:, 1].min() <= 0 or p[:, 1].max() >= w - 1
+        if at_border and areas[k] < 0.5 * med_area:
+            keep[k] = False
+    return [d for d, k in zip(discs, keep) if k]

@@ -1,0 +1,65 @@
+"""The shipped sagittal disc detector: bundle integrity, output, and disc counts
+on synthetic scenes it never saw (the real-anatomy score is in
+benchmarks/RESULTS.md, SPIDER section)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mri_measure.errors import ModelError
+from mri_measure.levels_learned import discs_from_probabilities
+from mri_measure.segment.bundle import models_dir
+from mri_measure.segment.disc_detector import DEFAULT_BUNDLE_NAME, load_disc_detector
+from mri_measure.synth import sagittal_scene as S
+
+BUNDLE = models_dir() / DEFAULT_BUNDLE_NAME
+
+
+@pytest.fixture(scope="module")
+def detector():
+    assert (BUNDLE / "metadata.json").is_file(), "shipped disc detector missing"
+    return load_disc_detector()
+
+
+def test_probabilities_cover_the_view_and_sum_to_one(detector):
+    view = np.random.default_rng(0).random((203, 171)).astype(np.float32)
+    view[:10] = np.nan  # outside the source slice
+    p = detector.probabilities(view)
+    assert p.shape == (4, 203, 171) and p.dtype == np.float32
+    assert np.allclose(p.sum(0), 1.0, atol=1e-4)
+    assert detector.grid_mm == S.DETECTOR_GRID_MM
+
+
+def test_counts_the_discs_of_unseen_synthetic_scenes(detector):
+    """Views of scenes from a seed outside training: the discs found from the
+    detector's output match those found from the truth (count and rows)."""
+    rng = np.random.default_rng([424242, 1])
+    agree = n = 0
+    for k in range(12):
+        scene = S.make_scene(np.random.default_rng([424242, k]))
+        img, target = S.training_pair(scene, rng)
+        truth = discs_from_probabilities(np.stack([target == c for c in range(4)]).astype(np.float32), S.DETECTOR_GRID_MM)
+        if not truth:
+            continue  # no sacrum in this view
+        got = discs_from_probabilities(detector.probabilities(img), S.DETECTOR_GRID_MM)
+        n += 1
+        agree += bool(got) and len(got) == len(truth) and all(
+            abs(a.centre_px[0] - b.centre_px[0]) < 6 for a, b in zip(got, truth))
+    assert n >= 6
+    assert agree >= 0.75 * n, (agree, n)
+
+
+def test_missing_or_corrupt_bundle_is_one_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_disc_detector(tmp_path / "nowhere")
+    bad = tmp_path / "bad"
+    shutil.copytree(BUNDLE, bad)
+    meta = json.loads((bad / "metadata.json").read_text())
+    meta["sha256"] = "0" * 64
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="sha256"):
+        load_disc_detector(bad)
