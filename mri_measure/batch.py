@@ -49,6 +49,7 @@ from .batch_progress import Counts, ProgressBar
 from .batch_runner import POLL_S, BatchSummary, Runner
 from .batch_store import BatchStore, Identity
 from .batch_worker import SegmenterSpec, warm_up_task
+from .segment.bundle import disc_detector_sha256
 from .errors import InputError, NoDicomError, OptionError
 
 log = logging.getLogger("mri_measure.batch")
@@ -126,7 +127,10 @@ def run_batch(
             if not warm["ok"]:
                 raise _error_class(warm["error_class"])(warm["message"])
             summary.model = warm["model"]
-            identity = Identity(warm["model"].get("sha256"), __version__)
+            # a different disc detector names levels differently: it is part of the software identity
+            discs_sha = disc_detector_sha256()
+            identity = Identity(warm["model"].get("sha256"),
+                                __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
             discovery = StreamingDiscovery(root)
             bar.start_clock()

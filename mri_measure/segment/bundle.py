@@ -23,6 +23,7 @@ from ..errors import ModelError
 
 BUNDLE_FORMAT = "mri-measure-bundle/1"
 DEFAULT_BUNDLE_NAME = "lumbar-axial-unet"
+DISC_DETECTOR_BUNDLE_NAME = "sagittal-disc-unet"
 WEIGHTS_NAME = "model.safetensors"
 METADATA_NAME = "metadata.json"
 
@@ -91,6 +92,17 @@ def verified_weights_path(bundle_dir: Path, meta: dict[str, Any]) -> Path:
             f"metadata {str(meta['sha256'])[:12]}…; the file is corrupt or was replaced — restore or retrain"
         )
     return path
+
+
+def disc_detector_sha256() -> str | None:
+    """sha256 of the shipped disc detector's weights as its metadata records it
+    (no torch, no hashing), or ``None`` when the bundle is absent or unreadable."""
+    try:
+        meta = json.loads((models_dir() / DISC_DETECTOR_BUNDLE_NAME / METADATA_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sha = meta.get("sha256") if isinstance(meta, dict) else None
+    return str(sha) if sha else None
 
 
 def write_metadata(bundle_dir: Path, meta: dict[str, Any]) -> Path:

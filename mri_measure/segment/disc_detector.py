@@ -23,7 +23,7 @@ from . import bundle as _bundle
 from .inference import _load_state, build_part
 from .network import fuse_for_inference
 
-DEFAULT_BUNDLE_NAME = "sagittal-disc-unet"
+DEFAULT_BUNDLE_NAME = _bundle.DISC_DETECTOR_BUNDLE_NAME
 _CACHE: dict[str, DiscDetector] = {}
 _LOCK = threading.Lock()
 

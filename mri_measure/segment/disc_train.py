@@ -35,7 +35,6 @@ from .losses import hard_dice, segmentation_loss
 from .network import build_network
 from .train import hardware_string, lr_at
 
-DEFAULT_BUNDLE = "sagittal-disc-unet"
 NETWORK = {"architecture": "UNet2d", "kwargs": {"in_channels": 1, "n_classes": 4, "base": 16, "depth": 5, "max_channels": 128}}
 CONFIG: dict[str, Any] = {
     "batch_size": 8,

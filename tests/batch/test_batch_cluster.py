@@ -91,6 +91,8 @@ def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, poo
         assert all(lv["canal_area_mm2"] and lv["canal_area_mm2"] > 0 for lv in doc["levels"])
         marker = json.loads((out / "studies" / key / "DONE").read_text())
         assert marker["software_version"] and "fingerprint" in marker
+        # the shipped disc detector names the levels: a new one must not reuse old results
+        assert "+discs." in marker["software_version"]
 
     errors = {r["key"]: r for r in read_errors_csv(out)}
     assert set(errors) == {opaque_key(arc.uids[r]) for r in ("truncated", "crash", "hang")}
