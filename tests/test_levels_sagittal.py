@@ -43,6 +43,18 @@ def sagittal_stack(ph, *, xs=(0.0,), spacing=0.9, shape=(320, 320), row_dir=(0.0
     return LoadedStack(st, np.asarray([pixels[i] for i in order], np.float32), slices)
 
 
+def _spider_bench():
+    """benchmarks/bench_levels_spider.py as a module (its reference and scoring)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_levels_spider as bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return bench
+
+
 def _angle_deg(a, b) -> float:
     return float(np.degrees(np.arccos(min(1.0, abs(float(np.dot(a, b)))))))
 
@@ -173,13 +185,7 @@ def test_period_is_the_disc_spacing_of_an_alternating_profile():
 def test_spider_reference_merges_a_split_disc_but_not_neighbouring_discs():
     """The benchmark's truth: a disc drawn as two pieces side by side (a cleft,
     a nucleus cut from its annulus) is one disc; two discs a body apart are two."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_levels_spider as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = _spider_bench()
     m = np.zeros((300, 300), np.uint8)
     m[100:112, 60:120] = 29  # anterior half of one disc …
     m[102:114, 150:210] = 29  # … and its posterior half, 90 px away along the disc
@@ -200,13 +206,7 @@ spider = pytest.mark.skipif(not SPIDER.is_dir(), reason="../shared/data/spider_s
 
 @spider
 def test_find_discs_on_real_spider_slices_counts_from_the_sacrum():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_levels_spider as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = _spider_bench()
     files = bench.halves(sorted((SPIDER / "images").glob("*.png")))["development"]  # 11 of the 21
     assert files, "SPIDER folder present but empty"
     n_lowest = n_lumbar = n_exact = 0
@@ -230,13 +230,7 @@ def test_find_discs_on_real_spider_slices_counts_from_the_sacrum():
 @spider
 def test_classical_fallback_still_names_most_real_lumbar_columns():
     """find_discs(method="classical") — what runs without torch or the detector bundle."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_levels_spider as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    bench = _spider_bench()
     files = bench.halves(sorted((SPIDER / "images").glob("*.png")))["development"]
     rs = [bench.evaluate(bench.read_png(f), bench.read_png(SPIDER / "masks" / f.name), method="classical")
           for f in files]

@@ -33,7 +33,7 @@ from ..synth import sagittal_scene as S
 from . import bundle as _bundle
 from .losses import hard_dice, segmentation_loss
 from .network import build_network
-from .train import hardware_string, lr_at
+from .train import hardware_string, lr_at, write_weights
 
 NETWORK = {"architecture": "UNet2d", "kwargs": {"in_channels": 1, "n_classes": 4, "base": 16, "depth": 5, "max_channels": 128}}
 CONFIG: dict[str, Any] = {
@@ -85,12 +85,7 @@ def _one_hot(y: torch.Tensor) -> torch.Tensor:
 
 def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
     """Write ``model.safetensors`` and ``metadata.json``."""
-    from safetensors.torch import save_file
-
-    tmp = out / (_bundle.WEIGHTS_NAME + ".tmp")
-    state = {f"detector.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out / _bundle.WEIGHTS_NAME)
+    write_weights(out, {f"detector.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()})
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
         "name": out.name,

@@ -143,13 +143,18 @@ def _state(loc: torch.nn.Module, seg: torch.nn.Module) -> dict[str, torch.Tensor
     return out
 
 
-def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]) -> None:
-    """Write ``model.safetensors`` and ``metadata.json`` (atomic replace)."""
+def write_weights(out: Path, state: dict[str, torch.Tensor]) -> None:
+    """``model.safetensors`` in ``out`` (written beside, then atomically replaced)."""
     from safetensors.torch import save_file
 
     tmp = out / (_bundle.WEIGHTS_NAME + ".tmp")
-    save_file(_state(loc, seg), str(tmp), metadata={"format": "pt"})
+    save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(out / _bundle.WEIGHTS_NAME)
+
+
+def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]) -> None:
+    """Write ``model.safetensors`` and ``metadata.json`` (atomic replace)."""
+    write_weights(out, _state(loc, seg))
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
         "name": out.name,

@@ -63,3 +63,15 @@ def test_missing_or_corrupt_bundle_is_one_clear_error(tmp_path):
     (bad / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="sha256"):
         load_disc_detector(bad)
+
+
+def test_train_discs_command_writes_a_bundle_the_detector_loads(tmp_path):
+    from mri_measure.cli import main
+
+    out = tmp_path / "tiny-disc-unet"
+    assert main(["train-discs", "--out", str(out), "--steps", "2", "--scenes", "4", "--seed", "3"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["training"]["steps"] == 2 and meta["training"]["seed"] == 3
+    assert meta["training"]["command"].startswith("mri-measure train-discs --out ")
+    det = load_disc_detector(out)
+    assert det.probabilities(np.zeros((64, 48), np.float32)).shape == (4, 64, 48)
