@@ -176,8 +176,11 @@ class Result(NamedTuple):
 def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM,
              method: str = "auto") -> Result:
     stack = as_loaded_stack(image, pixel_mm)
-    discs = find_discs(stack, method=method)
-    used = method if method != "auto" else ("learned" if find_discs(stack, method="learned") else "classical")
+    # "auto" spelled out (learned, else classical) so the table can say which one answered
+    used = "learned" if method == "auto" else method
+    discs = find_discs(stack, method=used)
+    if method == "auto" and not discs:
+        used, discs = "classical", find_discs(stack, method="classical")
     truth = mask_discs(mask)
     pts = [patient_to_pixel(d.centre_mm, pixel_mm) for d in reversed(discs)]  # head → feet
     matched = []

@@ -4,8 +4,9 @@
 (:mod:`mri_measure.segment.disc_detector`, post-processed by
 :mod:`mri_measure.levels_learned`) on the mid-sagittal slice; where torch or
 its bundle is missing or it sees no sacrum, the classical column analysis
-below (no model) answers instead. Classical steps, in millimetres on a grid resampled from the DICOM geometry (pixel
-spacing and orientation come from the headers, never assumed):
+below (no model) answers instead. Classical steps, in millimetres on a grid
+resampled from the DICOM geometry (pixel spacing and orientation come from the
+headers, never assumed):
 
 1. **canonical view** — each sagittal slice is resampled (1 mm grid) so that
    rows run head → feet (−z) and columns anterior → posterior (+y);

@@ -9,9 +9,8 @@ from mri_measure.levels_learned import DISC, SACRUM, VERTEBRA, discs_from_probab
 BG = 0
 
 
-def _maps(shape=(200, 120)):
-    label = np.zeros(shape, np.int64)
-    return label
+def _maps(shape=(200, 120)) -> np.ndarray:
+    return np.zeros(shape, np.int64)
 
 
 def _prob(label: np.ndarray) -> np.ndarray:

@@ -16,8 +16,6 @@ Writes a bundle into ``DIR`` (``model.safetensors``, ``metadata.json``,
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import math
 import multiprocessing as mp
 import shlex
 import time

@@ -126,14 +126,11 @@ def make_scene(rng: np.random.Generator, shape=SCENE_SHAPE) -> Scene:
             u += remnant[k]
     u_total = u
 
-    # the wall curve: tilt per unit arc length, constant in bodies, turning in discs
+    # the wall curve: each bone's tilt at its centre, interpolated along the arc and smoothed
     du = 0.25
     us = np.arange(0.0, u_total + 60.0, du)
-    th = np.zeros_like(us)
-    centres = [(0.5 * (s[2] + s[3]), s[5]) for s in segs if s[5] is not None]
-    cu = np.array([c[0] for c in centres])
-    ct = np.array([c[1] for c in centres])
-    th = np.interp(us, cu, ct)
+    bones = [(0.5 * (s[2] + s[3]), s[5]) for s in segs if s[5] is not None]
+    th = np.interp(us, [b[0] for b in bones], [b[1] for b in bones])
     th = ndi.gaussian_filter1d(th, 4.0 / du)
     th += rng.uniform(-0.2, 0.2)  # patient position
     tang = np.stack([np.cos(th), np.sin(th)], 1)  # (down, posterior) per step
@@ -150,7 +147,7 @@ def make_scene(rng: np.random.Generator, shape=SCENE_SHAPE) -> Scene:
     tree = cKDTree(pts)
     rr, cc = np.mgrid[0:H, 0:W].astype(np.float32) * SCENE_MM
     P = np.stack([rr.ravel(), cc.ravel()], 1)
-    dist, idx = tree.query(P)
+    _, idx = tree.query(P)
     U = us[idx].reshape(H, W)
     t = tang[idx]
     ant = np.stack([t[:, 1], -t[:, 0]], 1)  # anterior normal: the tangent turned by −90°
