@@ -190,6 +190,34 @@ def measure_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def batch_command(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+
+    summary = run_batch(
+        args.root,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        timeout_per_study=args.timeout_per_study,
+        device=args.device,
+        model=args.model,
+        progress=not args.quiet,
+        debug=args.debug,
+    )
+    parts = [f"{summary.done} measured", f"{summary.failed} failed"]
+    if summary.skipped:
+        parts.append(f"{summary.skipped} already done")
+    print(
+        f"batch: {summary.n_studies} studies — " + ", ".join(parts)
+        + f"; {summary.n_result_rows} result row(s) in results.parquet/results.csv"
+        + (f", {summary.n_error_rows} in errors.csv" if summary.n_error_rows else "")
+        + f" ({summary.wall_s:.0f} s)",
+        file=sys.stdout,
+    )
+    return summary.exit_code
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     cmd = args.command
     if cmd == "inspect":
@@ -199,8 +227,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "measure":
         return measure_command(args)
     if cmd == "batch":
-        from .batch import batch_command
-
         return batch_command(args)
     if cmd == "synth":
         from .synth.cd import synth_command
