@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (kept cheap)
 
 #: Public name → the module that defines it. Loaded on first use, so that
 #: ``mri_measure.levels.names`` (imported by the lowest layers) stays cheap.
@@ -33,6 +34,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .assign import SACRUM_NOTE, assign_levels, override_level, slice_centre_mm, transitional_warnings
     from .names import LEVELS_FROM_SACRUM, level_name, level_sort_key, normalise_level
     from .reformat import reformat_axials, sagittal_from_volume

@@ -409,15 +409,3 @@ def _disc_truth(ph: SpinePhantom) -> dict[str, Any]:
             "canal_ap_mm": _rounded(tr.canal_ap_mm),
         }
     return out
-
-
-def synth_command(args) -> int:
-    """``mri-measure synth``: write a phantom CD + truth; one summary line, no paths."""
-    import time
-
-    t0 = time.perf_counter()
-    write_cd(args.out, seed=args.seed, stenosis=args.stenosis, axial=args.axial, levels=args.levels,
-             compress=args.compress, sagittal=not args.no_sagittal)
-    print(f"synthetic CD written (seed {args.seed}, stenosis {args.stenosis}, axial {args.axial}) "
-          f"with truth.json and truth_labels.npz beside it in {time.perf_counter() - t0:.1f} s")
-    return 0
