@@ -87,7 +87,7 @@ def fault_costs(root: Path, truth: Path, segmenter: str, timeout_s: float = 5.0)
     import pydicom
 
     from mri_measure.batch import run_batch, segmenter_spec
-    from mri_measure.batch_worker import FAULT_ENV
+    from mri_measure.batch.worker import FAULT_ENV
 
     first = next(p for p in sorted((root / "study000").rglob("*")) if p.is_file() and p.name != "DICOMDIR")
     uid = str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)

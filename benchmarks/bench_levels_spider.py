@@ -81,7 +81,7 @@ NOTES = """How the learned detector was developed and scored (honest account):
   general appearance (field of view, contrast, where the spine sits).
 - The first run of the trained model printed both halves at once (the
   benchmark has no half switch): held-out 4/10 count+order, 5/10 lumbar naming.
-  The post-processing (`levels_learned._on_the_column`: drop short regions,
+  The post-processing (`levels.learned._on_the_column`: drop short regions,
   regions off the column and border slivers) was then written looking at the
   **development** drawings only (spurious discs in spinous processes, a patch
   inside a body, a sliver cut by the top border) and frozen; the held-out half

@@ -10,4 +10,4 @@ LABELS = {0: "background", 1: "dural_sac", 2: "lf_left", 3: "lf_right"}
 ``0`` background, ``1`` dural sac / central canal, ``2`` ligamentum flavum
 patient-left, ``3`` ligamentum flavum patient-right."""
 
-LUMBAR_LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+from .levels.names import LUMBAR_LEVELS  # noqa: E402  (the one home of level names)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .errors import OptionError
+from .levels.names import level_sort_key
 from .types import LevelMeasurement, SliceResult
 
 CANAL_GRADES_MM2 = (
@@ -88,29 +89,9 @@ def canal_grade(canal_area_mm2: float | None) -> str | None:
 
 # ---------------------------------------------------------------- per level
 
-_VERTEBRA = {"C": 0, "T": 7, "L": 19, "S": 25}
 BORDERLINE_Z = 1.96
 """A value is borderline when value ± BORDERLINE_Z × uncertainty straddles its threshold."""
 _SOURCE_PRECEDENCE = ("user", "sagittal", "axial_blocks", "unknown")
-
-
-def level_sort_key(level: str) -> tuple:
-    """Anatomical order of disc-level names ("T12-L1" … "L5-S1", "L6-S1").
-
-    Transitional levels sort in place (L5-L6 before L5-S1 before L6-S1);
-    unparseable names go last, alphabetically.
-
-    >>> sorted(["L5-S1", "L1-L2", "T12-L1", "L6-S1", "L4-L5", "L5-L6"], key=level_sort_key)
-    ['T12-L1', 'L1-L2', 'L4-L5', 'L5-L6', 'L5-S1', 'L6-S1']
-    """
-    parts = level.upper().split("-")
-    try:
-        idx = tuple(_VERTEBRA[p[0]] + int(p[1:]) for p in parts)
-    except (KeyError, ValueError, IndexError):
-        return (1, (), level)
-    if len(idx) != 2:
-        return (1, (), level)
-    return (0, idx, level)
 
 
 def aggregate_levels(slice_results: Sequence[SliceResult], thresholds: Thresholds) -> tuple[LevelMeasurement, ...]:

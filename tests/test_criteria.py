@@ -8,9 +8,9 @@ from mri_measure.criteria import (
     Thresholds,
     aggregate_levels,
     canal_grade,
-    level_sort_key,
 )
 from mri_measure.errors import OptionError
+from mri_measure.levels.names import level_sort_key
 from mri_measure.types import LevelAssignment, SliceMeasurement, SliceResult
 
 

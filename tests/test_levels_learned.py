@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mri_measure.levels_learned import DISC, SACRUM, VERTEBRA, discs_from_probabilities
+from mri_measure.levels.learned import DISC, SACRUM, VERTEBRA, discs_from_probabilities
 
 BG = 0
 

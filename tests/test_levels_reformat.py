@@ -7,7 +7,7 @@ import pytest
 
 from mri_measure.errors import InputError
 from mri_measure.levels import reformat_axials, sagittal_from_volume
-from mri_measure.reformat import volume_to_sitk
+from mri_measure.levels.reformat import volume_to_sitk
 from mri_measure.types import DiscPlane, LoadedStack, SliceInfo, Stack
 
 BALL = np.array([6.0, 14.0, -9.0])  # patient mm

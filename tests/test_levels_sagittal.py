@@ -169,7 +169,7 @@ def test_find_discs_counts_the_same_column_whatever_its_apparent_size(k):
 
 
 def test_period_is_the_disc_spacing_of_an_alternating_profile():
-    from mri_measure.levels_sagittal import _period
+    from mri_measure.levels.sagittal.profile import _period
 
     s = np.arange(400.0)
     rng = np.random.default_rng(0)

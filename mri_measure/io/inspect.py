@@ -8,10 +8,7 @@ patient name, ID, birth date or any path; UIDs are fine.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 from collections import OrderedDict
 from typing import Any, TextIO
 
@@ -19,7 +16,6 @@ from pydicom.uid import UID
 
 from .. import __version__
 from ..types import Discovery, Stack
-from .discover import discover
 from .roles import dominant_plane
 from .stacks import median_step_mm
 
@@ -155,22 +151,3 @@ def print_table(data: dict[str, Any], out: TextIO) -> None:
         w("\nWarnings:\n")
         for msg in data["warnings"]:
             w(f"  - {msg}\n")
-
-
-def inspect_command(args: argparse.Namespace) -> int:
-    """CLI entry: ``args.path`` and ``args.json``; returns the exit code."""
-    discovery = discover(args.path)
-    data = discovery_to_dict(discovery)
-    try:
-        if getattr(args, "json", False):
-            json.dump(data, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            print_table(data, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `inspect … | head`: the reader left, not an error
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    return 0

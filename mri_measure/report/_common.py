@@ -117,7 +117,7 @@ DERIVED_PREFIX = "derived:"
 
 def is_derived(info: SliceInfo) -> bool:
     """A slice computed by the tool (e.g. reformatted from a 3-D volume by
-    :mod:`mri_measure.reformat`, source ``"derived:…"``): no DICOM file of its own."""
+    :mod:`mri_measure.levels.reformat`, source ``"derived:…"``): no DICOM file of its own."""
     return str(info.source).startswith(DERIVED_PREFIX)
 
 

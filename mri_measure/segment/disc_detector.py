@@ -4,7 +4,7 @@ disc, vertebra and sacrum on a canonical mid-sagittal view.
 The bundle (``models/sagittal-disc-unet``, trained by
 :mod:`mri_measure.segment.disc_train` on synthetic scenes only) is loaded once
 per process. :func:`load_disc_detector` raises :class:`ModelError` when the
-bundle is missing or corrupt; :func:`mri_measure.levels_sagittal.find_discs`
+bundle is missing or corrupt; :func:`mri_measure.levels.find_discs`
 then falls back to its classical column analysis.
 """
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import multiprocessing as mp
-import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import OptionError
 from ..synth import sagittal_scene as S
 from . import bundle as _bundle
 from .losses import hard_dice, segmentation_loss
@@ -189,12 +187,3 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
                       "command": command})
     logf.close()
     return out
-
-
-def train_discs_command(args) -> int:
-    if args.minutes is None and args.steps is None:
-        raise OptionError("give --minutes or --steps for train-discs")
-    budget = f"--minutes {args.minutes:g}" if args.minutes is not None else f"--steps {args.steps}"
-    command = f"mri-measure train-discs --out {shlex.quote(str(args.out))} --seed {args.seed} {budget} --scenes {args.scenes}"
-    train_discs(args.out, seed=args.seed, minutes=args.minutes, steps=args.steps, scenes=args.scenes, command=command)
-    return 0

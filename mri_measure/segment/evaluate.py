@@ -317,8 +317,17 @@ def markdown_table(summary: dict) -> str:
 
 
 def evaluate(model: str | None, out: str | Path, *, cases: str | None = None, n_slices: int = 200,
-             seed: int = 10_000, device: str = "cpu") -> dict:
+             seed: int = 10_000, device: str = "cpu", torch_threads: int | None = None) -> dict:
+    """Metrics of a model against ground truth, written under ``out``; returns the summary.
+
+    ``torch_threads``: when given, torch's intra-op thread count for the run.
+    """
     from .inference import load_segmenter
+
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
 
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
@@ -364,14 +373,3 @@ def evaluate(model: str | None, out: str | Path, *, cases: str | None = None, n_
         w.writerows(all_rows)
     bland_altman_png(main, outp / "bland_altman.png", f"{seg.name} {seg.version}: {main_name} ({len(main)} slices)")
     return summary
-
-
-def evaluate_command(args) -> int:
-    import torch
-
-    # one torch thread: evaluation is one slice at a time (spacing varies per slice), where
-    # intra-op threads only add synchronisation, badly so on a shared, loaded CPU
-    torch.set_num_threads(1)
-    s = evaluate(args.model, args.out, cases=args.cases, n_slices=args.n_slices, seed=args.seed, device=args.device)
-    print(markdown_table(s), end="")
-    return 0

@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import platform
-import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -351,25 +350,4 @@ def train(
     return {"step": step, "elapsed_s": elapsed, "total_steps": total}
 
 
-def train_command(args) -> int:
-    cmd = ["mri-measure", "train", "--out", str(args.out), "--seed", str(args.seed)]
-    if args.minutes is not None:
-        cmd += ["--minutes", f"{args.minutes:g}"]
-    if args.steps is not None:
-        cmd += ["--steps", str(args.steps)]
-    if args.user_cases:
-        cmd += ["--user-cases", "<folder>"]
-    if args.device != "cpu":
-        cmd += ["--device", args.device]
-    try:
-        from ..synth import sample_axial_2d  # noqa: F401
-    except ImportError:
-        raise ModelError("the synthetic data generator mri_measure.synth is unavailable; cannot train") from None
-    summary = train(args.out, seed=args.seed, steps=args.steps, minutes=args.minutes,
-                    resume=args.resume, user_cases=args.user_cases, device=args.device,
-                    command=shlex.join(cmd))
-    print(f"trained {summary['step']} steps in {summary['elapsed_s'] / 60:.1f} min; bundle in {args.out}")
-    return 0
-
-
-__all__ = ["train", "train_command", "DEFAULT_CONFIG", "export_bundle"]
+__all__ = ["train", "DEFAULT_CONFIG", "export_bundle"]

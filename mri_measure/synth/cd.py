@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import OptionError
+from ..levels.names import LUMBAR_LEVELS
 from . import render as R
 from .phantom import SpinePhantom, make_phantom
 from .planes import Plane, disc_plane, plane_tissues, slice_truth
 
 TRUTH_SCHEMA = "mri-measure-truth/1"
-DEFAULT_LEVELS = ("L3-L4", "L4-L5", "L5-S1")
+DEFAULT_LEVELS = LUMBAR_LEVELS[-3:]  # L3-L4, L4-L5, L5-S1
 AXIAL_MODES = ("blocks", "contiguous", "volume3d")
 COMPRESSIONS = ("explicit", "deflate", "rle", "jpeg-lossless", "jpeg-ls", "jpeg2000")
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -408,15 +409,3 @@ def _disc_truth(ph: SpinePhantom) -> dict[str, Any]:
             "canal_ap_mm": _rounded(tr.canal_ap_mm),
         }
     return out
-
-
-def synth_command(args) -> int:
-    """``mri-measure synth``: write a phantom CD + truth; one summary line, no paths."""
-    import time
-
-    t0 = time.perf_counter()
-    write_cd(args.out, seed=args.seed, stenosis=args.stenosis, axial=args.axial, levels=args.levels,
-             compress=args.compress, sagittal=not args.no_sagittal)
-    print(f"synthetic CD written (seed {args.seed}, stenosis {args.stenosis}, axial {args.axial}) "
-          f"with truth.json and truth_labels.npz beside it in {time.perf_counter() - t0:.1f} s")
-    return 0

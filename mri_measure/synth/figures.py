@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+from ..levels.names import LUMBAR_LEVELS as LEVELS
 
 
 def _synthetic_axials(seed: int, stenosis: str):

@@ -1,7 +1,7 @@
 """Random mid-sagittal spine scenes (label maps) for training the disc detector.
 
 A scene is a 2-D tissue-label map in the canonical sagittal view used by
-:mod:`mri_measure.levels_sagittal` — rows run head → feet, columns anterior →
+:mod:`mri_measure.levels.sagittal` — rows run head → feet, columns anterior →
 posterior, ``SCENE_MM`` millimetres per pixel — with the disc and vertebra
 instances it contains. It is built in *straightened* coordinates along the
 posterior wall of the vertebral column (``u``: arc length downward, ``v``:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OptionError
+from ..levels.names import LUMBAR_LEVELS
 from . import render as R
 from .phantom import STENOSIS_GRADES, make_phantom, with_level_knobs
 from .planes import Plane, disc_plane, plane_tissues, slice_truth
 
-TRAINING_LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
+TRAINING_LEVELS = LUMBAR_LEVELS
 
 
 @dataclass(frozen=True, eq=False)

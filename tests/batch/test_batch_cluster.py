@@ -29,8 +29,8 @@ import pytest
 from batch_archive import PHI, all_output_text, make_archive, read_errors_csv, read_results_csv
 
 from mri_measure.batch import run_batch, segmenter_spec
-from mri_measure.batch_store import opaque_key
-from mri_measure.batch_worker import FAULT_ENV
+from mri_measure.batch.store import opaque_key
+from mri_measure.batch.worker import FAULT_ENV
 from mri_measure.io import discover
 
 #: generous against a shared 2-core machine, far above a tiny study's seconds

@@ -8,8 +8,8 @@ import zipfile
 
 from batch_archive import copy_study, zip_folder
 
-from mri_measure.batch_discovery import FoundStudy, StreamingDiscovery, Tick, UnitFailed, iter_units
-from mri_measure.batch_store import opaque_key
+from mri_measure.batch.discovery import FoundStudy, StreamingDiscovery, Tick, UnitFailed, iter_units
+from mri_measure.batch.store import opaque_key
 from mri_measure.io import discover
 
 

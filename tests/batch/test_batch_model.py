@@ -9,9 +9,9 @@ import json
 import pyarrow.parquet as pq
 from batch_archive import make_archive
 
-from mri_measure.batch import SEGMENTER_ENV, run_batch
-from mri_measure.batch_store import opaque_key
-from mri_measure.batch_worker import FAULT_ENV
+from mri_measure.batch.run import SEGMENTER_ENV, run_batch
+from mri_measure.batch.store import opaque_key
+from mri_measure.batch.worker import FAULT_ENV
 
 
 def test_shipped_model_loads_once_per_worker_and_is_recorded(tmp_path, pool, monkeypatch):

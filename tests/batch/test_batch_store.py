@@ -6,7 +6,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from mri_measure.batch_store import (
+from mri_measure.batch.store import (
     DONE,
     MEASUREMENTS,
     RESULT_COLUMNS,

@@ -7,7 +7,7 @@ import pickle
 from batch_archive import copy_study
 
 from mri_measure.batch import segmenter_spec
-from mri_measure.batch_worker import (
+from mri_measure.batch.worker import (
     FAULT_ENV,
     StudyParcel,
     _test_fault,

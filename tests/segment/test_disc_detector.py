@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mri_measure.errors import ModelError
-from mri_measure.levels_learned import discs_from_probabilities
+from mri_measure.levels.learned import discs_from_probabilities
 from mri_measure.segment.bundle import models_dir
 from mri_measure.segment.disc_detector import DEFAULT_BUNDLE_NAME, load_disc_detector
 from mri_measure.synth import sagittal_scene as S

@@ -46,6 +46,7 @@ from qtpy.QtWidgets import (
 )
 
 from mri_measure.errors import MriMeasureError
+from mri_measure.levels.names import CHOOSABLE_LEVELS
 from mri_measure.types import Study
 
 from .._layers import (
@@ -66,9 +67,7 @@ from .._session import ReviewSession
 
 log = logging.getLogger(__name__)
 
-LEVEL_CHOICES = (
-    "T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1", "L5-L6", "L6-S1", "unknown",
-)
+LEVEL_CHOICES = (*CHOOSABLE_LEVELS, "unknown")
 #: Delay (ms) that coalesces a burst of edit events into one re-measurement.
 EDIT_DEBOUNCE_MS = 30
 KEY_ROLE = Qt.ItemDataRole.UserRole

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydicom.uid import generate_uid
 
-from .errors import InputError
-from .types import DiscPlane, LevelAssignment, LoadedStack, SliceInfo, Stack
+from ..errors import InputError
+from ..types import DiscPlane, LevelAssignment, LoadedStack, SliceInfo, Stack
 
 if TYPE_CHECKING:  # SimpleITK is imported only when a volume is reformatted
     import SimpleITK as sitk

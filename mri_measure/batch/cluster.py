@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import OptionError
+from ..errors import OptionError
 
 WAIT_FOR_WORKERS_S = 60.0
 

@@ -4,11 +4,11 @@ Each study is one task on **Dask distributed**: by default an embedded
 :class:`~distributed.LocalCluster` of worker processes (``processes=True``,
 one thread each, ``--workers`` or one per core), or a running cluster with
 ``--scheduler tcp://HOST:PORT``. The client process walks ROOT (headers
-only, :mod:`mri_measure.batch_discovery`) and submits each study as soon as
+only, :mod:`mri_measure.batch.discovery`) and submits each study as soon as
 its unit has been scanned, so results arrive while discovery goes on.
 Workers read the input files themselves (on a cluster ROOT must be at the
 same path on every machine); the client writes every output
-(:mod:`mri_measure.batch_store`), so OUT need only be writable here.
+(:mod:`mri_measure.batch.store`), so OUT need only be writable here.
 
 Failure handling (a bad study is recorded and the rest carry on):
 
@@ -21,36 +21,34 @@ Failure handling (a bad study is recorded and the rest carry on):
   embedded cluster); if it kills that one too the task errs with
   ``KilledWorker`` and is recorded as ``WorkerCrashed``. The client keeps
   at most one study per worker thread on the cluster
-  (:class:`~mri_measure.batch_runner.Runner`), so a worker only ever holds
+  (:class:`~mri_measure.batch.runner.Runner`), so a worker only ever holds
   the study it is running: an innocent study is not blamed for a crash;
 * a study running longer than ``--timeout-per-study`` (counted from when the
   task *started* on its worker, reported through a Dask event) is recorded as
   ``StudyTimeout``, its future cancelled and its worker restarted
   (``client.restart_workers``), which frees the stuck process.
 
-Exit codes (returned by :func:`batch_command`): 0 every study succeeded,
+Exit codes (``BatchSummary.exit_code``, returned by ``mri-measure batch``): 0 every study succeeded,
 3 some failed (see errors.csv), 2 ROOT missing or without any DICOM.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .batch_cluster import open_client, quiet_distributed
-from .batch_discovery import FoundStudy, StreamingDiscovery, UnitFailed
-from .batch_progress import Counts, ProgressBar
-from .batch_runner import POLL_S, BatchSummary, Runner
-from .batch_store import BatchStore, Identity
-from .batch_worker import SegmenterSpec, warm_up_task
-from .segment.bundle import disc_detector_sha256
-from .errors import InputError, NoDicomError, OptionError
+from .. import __version__
+from .cluster import open_client, quiet_distributed
+from .discovery import FoundStudy, StreamingDiscovery, UnitFailed
+from .progress import Counts, ProgressBar
+from .runner import POLL_S, BatchSummary, Runner
+from .store import BatchStore, Identity
+from .worker import SegmenterSpec, warm_up_task
+from ..segment.bundle import disc_detector_sha256
+from ..errors import InputError, NoDicomError, OptionError
 
 log = logging.getLogger("mri_measure.batch")
 
@@ -64,7 +62,7 @@ def truth_segmenter_from_tree(folder: str) -> Any:
     under ``folder`` (SOPInstanceUIDs are unique, so the maps merge)."""
     import numpy as np
 
-    from .segment import TruthSegmenter
+    from ..segment import TruthSegmenter
 
     labels: dict[str, Any] = {}
     for p in sorted(Path(folder).rglob("truth_labels.npz")):
@@ -81,7 +79,7 @@ def segmenter_spec(model: str | None, device: str, override: str | None = None) 
             raise OptionError(f"{SEGMENTER_ENV} must be truth:<folder> (test-only)")
         return SegmenterSpec(
             device=device,
-            factory="mri_measure.batch:truth_segmenter_from_tree",
+            factory="mri_measure.batch.run:truth_segmenter_from_tree",
             args=(str(Path(arg).resolve()),),
         )
     return SegmenterSpec(model=str(Path(model).resolve()) if model else None, device=device)
@@ -191,34 +189,8 @@ def run_batch(
 
 
 def _error_class(name: str) -> type:
-    from . import errors
+    from .. import errors
 
     cls = getattr(errors, name, None)
     return cls if isinstance(cls, type) and issubclass(cls, errors.MriMeasureError) else errors.ModelError
 
-
-def batch_command(args: argparse.Namespace) -> int:
-    quiet = bool(getattr(args, "quiet", False))
-    summary = run_batch(
-        args.root,
-        args.out,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        resume=args.resume,
-        timeout_per_study=args.timeout_per_study,
-        device=args.device,
-        model=args.model,
-        progress=not quiet,
-        debug=bool(getattr(args, "debug", False)),
-    )
-    parts = [f"{summary.done} measured", f"{summary.failed} failed"]
-    if summary.skipped:
-        parts.append(f"{summary.skipped} already done")
-    print(
-        f"batch: {summary.n_studies} studies — " + ", ".join(parts)
-        + f"; {summary.n_result_rows} result row(s) in results.parquet/results.csv"
-        + (f", {summary.n_error_rows} in errors.csv" if summary.n_error_rows else "")
-        + f" ({summary.wall_s:.0f} s)",
-        file=sys.stdout,
-    )
-    return summary.exit_code

@@ -36,12 +36,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .batch_store import fingerprint, opaque_key
-from .errors import InputError
-from .io.discover import _build_study, _Scan, _scan_files, _scan_zip
-from .io.sources import WalkReport, walk_files
-from .logs import redacted_warnings
-from .types import Study
+from .store import fingerprint, opaque_key
+from ..errors import InputError
+from ..io.discover import _build_study, _Scan, _scan_files, _scan_zip
+from ..io.sources import WalkReport, walk_files
+from ..logs import redacted_warnings
+from ..types import Study
 
 log = logging.getLogger("mri_measure.batch")
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .report._common import atomic_write_bytes
-from .report.json_csv import LEVEL_COLUMNS
+from ..report._common import atomic_write_bytes
+from ..report.json_csv import LEVEL_COLUMNS
 
 STUDIES_DIR = "studies"
 UNITS_DIR = "units"
@@ -124,7 +124,7 @@ class BatchStore:
     def __init__(self, out_dir: str | os.PathLike[str]):
         self.root = Path(out_dir)
         if self.root.exists() and not self.root.is_dir():
-            from .errors import OptionError
+            from ..errors import OptionError
 
             raise OptionError("--out must be a folder (it exists as a file)")
         (self.root / STUDIES_DIR).mkdir(parents=True, exist_ok=True)

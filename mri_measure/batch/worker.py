@@ -57,7 +57,7 @@ class SegmenterSpec:
 
     def make(self) -> Any:
         if self.factory is None:
-            from .segment import load_segmenter
+            from ..segment import load_segmenter
 
             return load_segmenter(self.model, device=self.device)
         module, _, attr = self.factory.partition(":")
@@ -103,7 +103,7 @@ def warm_up_task(spec: SegmenterSpec) -> dict[str, Any]:
     client needs the model sha256 before deciding what ``--resume`` skips).
     A model that cannot be loaded is returned as ``ok: False`` (class and
     message), not raised, so the worker logs no traceback."""
-    from .errors import MriMeasureError
+    from ..errors import MriMeasureError
 
     try:
         seg = get_segmenter(spec)
@@ -165,15 +165,15 @@ def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec) -> dict[str, An
     study = parcel.study
     _announce_start()
     _test_fault(study.study_instance_uid)
-    from .errors import MriMeasureError
-    from .logs import redact
+    from ..errors import MriMeasureError
+    from ..logs import redact
 
     t0 = time.perf_counter()
     c0 = time.process_time()
     try:
         seg = get_segmenter(spec)
-        from .pipeline import analyse_study
-        from .report import report_to_dict
+        from ..pipeline import analyse_study
+        from ..report import report_to_dict
 
         analysis = analyse_study(study, segmenter=seg)
         doc = report_to_dict(analysis.report)

@@ -10,10 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batch_discovery import FoundStudy
-from .batch_progress import Counts
-from .batch_store import BatchStore, Identity, one_line
-from .batch_worker import START_TOPIC, SegmenterSpec, StudyParcel, measure_study_task
+from .discovery import FoundStudy
+from .progress import Counts
+from .store import BatchStore, Identity, one_line
+from .worker import START_TOPIC, SegmenterSpec, StudyParcel, measure_study_task
 
 log = logging.getLogger("mri_measure.batch")
 
@@ -76,7 +76,7 @@ class _Job:
 def _failure_of(fut: Any) -> tuple[str, str]:
     from distributed import KilledWorker
 
-    from .logs import redact
+    from ..logs import redact
 
     exc = fut.exception()
     if isinstance(exc, KilledWorker):

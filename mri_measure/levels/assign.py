@@ -2,7 +2,7 @@
 
 Order of preference (CLINICAL.md "Levels"):
 
-1. **sagittal** — discs found on the sagittal T2 (:func:`find_discs`), counted
+1. **sagittal** — discs found on the sagittal T2 (:func:`~mri_measure.levels.find_discs`), counted
    upward from the sacrum; each axial slice goes to the disc whose plane is
    nearest in 3-D (point-to-plane distance of the slice centre), among discs
    whose centre lies within a plausible in-plane radius; a slice farther than
@@ -12,16 +12,7 @@ Order of preference (CLINICAL.md "Levels"):
 
 User overrides win over all of them (``source="user"``, confidence 1.0).
 
-Level names run from the sacrum upward:
-
->>> level_name(0), level_name(4), level_name(5), level_name(6)
-('L5-S1', 'L1-L2', 'T12-L1', 'T11-T12')
->>> normalise_level(" l4-l5 ")
-'L4-L5'
->>> normalise_level("L9-L10")
-Traceback (most recent call last):
-...
-mri_measure.errors.OptionError: unknown level 'L9-L10': use a disc name such as L4-L5, L5-S1 or T12-L1
+Level names and their order live in :mod:`mri_measure.levels.names`.
 """
 
 from __future__ import annotations
@@ -30,32 +21,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .errors import OptionError
-from .levels_sagittal import find_discs
-from .reformat import reformat_axials, sagittal_from_volume
-from .types import DiscPlane, LevelAssignment, SliceInfo, Stack
+from ..errors import OptionError
+from ..types import DiscPlane, LevelAssignment, SliceInfo, Stack
+from .names import LEVELS_FROM_SACRUM, level_name, normalise_level
 
 __all__ = [
-    "LEVELS_FROM_SACRUM",
     "SACRUM_NOTE",
     "assign_levels",
-    "find_discs",
-    "level_name",
-    "normalise_level",
     "override_level",
-    "reformat_axials",
-    "sagittal_from_volume",
     "slice_centre_mm",
+    "transitional_warnings",
 ]
-
-#: Disc names from the sacrum upward: index 0 is the lowest disc.
-LEVELS_FROM_SACRUM: tuple[str, ...] = (
-    "L5-S1", "L4-L5", "L3-L4", "L2-L3", "L1-L2", "T12-L1",
-    *(f"T{i}-T{i + 1}" for i in range(11, 0, -1)),
-)
-#: Extra names a reader may set for transitional anatomy (six lumbar vertebrae).
-TRANSITIONAL_LEVELS: tuple[str, ...] = ("L5-L6", "L6-S1")
-VALID_LEVELS = frozenset(LEVELS_FROM_SACRUM + TRANSITIONAL_LEVELS)
 
 SACRUM_NOTE = (
     "disc levels are counted from the sacrum upward (lowest disc = L5-S1); lumbar-only "
@@ -69,23 +45,6 @@ IN_PLANE_RADIUS_MM = 60.0  # slice centre to disc centre, within the disc plane
 DEFAULT_DISC_SPACING_MM = 38.0  # used when only one disc is known
 MAX_BLOCK_EXTENT_MM = 30.0  # a per-disc block spans at most this along its normal
 GAP_FACTOR = 2.0  # consecutive slices farther apart than this × median spacing → new block
-
-
-def level_name(index_from_sacrum: int) -> str:
-    """Name of the disc ``index_from_sacrum`` discs above the sacrum (0 = L5-S1)."""
-    if not 0 <= index_from_sacrum < len(LEVELS_FROM_SACRUM):
-        raise ValueError(f"no disc {index_from_sacrum} levels above the sacrum")
-    return LEVELS_FROM_SACRUM[index_from_sacrum]
-
-
-def normalise_level(level: str) -> str:
-    """Upper-case and validate a disc name; :class:`OptionError` if it is not one."""
-    text = str(level).strip().upper().replace("–", "-").replace("/", "-")
-    if text not in VALID_LEVELS:
-        raise OptionError(
-            f"unknown level {str(level).strip()!r}: use a disc name such as L4-L5, L5-S1 or T12-L1"
-        )
-    return text
 
 
 def slice_centre_mm(sl: SliceInfo) -> np.ndarray:
@@ -266,7 +225,7 @@ def transitional_warnings(discs: Sequence[DiscPlane]) -> list[str]:
     out: list[str] = []
     lumbar = [d for d in discs if d.level in LEVELS_FROM_SACRUM[:5]]
     heights = [d.height_mm for d in lumbar if d.height_mm]
-    lowest = next((d for d in discs if d.level == "L5-S1"), None)
+    lowest = next((d for d in discs if d.level == level_name(0)), None)
     if lowest is not None and lowest.height_mm and len(heights) >= 3:
         others = float(np.median([d.height_mm for d in lumbar if d is not lowest and d.height_mm]))
         if lowest.height_mm < 0.45 * others:
@@ -274,8 +233,8 @@ def transitional_warnings(discs: Sequence[DiscPlane]) -> list[str]:
                 "the lowest disc looks rudimentary (much thinner than the others): possible "
                 "transitional lumbosacral vertebra — the numbering may be off by one"
             )
-    t12 = next((d for d in discs if d.level == "T12-L1"), None)
-    t11 = next((d for d in discs if d.level == "T11-T12"), None)
+    t12 = next((d for d in discs if d.level == level_name(5)), None)
+    t11 = next((d for d in discs if d.level == level_name(6)), None)
     if t12 is not None and t12.height_mm and len(heights) >= 4:
         if t12.height_mm >= 0.95 * float(np.median(heights)) and (
             t11 is None or (t11.height_mm and t11.height_mm < 0.7 * t12.height_mm)

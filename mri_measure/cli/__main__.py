@@ -1,0 +1,7 @@
+"""``python -m mri_measure.cli``."""
+
+import sys
+
+from .main import main
+
+sys.exit(main())

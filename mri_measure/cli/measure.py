@@ -1,0 +1,123 @@
+"""``mri-measure measure PATH``: measure one study end to end, print the per-level table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK = 0
+
+
+def _level_override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected SLICE=LEVEL (e.g. 12=L4-L5 or <SOPInstanceUID>=L4-L5), got {text!r}"
+        )
+    key, level = text.split("=", 1)
+    return key.strip(), level.strip().upper()
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    s = subparsers.add_parser("measure", help="measure one study end to end")
+    s.add_argument("path", help="CD root, DICOMDIR, folder, .zip or single file")
+    s.add_argument("--out", help="write measurements.json/.csv, report.html/.pdf, seg.dcm, sr.dcm")
+    s.add_argument("--series", help="SeriesInstanceUID (or series number) of the axial T2 to use")
+    s.add_argument(
+        "--level", action="append", default=[], type=_level_override, metavar="SLICE=LEVEL",
+        help="override a slice's level; SLICE is an InstanceNumber or SOPInstanceUID (repeatable)",
+    )
+    s.add_argument("--lf-threshold", type=float, default=2.5, metavar="MM",
+                   help="LF thickened when max(left,right) >= MM (default 2.5)")
+    s.add_argument("--canal-threshold", type=float, default=100.0, metavar="MM2",
+                   help="canal narrowed when dural-sac area <= MM2 (default 100)")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    s.add_argument("--model", help="model bundle directory (default: the shipped model)")
+    s.set_defaults(handler=run)
+    return s
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _flag(value: bool | None) -> str:
+    return "?" if value is None else ("yes" if value else "no")
+
+
+def format_table(report) -> str:
+    """Per-level table plus a one-line summary, as printed by `mri-measure measure`."""
+    header = (
+        f"{'level':<7} {'canal mm²':>10} {'LF left mm':>10} {'LF right mm':>11} "
+        f"{'narrowed':>8} {'LF≥thr':>6} {'MEETS':>5}  {'level source':<18} note"
+    )
+    lines = [header, "-" * len(header)]
+    for lv in report.levels:
+        note = []
+        if lv.borderline:
+            note.append("borderline")
+        if lv.canal_grade and lv.canal_grade != "normal":
+            note.append(f"{lv.canal_grade} stenosis grade")
+        lines.append(
+            f"{lv.level:<7} {_fmt(lv.canal_area_mm2):>10} {_fmt(lv.lf_thickness_left_mm, 2):>10} "
+            f"{_fmt(lv.lf_thickness_right_mm, 2):>11} {_flag(lv.canal_narrowed):>8} "
+            f"{_flag(lv.lf_thickened):>6} {_flag(lv.meets_mild_imaging_criteria):>5}  "
+            f"{lv.level_source + f' ({lv.level_confidence:.2f})':<18} {', '.join(note)}"
+        )
+    if not report.levels:
+        lines.append("(no slice could be assigned to a disc level; see slices in --format json)")
+    thr = report.thresholds
+    lf_thr = thr["lf_thickness_mm"]["value"]
+    canal_thr = thr["canal_area_mm2"]["value"]
+    meeting = [lv.level for lv in report.levels if lv.meets_mild_imaging_criteria]
+    summary = (
+        f"Levels meeting both mild imaging criteria (LF ≥ {lf_thr:g} mm and canal ≤ {canal_thr:g} mm²): "
+        + (", ".join(meeting) if meeting else "none")
+    )
+    lines += ["", summary]
+    n_slices = len(report.slices)
+    lines.append(f"{n_slices} axial slice(s) measured; levels counted from the sacrum.")
+    for w in report.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from ..criteria import Thresholds
+    from ..pipeline import analyse_study, write_outputs
+
+    thresholds = Thresholds(lf_threshold_mm=args.lf_threshold, canal_threshold_mm2=args.canal_threshold)
+    overrides = dict(args.level)
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        from ..errors import OptionError
+
+        raise OptionError("--out must be a folder (it exists as a file)")
+
+    def progress(stage: str, fraction: float) -> None:
+        if not args.quiet and args.format == "table" and sys.stderr.isatty():
+            print(f"\r{stage:<10} {fraction * 100:5.1f}%", end="", file=sys.stderr, flush=True)
+
+    analysis = analyse_study(
+        args.path,
+        series=args.series,
+        level_overrides=overrides or None,
+        thresholds=thresholds,
+        device=args.device,
+        model=args.model,
+        progress=progress,
+    )
+    if sys.stderr.isatty() and not args.quiet and args.format == "table":
+        print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
+    written = write_outputs(analysis, args.out) if args.out else {}
+    if args.format == "json":
+        from ..report import report_to_dict
+
+        print(json.dumps(report_to_dict(analysis.report), indent=2))
+    else:
+        print(format_table(analysis.report))
+        if written:
+            print(f"\nwrote {', '.join(sorted(p.name for p in written.values()))} to the output folder")
+    return EXIT_OK
