@@ -61,7 +61,7 @@ def bench_loader(steps: int = 24) -> None:
     """Training speed with sample generation in 1 DataLoader worker vs in the main loop."""
     import tempfile
 
-    from mri_measure.segment.train import train
+    from mri_measure.training.train import train
 
     for nw in (1, 0, 1, 0):
         with tempfile.TemporaryDirectory() as d:

@@ -207,15 +207,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return synth_command(args)
     if cmd == "train":
-        from .segment.train import train_command
+        from .training.train import train_command
 
         return train_command(args)
     if cmd == "train-discs":
-        from .segment.disc_train import train_discs_command
+        from .training.disc_train import train_discs_command
 
         return train_discs_command(args)
     if cmd == "evaluate":
-        from .segment.evaluate import evaluate_command
+        from .training.evaluate import evaluate_command
 
         return evaluate_command(args)
     raise AssertionError(cmd)  # pragma: no cover - argparse restricts choices

@@ -318,7 +318,7 @@ def markdown_table(summary: dict) -> str:
 
 def evaluate(model: str | None, out: str | Path, *, cases: str | None = None, n_slices: int = 200,
              seed: int = 10_000, device: str = "cpu") -> dict:
-    from .inference import load_segmenter
+    from ..segment.inference import load_segmenter
 
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
