@@ -7,7 +7,11 @@ Studies are sample-size synthetic CDs (``mri_measure.synth.write_cd``
 defaults: a sagittal T2 and three angled axial blocks), generated once into
 a cache folder. Throughput is counted from the moment the model is loaded on
 a worker to the last result (cluster start-up and the first model load are
-reported separately): that is the rate a long archive run sees.
+reported separately): that is the rate a long archive run sees. The
+ground-truth segmenter and the injected faults (a study that segfaults or
+hangs its worker when it is segmented) come from ``mri_measure.testing``.
+Run from the repository root with the project's environment (the editable
+install, or ``PYTHONPATH=.``) so the checkout's ``mri_measure`` is measured.
 """
 
 from __future__ import annotations
@@ -48,10 +52,18 @@ def make_studies(cache: Path, n: int) -> tuple[Path, Path]:
     return root, pool
 
 
-def run(root: Path, truth: Path, workers: int, segmenter: str) -> dict:
-    from mri_measure.batch import run_batch, segmenter_spec
+def _spec(truth: Path, segmenter: str):
+    """The shipped model, or the ground truth (``mri_measure.testing.truth``)."""
+    from mri_measure.batch import segmenter_spec
+    from mri_measure.testing.truth import truth_spec
 
-    spec = segmenter_spec(None, "cpu", f"truth:{truth}" if segmenter == "truth" else "")
+    return truth_spec(truth) if segmenter == "truth" else segmenter_spec(None, "cpu")
+
+
+def run(root: Path, truth: Path, workers: int, segmenter: str) -> dict:
+    from mri_measure.batch import run_batch
+
+    spec = _spec(truth, segmenter)
     out = Path(tempfile.mkdtemp(prefix=f"bench-batch-w{workers}-"))
     try:
         s = run_batch(root, out, workers=workers, segmenter=spec, progress=False)
@@ -86,20 +98,19 @@ def fault_costs(root: Path, truth: Path, segmenter: str, timeout_s: float = 5.0)
     after ``timeout_s``, its worker restarted)."""
     import pydicom
 
-    from mri_measure.batch import run_batch, segmenter_spec
-    from mri_measure.batch.worker import FAULT_ENV
+    from mri_measure.batch import run_batch
+    from mri_measure.testing.faults import fault_spec
 
     first = next(p for p in sorted((root / "study000").rglob("*")) if p.is_file() and p.name != "DICOMDIR")
     uid = str(pydicom.dcmread(first, stop_before_pixels=True).StudyInstanceUID)
-    spec = segmenter_spec(None, "cpu", f"truth:{truth}" if segmenter == "truth" else "")
+    base = _spec(truth, segmenter)
     out = {}
-    for label, fault in (("baseline", ""), ("segfault", f"segfault:{uid}"), ("hang", f"hang:{uid}")):
-        os.environ[FAULT_ENV] = fault
+    for label, spec in (("baseline", base), ("segfault", fault_spec(base, segfault=[uid])),
+                        ("hang", fault_spec(base, hang=[uid]))):
         d = Path(tempfile.mkdtemp(prefix="bench-batch-fault-"))
         try:
             s = run_batch(root, d, workers=1, segmenter=spec, progress=False, timeout_per_study=timeout_s)
         finally:
-            os.environ.pop(FAULT_ENV, None)
             shutil.rmtree(d, ignore_errors=True)
         out[label] = {"processing_s": round(s.processing_s, 2), "wall_s": round(s.wall_s, 2),
                       "done": s.done, "failed": s.failed}

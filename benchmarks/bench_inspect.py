@@ -6,6 +6,9 @@ times ``discover`` in-process and the full CLI (``inspect --json``) as a
 subprocess. Target: <= 10 s on the shared 2-core machine.
 
     python benchmarks/bench_inspect.py [--files 2000] [--keep DIR] [--append-results]
+
+Run from the repository root with the project's environment (the editable
+install, or ``PYTHONPATH=.``) so that the checkout's ``mri_measure`` is measured.
 """
 
 from __future__ import annotations
@@ -125,7 +128,6 @@ def main() -> int:
     t_gen = time.perf_counter() - t0
     size_mb = sum(p.stat().st_size for p in cd.rglob("*") if p.is_file()) / 1e6
 
-    sys.path.insert(0, str(ROOT))
     from mri_measure.io import discover
 
     t0 = time.perf_counter()

@@ -40,6 +40,9 @@ the total.
 
 Usage: ``python benchmarks/bench_levels_spider.py [--data DIR] [--draw OUT.png]
 [--method auto|learned|classical] [--no-write]`` — writes the "Disc levels" section of benchmarks/RESULTS.md.
+Run it from the repository root with the project's environment (the editable
+install, or ``PYTHONPATH=.``); the reference discs and the scoring live in
+:mod:`mri_measure.testing.spider` (shared with the level tests).
 Data: van der Graaf J.W. et al., Sci Data 11:264 (2024), doi:10.1038/s41597-024-03090-w.
 """
 
@@ -49,19 +52,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-from scipy import ndimage as ndi
+
+from mri_measure.testing.spider import ASSUMED_PIXEL_MM, Result, evaluate, halves, read_png
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mri_measure.levels import find_discs  # noqa: E402
-from mri_measure.types import LoadedStack, SliceInfo, Stack  # noqa: E402
-
-ASSUMED_PIXEL_MM = 0.6
-MATCH_PX = 20  # a detected disc centre within 20 px (~12 mm) of a mask disc matches it
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "spider_sagittal"
 SECTION = "## Disc levels (levels.find_discs on SPIDER sagittal slices)"
 # For comparison (documentation, not recomputed): the same benchmark on earlier versions.
@@ -104,100 +100,6 @@ NOTES = """How the learned detector was developed and scored (honest account):
 - At an assumed 0.7 mm the images look 17 % smaller than at 0.6 mm and the
   held-out score drops (5/10 count+order): small columns are the detector's
   weak side (training scale range 0.7–1.4)."""
-def read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    a = np.asarray(Image.open(path))
-    return a[..., 0] if a.ndim == 3 else a
-
-
-def as_loaded_stack(image: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM) -> LoadedStack:
-    """Wrap a 2-D sagittal PNG (anterior left, head up) as a one-slice LoadedStack."""
-    sl = SliceInfo(
-        sop_instance_uid="2.25.1",
-        source="spider",
-        position_mm=(0.0, -150.0, 200.0),
-        orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
-        spacing_mm=(pixel_mm, pixel_mm),
-        rows=int(image.shape[0]),
-        columns=int(image.shape[1]),
-    )
-    st = Stack("1", "2.25.2", "2.25.3", (sl,), role="sagittal_t2", frame_of_reference_uid="2.25.4")
-    return LoadedStack(st, image[None].astype(np.float32), (sl,))
-
-
-def patient_to_pixel(p, pixel_mm: float = ASSUMED_PIXEL_MM) -> tuple[float, float]:
-    """Pixel (row, col) of a patient point on the slice made by :func:`as_loaded_stack`."""
-    return (200.0 - p[2]) / pixel_mm, (p[1] + 150.0) / pixel_mm
-
-
-def _column_gap(a: np.ndarray, b: np.ndarray) -> float:
-    """Gap (px; negative = overlap) between two components along the column
-    direction, taken as the minor axis of the larger one (a disc is a flat band)."""
-    big = a if a.sum() >= b.sum() else b
-    rr, cc = np.nonzero(big)
-    x = np.stack([rr - rr.mean(), cc - cc.mean()], 1).astype(float)
-    _, vec = np.linalg.eigh(x.T @ x)
-    u = vec[:, 0]
-    pa = [r * u[0] + c * u[1] for r, c in [np.nonzero(a)]][0]
-    pb = [r * u[0] + c * u[1] for r, c in [np.nonzero(b)]][0]
-    return float(max(pa.min(), pb.min()) - min(pa.max(), pb.max()))
-
-
-def mask_discs(mask: np.ndarray) -> list[np.ndarray]:
-    """Boolean masks of the cleaned disc components, head → feet (see the module docstring)."""
-    lab, n = ndi.label(mask == 29)
-    comps = [(np.array(ndi.center_of_mass(lab == i)), lab == i) for i in range(1, n + 1)]
-    comps = [c for c in comps if c[1].sum() >= 5]
-    comps.sort(key=lambda c: c[0][0])
-    merged: list[list] = []
-    for com, m in comps:
-        if merged and (
-            np.linalg.norm(merged[-1][0] - com) < 25 or _column_gap(merged[-1][1], m) <= 3.0
-        ):
-            merged[-1][1] = merged[-1][1] | m
-            merged[-1][0] = np.array(ndi.center_of_mass(merged[-1][1]))
-        else:
-            merged.append([com, m])
-    return [m for _, m in merged if m.sum() >= 150]
-
-
-class Result(NamedTuple):
-    method: str  # "learned", or "classical" when find_discs fell back
-    ok: bool  # count and order of all discs match the mask
-    lowest_ok: bool  # the detected L5-S1 is the mask's lowest disc (and only it matches it)
-    lumbar_ok: bool  # L5-S1 … L1-L2 match the mask's five lowest discs in order
-    n_det: int
-    n_mask: int
-    pts: list  # detected centres (row, col) px, head → feet
-    discs: tuple
-
-
-def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM,
-             method: str = "auto") -> Result:
-    stack = as_loaded_stack(image, pixel_mm)
-    # "auto" spelled out (learned, else classical) so the table can say which one answered
-    used = "learned" if method == "auto" else method
-    discs = find_discs(stack, method=used)
-    if method == "auto" and not discs:
-        used, discs = "classical", find_discs(stack, method="classical")
-    truth = mask_discs(mask)
-    pts = [patient_to_pixel(d.centre_mm, pixel_mm) for d in reversed(discs)]  # head → feet
-    matched = []
-    for r, c in pts:
-        dists = []
-        for m in truth:
-            rr, cc = np.nonzero(m)
-            dists.append(float(np.min(np.hypot(rr - r, cc - c))))
-        k = int(np.argmin(dists)) if dists else -1
-        matched.append(k if k >= 0 and dists[k] <= MATCH_PX else -1)
-    nt = len(truth)
-    ok = len(pts) == nt and matched == list(range(nt))
-    lowest_ok = bool(pts) and bool(truth) and matched[-1] == nt - 1 and matched.count(nt - 1) == 1
-    lumbar_ok = len(pts) >= 5 and nt >= 5 and matched[-5:] == list(range(nt - 5, nt))
-    return Result(used, ok, lowest_ok, lumbar_ok, len(pts), nt, pts, discs)
-
-
 def draw(rows, out: Path) -> None:
     from PIL import Image, ImageDraw
 
@@ -235,12 +137,6 @@ def write_results(text: str, section: str = SECTION) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new)
-
-
-def halves(files: list[Path]) -> dict[str, list[Path]]:
-    """The deterministic split: sorted names, even positions = development, odd = held-out."""
-    files = sorted(files)
-    return {"development": files[0::2], "held-out": files[1::2]}
 
 
 def _pct(k: int, n: int) -> str:

@@ -8,26 +8,27 @@ of the lumbar disc planes (centre distance, normal angle).
 
 Usage: ``python benchmarks/bench_levels_synth.py [--seeds N] [--no-write]`` —
 writes a "Disc levels on synthetic CDs" section in benchmarks/RESULTS.md.
+
+Run from the repository root with the project's environment (the editable
+install, or ``PYTHONPATH=.``) so that the checkout's ``mri_measure`` is measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mri_measure.io import discover, load_stack
+from mri_measure.levels import assign_levels, find_discs, slice_centre_mm
+from mri_measure.synth.cd import write_cd
+from mri_measure.synth.phantom import make_phantom
 
-from mri_measure.io import discover, load_stack  # noqa: E402
-from mri_measure.levels import assign_levels, find_discs, slice_centre_mm  # noqa: E402
-from mri_measure.synth.cd import write_cd  # noqa: E402
-from mri_measure.synth.phantom import make_phantom  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SECTION = "## Disc levels on synthetic CDs (levels.find_discs + assign_levels)"
 LEVELS4 = ("L2-L3", "L3-L4", "L4-L5", "L5-S1")
@@ -118,8 +119,7 @@ def main(argv=None) -> int:
     )
     print(text)
     if not args.no_write:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from bench_levels_spider import write_results
+        from bench_levels_spider import write_results  # a sibling script: its folder is on sys.path
 
         write_results(text, section)
     return 0

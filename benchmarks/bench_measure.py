@@ -4,30 +4,28 @@ Run: python benchmarks/bench_measure.py [--speed-only]
 Prints the time per 320x320 slice (with probabilities and with hard labels
 only; wall and process CPU time, the latter being meaningful on a shared
 machine) and accuracy over 300 seeded random shapes per condition (the
-generators of tests/test_measure.py: ellipses/trefoils of 40–300 mm², straight
-and curved bands of 1.5–8 mm, any angle, spacing 0.3–1.0 mm, anisotropic).
+generators of mri_measure/testing/measure_shapes.py, shared with tests/test_measure.py: ellipses/trefoils of 40–300 mm², straight
+and curved bands of 1.5–8 mm, any angle, spacing 0.3–1.0 mm, anisotropic). Run from the repository root with the project's environment
+(the editable install, or ``PYTHONPATH=.``).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from mri_measure.measure import measure_slice  # noqa: E402
-from test_measure import (  # noqa: E402
-    _area_error,
-    _thickness_error,
+from mri_measure.measure import measure_slice
+from mri_measure.testing.measure_shapes import (
     annular_arc,
     coverage_of,
     ellipse,
     make_band_case,
     make_canal_case,
 )
+from mri_measure.testing.measure_shapes import area_error as _area_error
+from mri_measure.testing.measure_shapes import thickness_error as _thickness_error
 
 
 def realistic_slice(spacing=(0.6, 0.6), size=320):

@@ -1,7 +1,7 @@
 """Full robustness run: ≥ 2,000 seeded broken inputs (issue 9).
 
 Every case is a copy of a valid synthetic study with one file damaged by one
-of the corruptions in ``tests/hardening/corrupt.py``. Three passes:
+of the corruptions in ``mri_measure/testing/corrupt.py``. Three passes:
 
 1. in-process pipeline (discover → load → segment → measure → levels; what
    `inspect` and `measure` do) on every case, 30 s alarm each: outcome must be
@@ -38,11 +38,10 @@ from results_md import markers, replace_section
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "hardening"))
+from mri_measure.testing.corrupt import FILE_CORRUPTIONS, MUST_EXCLUDE_OR_FAIL, make_broken_case
+from mri_measure.testing.harness import run_guarded, snapshot
 
-from corrupt import FILE_CORRUPTIONS, MUST_EXCLUDE_OR_FAIL, make_broken_case  # noqa: E402
-from harness import run_guarded, snapshot  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 START, END = markers("bench_robustness")
 KINDS = sorted(FILE_CORRUPTIONS) + ["duplicate_uid_different_pixels"]

@@ -13,6 +13,9 @@ Overlay: real 3-D T2 (``../shared/data/sct_t2_upper``, thoracic T10–T12,
 1 mm isotropic, read with SimpleITK); axial slices are fed with their
 ImageOrientationPatient from the NIfTI direction (LPS). Thoracic levels: the
 dural sac (with the cord inside) is expected, the lumbar LF is not.
+
+Run from the repository root with the project's environment (the editable
+install, or ``PYTHONPATH=.``) so that the checkout's ``mri_measure`` is measured.
 """
 
 from __future__ import annotations
@@ -20,18 +23,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # benchmark the checkout this file belongs to, whatever is installed
+from mri_measure.segment import load_segmenter
+from mri_measure.synth import sample_axial_2d
 
-from mri_measure.segment import load_segmenter  # noqa: E402
-from mri_measure.synth import sample_axial_2d  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 REAL = ROOT.parent / "shared" / "data" / "sct_t2_upper" / "t2_thoracic_upper.nii.gz"
 
@@ -61,7 +62,7 @@ def bench_loader(steps: int = 24) -> None:
     """Training speed with sample generation in 1 DataLoader worker vs in the main loop."""
     import tempfile
 
-    from mri_measure.segment.train import train
+    from mri_measure.training.train import train
 
     for nw in (1, 0, 1, 0):
         with tempfile.TemporaryDirectory() as d:

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mri-measure-shot-") as tmp:
         cd = make_sample_cd(tmp, seed=args.seed, stenosis="moderate")
         if args.truth:
-            from mri_measure.segment import TruthSegmenter
+            from mri_measure.testing.truth import TruthSegmenter
 
             segmenter = TruthSegmenter.from_npz(cd.parent / "truth_labels.npz")
         else:

@@ -44,15 +44,10 @@ def sagittal_stack(ph, *, xs=(0.0,), spacing=0.9, shape=(320, 320), row_dir=(0.0
 
 
 def _spider_bench():
-    """benchmarks/bench_levels_spider.py as a module (its reference and scoring)."""
-    import sys
+    """The SPIDER reference and scoring (shared with benchmarks/bench_levels_spider.py)."""
+    from mri_measure.testing import spider
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_levels_spider as bench
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return bench
+    return spider
 
 
 def _angle_deg(a, b) -> float:

@@ -17,7 +17,7 @@ import pytest
 from mri_measure.criteria import Thresholds
 from mri_measure.errors import AmbiguousSeriesError, NoAxialT2Error, OptionError
 from mri_measure.pipeline import analyse_study, run_study
-from mri_measure.segment import TruthSegmenter
+from mri_measure.testing.truth import TruthSegmenter
 from mri_measure.synth import write_cd
 
 

@@ -38,7 +38,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .. import __version__
 from .cluster import open_client, quiet_distributed
@@ -52,36 +52,8 @@ from ..errors import InputError, NoDicomError, OptionError
 
 log = logging.getLogger("mri_measure.batch")
 
-#: Test-only: ``truth:<folder>`` makes every worker use the ground-truth
-#: segmenter built from all ``truth_labels.npz`` under <folder> (synthetic CDs).
-SEGMENTER_ENV = "MRI_MEASURE_BATCH_SEGMENTER"
-
-
-def truth_segmenter_from_tree(folder: str) -> Any:
-    """Test-only: one ground-truth segmenter over every ``truth_labels.npz``
-    under ``folder`` (SOPInstanceUIDs are unique, so the maps merge)."""
-    import numpy as np
-
-    from ..segment import TruthSegmenter
-
-    labels: dict[str, Any] = {}
-    for p in sorted(Path(folder).rglob("truth_labels.npz")):
-        with np.load(p) as z:
-            labels.update({k: z[k] for k in z.files})
-    return TruthSegmenter(labels)
-
-
-def segmenter_spec(model: str | None, device: str, override: str | None = None) -> SegmenterSpec:
-    override = override if override is not None else os.environ.get(SEGMENTER_ENV)
-    if override:
-        kind, _, arg = override.partition(":")
-        if kind != "truth" or not arg:
-            raise OptionError(f"{SEGMENTER_ENV} must be truth:<folder> (test-only)")
-        return SegmenterSpec(
-            device=device,
-            factory="mri_measure.batch.run:truth_segmenter_from_tree",
-            args=(str(Path(arg).resolve()),),
-        )
+def segmenter_spec(model: str | None, device: str) -> SegmenterSpec:
+    """How workers load the segmenter: the ``model`` bundle (or the shipped one) on ``device``."""
     return SegmenterSpec(model=str(Path(model).resolve()) if model else None, device=device)
 
 

@@ -11,13 +11,6 @@ exception likewise, with its message redacted (it may quote a path).
 The segmenter (model weights) is loaded **once per worker process** and kept
 in a module-level cache keyed by :class:`SegmenterSpec`; a worker restarted
 by its nanny (after a crash or a timeout) loads it again on its first study.
-
-Test-only fault injection: the environment variable ``MRI_MEASURE_TEST_FAULT``
-(read here, in the worker task, and nowhere else) holds comma-separated
-``segfault:<suffix>`` / ``hang:<suffix>`` entries; a study whose
-StudyInstanceUID ends with ``<suffix>`` then really segfaults its worker
-process (``ctypes.string_at(0)``) or hangs (sleeps forever). Never set it
-outside tests.
 """
 
 from __future__ import annotations
@@ -29,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_ENV = "MRI_MEASURE_TEST_FAULT"
 #: Dask event topic on which a task announces that it started executing.
 START_TOPIC = "mri-measure-batch-start"
 
@@ -124,22 +116,6 @@ def _announce_start() -> None:
     w.log_event(START_TOPIC, {"key": key, "worker": w.address, "time": time.time()})
 
 
-def _test_fault(study_instance_uid: str) -> None:
-    """Test-only hook; see the module docstring."""
-    spec = os.environ.get(FAULT_ENV, "")
-    for entry in filter(None, (e.strip() for e in spec.split(","))):
-        kind, _, suffix = entry.partition(":")
-        if not suffix or not study_instance_uid.endswith(suffix):
-            continue
-        if kind == "segfault":
-            import ctypes
-
-            ctypes.string_at(0)  # a real SIGSEGV in this worker process
-        elif kind == "hang":
-            while True:
-                time.sleep(3600)
-
-
 class StudyParcel:
     """A study as shipped to a worker. Its ``repr`` is only the opaque key:
     Dask may print task arguments in its logs, and a :class:`Study` holds
@@ -164,7 +140,6 @@ def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec) -> dict[str, An
     """Measure one study in this worker; never raises for a bad study."""
     study = parcel.study
     _announce_start()
-    _test_fault(study.study_instance_uid)
     from ..errors import MriMeasureError
     from ..logs import redact
 

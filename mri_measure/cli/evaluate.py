@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..segment.evaluate import evaluate, markdown_table
+    from ..training.evaluate import evaluate, markdown_table
 
     # one torch thread: evaluation is one slice at a time (spacing varies per slice), where
     # intra-op threads only add synchronisation, badly so on a shared, loaded CPU

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from ..synth import sample_axial_2d  # noqa: F401
     except ImportError:
         raise ModelError("the synthetic data generator mri_measure.synth is unavailable; cannot train") from None
-    from ..segment.train import train
+    from ..training.train import train
 
     summary = train(args.out, seed=args.seed, steps=args.steps, minutes=args.minutes,
                     resume=args.resume, user_cases=args.user_cases, device=args.device,

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.minutes is None and args.steps is None:
         raise OptionError("give --minutes or --steps for train-discs")
-    from ..segment.disc_train import train_discs
+    from ..training.disc_train import train_discs
 
     budget = f"--minutes {args.minutes:g}" if args.minutes is not None else f"--steps {args.steps}"
     command = f"mri-measure train-discs --out {shlex.quote(str(args.out))} --seed {args.seed} {budget} --scenes {args.scenes}"

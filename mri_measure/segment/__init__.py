@@ -1,17 +1,21 @@
 """Segmentation of axial lumbar slices: dural sac and left/right ligamentum flavum.
 
-The only package that imports torch — and only when a model is loaded:
+With :mod:`mri_measure.training`, the only package that imports torch — and
+only when a model is loaded:
 ``import mri_measure.segment`` itself stays light. Public API:
 
 - :class:`Segmenter` — the protocol (``name``, ``version``, ``sha256``,
   ``predict(images, spacing_mm, orientation)``, ``predict_stack(loaded)``).
 - :func:`load_segmenter` — the shipped (or a given) bundle, cached per process.
-- :class:`TruthSegmenter` — ground truth as one-hot probabilities, for tests.
+
+Runtime inference only: training, calibration and evaluation live in
+:mod:`mri_measure.training`, the ground-truth segmenter for tests in
+:mod:`mri_measure.testing.truth`.
 """
 
 from __future__ import annotations
 
-from .protocol import Segmenter, TruthSegmenter
+from .protocol import Segmenter
 
 
 def load_segmenter(bundle_dir=None, device: str = "cpu"):
@@ -22,4 +26,4 @@ def load_segmenter(bundle_dir=None, device: str = "cpu"):
     return _load(bundle_dir, device=device)
 
 
-__all__ = ["Segmenter", "TruthSegmenter", "load_segmenter"]
+__all__ = ["Segmenter", "load_segmenter"]

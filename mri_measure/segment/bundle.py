@@ -94,6 +94,18 @@ def verified_weights_path(bundle_dir: Path, meta: dict[str, Any]) -> Path:
     return path
 
 
+def load_state(path: Path) -> dict[str, Any]:
+    """The tensors of a (verified) weights file, parsed with safetensors on the
+    CPU; :class:`ModelError` when the file cannot be read. Imports torch."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"cannot read model weights ({exc.__class__.__name__}); restore or retrain the bundle") from None
+
+
 def disc_detector_sha256() -> str | None:
     """sha256 of the shipped disc detector's weights as its metadata records it
     (no torch, no hashing), or ``None`` when the bundle is absent or unreadable."""

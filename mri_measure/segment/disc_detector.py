@@ -2,7 +2,7 @@
 disc, vertebra and sacrum on a canonical mid-sagittal view.
 
 The bundle (``models/sagittal-disc-unet``, trained by
-:mod:`mri_measure.segment.disc_train` on synthetic scenes only) is loaded once
+:mod:`mri_measure.training.disc_train` on synthetic scenes only) is loaded once
 per process. :func:`load_disc_detector` raises :class:`ModelError` when the
 bundle is missing or corrupt; :func:`mri_measure.levels.find_discs`
 then falls back to its classical column analysis.
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..synth.sagittal_scene import normalise_intensity
 from . import bundle as _bundle
-from .inference import _load_state, build_part
+from .inference import build_part
 from .network import fuse_for_inference
+from .preprocess import normalise_sagittal
 
 DEFAULT_BUNDLE_NAME = _bundle.DISC_DETECTOR_BUNDLE_NAME
 _CACHE: dict[str, DiscDetector] = {}
@@ -40,7 +40,7 @@ class DiscDetector:
     def probabilities(self, view: np.ndarray) -> np.ndarray:
         """(4, H, W) float32 softmax for a canonical view already on ``grid_mm``
         (rows head → feet, columns anterior → posterior; NaN outside the slice)."""
-        img = normalise_intensity(view)
+        img = normalise_sagittal(view)
         h, w = img.shape
         m = self.pad_multiple
         ph, pw = (-h) % m, (-w) % m
@@ -58,6 +58,6 @@ def load_disc_detector(bundle_dir: str | Path | None = None) -> DiscDetector:
         if key not in _CACHE:
             meta = _bundle.read_metadata(path)
             weights = _bundle.verified_weights_path(path, meta)
-            net = build_part(meta, _load_state(weights), "detector")
+            net = build_part(meta, _bundle.load_state(weights), "detector")
             _CACHE[key] = DiscDetector(net, meta)
         return _CACHE[key]

@@ -161,16 +161,6 @@ class TorchSegmenter:
                             loaded_stack.stack.orientation)
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"cannot read model weights ({exc.__class__.__name__}); restore or retrain the bundle") from None
-
-
 def build_part(meta: dict[str, Any], state: dict[str, torch.Tensor], part: str) -> torch.nn.Module:
     """The network ``part`` of a bundle (architecture from metadata, weights under ``part.``)."""
     spec = meta["networks"][part]
@@ -208,7 +198,7 @@ def load_segmenter(bundle_dir: str | Path | None = None, device: str = "cpu") ->
             return cached
         meta = _bundle.read_metadata(path)
         weights = _bundle.verified_weights_path(path, meta)
-        loc, seg = build_from_state(meta, _load_state(weights))
+        loc, seg = build_from_state(meta, _bundle.load_state(weights))
         model = TorchSegmenter(loc, seg, meta, dev)
         _CACHE[key] = model
         return model

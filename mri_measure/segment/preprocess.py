@@ -1,5 +1,9 @@
-"""Preprocessing shared by training and inference (numpy only): intensity
-normalisation and the two working grids.
+"""Preprocessing shared by training and inference (numpy only): the one home
+of input intensity normalisation (axial: :func:`normalise`; sagittal disc
+detector: :func:`normalise_sagittal`) and the two axial working grids. The
+trainers (:mod:`mri_measure.training`) and the runtime
+(:mod:`mri_measure.segment.inference`, :mod:`mri_measure.segment.disc_detector`)
+both call these, so the networks see the same inputs in training and use.
 
 - Localiser grid: the whole canonicalised slice at ``localiser.spacing_mm``
   (coarse, ~2 mm/px), centred on the slice centre, sides rounded up to a
@@ -14,6 +18,9 @@ normalisation and the two working grids.
 >>> x = normalise(np.linspace(0, 100, 1001, dtype=np.float32))
 >>> round(float(np.median(x)), 2)
 0.5
+>>> v = normalise_sagittal(np.r_[np.nan, np.linspace(0, 100, 1000)].astype(np.float32))
+>>> v.dtype, float(v[0]), round(float(np.percentile(v, 99.5)), 2), float(v.max()) <= 1.2
+(dtype('float32'), 0.0, 1.0, True)
 """
 
 from __future__ import annotations
@@ -47,6 +54,14 @@ def normalise(image: np.ndarray, region: np.ndarray | None = None) -> np.ndarray
         scale = 1.0
     out = (np.asarray(image, dtype=np.float32) - np.float32(lo)) / np.float32(scale)
     return np.clip(np.nan_to_num(out), -1.0, 3.0).astype(np.float32, copy=False)
+
+
+def normalise_sagittal(img: np.ndarray) -> np.ndarray:
+    """The disc detector's input scaling: NaN → 0, divided by the 99.5th percentile,
+    clipped to [0, 1.2] (the same for training views and real slices)."""
+    a = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0)
+    hi = float(np.percentile(a, 99.5)) if a.size else 1.0
+    return np.clip(a / max(hi, 1e-6), 0.0, 1.2).astype(np.float32)
 
 
 def localiser_grid(shape: tuple[int, int], spacing: tuple[float, float], prep: dict[str, Any]) -> Grid:

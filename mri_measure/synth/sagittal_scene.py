@@ -342,13 +342,15 @@ DETECTOR_GRID_MM = 1.5  # the detector's working grid (canonical view, mm per pi
 TRAIN_SHAPE = (192, 160)  # rows × cols of a training crop (288 × 240 mm)
 
 
-def training_pair(scene: Scene, rng: np.random.Generator, shape=TRAIN_SHAPE,
-                  grid_mm: float = DETECTOR_GRID_MM) -> tuple[np.ndarray, np.ndarray]:
+def scene_view(scene: Scene, rng: np.random.Generator, shape=TRAIN_SHAPE,
+               grid_mm: float = DETECTOR_GRID_MM) -> tuple[np.ndarray, np.ndarray]:
     """(image float32, target uint8) of one random view of ``scene`` on the
     detector grid: random apparent scale (0.7–1.4: body size and an unknown
     pixel spacing), in-plane rotation (±12°), field of view anywhere along the
     column and the column anywhere across it. Labels are sampled at twice the
-    grid, rendered, and averaged 2 × 2 (partial volume)."""
+    grid, rendered, and averaged 2 × 2 (partial volume). The image is not yet
+    normalised: :func:`mri_measure.training.disc_data.training_pair` applies
+    the detector's input scaling (:mod:`mri_measure.segment.preprocess`)."""
     H, W = shape
     scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     ang = float(np.deg2rad(rng.uniform(-12, 12)))
@@ -366,14 +368,7 @@ def training_pair(scene: Scene, rng: np.random.Generator, shape=TRAIN_SHAPE,
     lab = ndi.map_coordinates(scene.labels, [r, q], order=0, mode="constant", cval=AIR)
     inst = ndi.map_coordinates(scene.instance, [r, q], order=0, mode="constant", cval=0)
     img = render_scene(Scene(lab.astype(np.uint8), inst.astype(np.int16), scene.n_discs), rng)
-    img = normalise_intensity(img.reshape(H, 2, W, 2).mean((1, 3)))
+    img = img.reshape(H, 2, W, 2).mean((1, 3))
     target = _TARGET_OF[lab[::2, ::2]]
     return img, target.astype(np.uint8)
 
-
-def normalise_intensity(img: np.ndarray) -> np.ndarray:
-    """The detector's input scaling: NaN → 0, divided by the 99.5th percentile,
-    clipped to [0, 1.2] (the same for training views and real slices)."""
-    a = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0)
-    hi = float(np.percentile(a, 99.5)) if a.size else 1.0
-    return np.clip(a / max(hi, 1e-6), 0.0, 1.2).astype(np.float32)

@@ -9,8 +9,8 @@ clutter, and a study split over two top-level folders.
 from __future__ import annotations
 
 import json
-import os
 import shutil
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,15 +93,10 @@ class Archive:
     uids: dict[str, str] = field(default_factory=dict)  # role -> StudyInstanceUID
     folder_names: list[str] = field(default_factory=list)  # names that must never be output
 
-    def env(self, **faults: str) -> dict[str, str]:
-        """Environment for a batch subprocess: truth segmenter + optional faults."""
-        env = dict(os.environ)
-        env["MRI_MEASURE_BATCH_SEGMENTER"] = f"truth:{self.truth_dir}"
-        if faults:
-            env["MRI_MEASURE_TEST_FAULT"] = ",".join(f"{k}:{self.uids[v]}" for k, v in faults.items())
-        else:
-            env.pop("MRI_MEASURE_TEST_FAULT", None)
-        return env
+    def cli(self) -> list[str]:
+        """The command line of `mri-measure` with the truth segmenter of this
+        archive in `batch` (:mod:`mri_measure.testing.cli`); arguments follow."""
+        return [sys.executable, "-m", "mri_measure.testing.cli", "--truth", str(self.truth_dir)]
 
 
 def move_truth(study_dir: Path, truth_dir: Path, name: str) -> None:

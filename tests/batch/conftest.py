@@ -3,14 +3,11 @@ per session, and per-test archives assembled from copies of them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from batch_archive import build_pool  # noqa: E402
+from tests.batch.batch_archive import build_pool
 
 POOL_SIZE = 6
 

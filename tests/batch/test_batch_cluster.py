@@ -8,9 +8,12 @@
   127.0.0.1, used with --scheduler;
 * bad ROOTs (exit 2).
 
-Studies are segmented with the ground-truth segmenter (test-only
-MRI_MEASURE_BATCH_SEGMENTER) so that these tests exercise the batch
-machinery, not the network; test_batch_model.py runs the shipped model.
+Studies are segmented with the ground-truth segmenter
+(:mod:`mri_measure.testing.truth`, through ``SegmenterSpec.factory``; the CLI
+runs as ``python -m mri_measure.testing.cli --truth DIR ...``) so that these
+tests exercise the batch machinery, not the network; the crashing and hanging
+studies come from :mod:`mri_measure.testing.faults`. test_batch_model.py runs
+the shipped model.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from batch_archive import PHI, all_output_text, make_archive, read_errors_csv, read_results_csv
-
-from mri_measure.batch import run_batch, segmenter_spec
+from mri_measure.batch import run_batch
 from mri_measure.batch.store import opaque_key
-from mri_measure.batch.worker import FAULT_ENV
 from mri_measure.io import discover
+from mri_measure.testing.faults import fault_spec
+from mri_measure.testing.truth import truth_spec
+from tests.batch.batch_archive import PHI, all_output_text, make_archive, read_errors_csv, read_results_csv
 
 #: generous against a shared 2-core machine, far above a tiny study's seconds
 HANG_TIMEOUT_S = 25.0
@@ -67,17 +70,17 @@ def _assert_no_phi(out: Path, arc, extra: str = "") -> None:
     assert str(arc.root) not in text
 
 
-def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, pool, monkeypatch):
+def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, pool):
     arc = make_archive(
         tmp_path, pool, ["good", "zip", "nested", "truncated", "crash", "hang", "clutter"]
     )
-    monkeypatch.setenv(FAULT_ENV, f"segfault:{arc.uids['crash']},hang:{arc.uids['hang']}")
+    spec = fault_spec(truth_spec(arc.truth_dir), segfault=[arc.uids["crash"]], hang=[arc.uids["hang"]])
     out = tmp_path / "OUT"
     stream = io.StringIO()
     t0 = time.monotonic()
     summary = run_batch(
         arc.root, out, workers=2, timeout_per_study=HANG_TIMEOUT_S,
-        segmenter=segmenter_spec(None, "cpu", f"truth:{arc.truth_dir}"), stream=stream,
+        segmenter=spec, stream=stream,
     )
     elapsed = time.monotonic() - t0
     assert summary.exit_code == 3
@@ -115,16 +118,21 @@ def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, poo
 
 
 def _batch_cmd(arc, out: Path, *extra: str, quiet: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "mri_measure"] + (["--quiet"] if quiet else [])
+    cmd = arc.cli() + (["--quiet"] if quiet else [])
     return cmd + ["batch", str(arc.root), "--out", str(out), *extra]
+
+
+def _segmented_by_truth(out: Path) -> bool:
+    docs = [json.loads(p.read_text()) for p in sorted((out / "studies").glob("*/measurements.json"))]
+    return bool(docs) and all(d["model"]["name"] == "truth" for d in docs)
 
 
 def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, pool):
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "crash"])
     out = tmp_path / "OUT"
-    env = arc.env()  # no fault: the 'crash' study is just a fourth good one here
+    # no fault: the 'crash' study is just a fourth good one here
     proc = subprocess.Popen(
-        _batch_cmd(arc, out, "--workers", "1"), env=env, start_new_session=True,
+        _batch_cmd(arc, out, "--workers", "1"), start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -144,17 +152,18 @@ def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, po
     assert not (out / "results.csv").exists()  # killed before consolidation
 
     res = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", quiet=True),
-                         env=env, capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert f"{n_done_before} already done" in res.stdout
     keys = {opaque_key(u) for u in arc.uids.values()}
     _assert_one_row_per_study_level(out, keys)
     assert read_errors_csv(out) == []
+    assert _segmented_by_truth(out)
     assert res.stderr.strip() == ""  # --quiet: no progress line
 
     first = (out / "results.csv").read_text()
     again = subprocess.run(_batch_cmd(arc, out, "--workers", "1", "--resume", quiet=True),
-                           env=env, capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 measured" in again.stdout and "4 already done" in again.stdout
     assert (out / "results.csv").read_text() == first
     _assert_no_phi(out, arc, extra=res.stdout + again.stdout)
@@ -208,11 +217,12 @@ def test_running_cluster_via_scheduler_address(tmp_path, pool, dask_cluster):
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "split"])
     assert dask_cluster.startswith("tcp://127.0.0.1:")
     out = tmp_path / "OUT"
-    res = subprocess.run(_batch_cmd(arc, out, "--scheduler", dask_cluster), env=arc.env(),
+    res = subprocess.run(_batch_cmd(arc, out, "--scheduler", dask_cluster),
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "batch: 4 studies — 4 measured, 0 failed" in res.stdout
     _assert_one_row_per_study_level(out, {opaque_key(u) for u in arc.uids.values()})
+    assert _segmented_by_truth(out)
     _assert_no_phi(out, arc, extra=res.stdout + res.stderr)
     # the split study was measured over all its images (both units), like the intact copy
     split = json.loads((out / "studies" / opaque_key(arc.uids["split"]) / "measurements.json").read_text())
@@ -234,10 +244,9 @@ def test_missing_root_and_root_without_dicom_exit_2(tmp_path):
     (clutter / "sub" / "a.txt").write_text("not dicom")
     (clutter / "b.bin").write_bytes(b"\0" * 300)
     res = subprocess.run(
-        [sys.executable, "-m", "mri_measure", "--quiet", "batch", str(clutter),
-         "--out", str(tmp_path / "o2"), "--workers", "1"],
+        [sys.executable, "-m", "mri_measure.testing.cli", "--truth", str(tmp_path), "--quiet", "batch",
+         str(clutter), "--out", str(tmp_path / "o2"), "--workers", "1"],
         capture_output=True, text=True, timeout=180,
-        env={**os.environ, "MRI_MEASURE_BATCH_SEGMENTER": f"truth:{tmp_path}"},
     )
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]

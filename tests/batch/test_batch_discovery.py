@@ -6,11 +6,10 @@ from __future__ import annotations
 import shutil
 import zipfile
 
-from batch_archive import copy_study, zip_folder
-
 from mri_measure.batch.discovery import FoundStudy, StreamingDiscovery, Tick, UnitFailed, iter_units
 from mri_measure.batch.store import opaque_key
 from mri_measure.io import discover
+from tests.batch.batch_archive import copy_study, zip_folder
 
 
 def _found(items):

@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
-from batch_archive import make_archive
-
-from mri_measure.batch.run import SEGMENTER_ENV, run_batch
+from mri_measure.batch import run_batch
 from mri_measure.batch.store import opaque_key
-from mri_measure.batch.worker import FAULT_ENV
+from tests.batch.batch_archive import make_archive
 
 
-def test_shipped_model_loads_once_per_worker_and_is_recorded(tmp_path, pool, monkeypatch):
+def test_shipped_model_loads_once_per_worker_and_is_recorded(tmp_path, pool):
     from mri_measure.segment.bundle import default_bundle_dir, read_metadata
 
-    monkeypatch.delenv(SEGMENTER_ENV, raising=False)
-    monkeypatch.delenv(FAULT_ENV, raising=False)
     shipped_sha = read_metadata(default_bundle_dir())["sha256"]
     arc = make_archive(tmp_path, pool, ["good", "zip"])
     out = tmp_path / "OUT"

@@ -116,10 +116,8 @@ def test_batch_outputs_and_logs_carry_no_phi_loopback_only(phi_study, tmp_path):
 
 def test_napari_reader_and_pipeline_make_no_connections(phi_study, monkeypatch):
     """In-process: the napari reader and the pipeline with the guard installed."""
-    sys.path.insert(0, str(GUARD_DIR))
-    import importlib
+    from tests.hardening.nonet import sitecustomize as guard
 
-    guard = importlib.import_module("sitecustomize")
     attempts: list[str] = []
     monkeypatch.setattr(guard, "_record", attempts.append)
     guard.install()

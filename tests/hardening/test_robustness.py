@@ -13,14 +13,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from corrupt import (  # noqa: E402
+from mri_measure.testing.corrupt import (
     FILE_CORRUPTIONS,
     MUST_EXCLUDE_OR_FAIL,
     dicomdir_pointing_outside,
@@ -30,7 +27,7 @@ from corrupt import (  # noqa: E402
     zip_bomb,
     zip_with_traversal,
 )
-from harness import Outcome, run_guarded, snapshot  # noqa: E402
+from mri_measure.testing.harness import Outcome, run_guarded, snapshot
 
 KINDS = sorted(FILE_CORRUPTIONS) + ["duplicate_uid_different_pixels"]
 N_INSPECT_CASES = 72

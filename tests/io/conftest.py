@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from io_study import StudySpec, make_study  # noqa: E402
+from tests.io.io_study import StudySpec, make_study
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from dicom_factory import (  # noqa: E402
+from tests.io.dicom_factory import (
     AXIAL,
     CORONAL,
     SAGITTAL,

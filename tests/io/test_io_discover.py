@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from io_study import BLOCK_TILTS, SLICES_PER_BLOCK, snapshot
-from dicom_factory import (
+from tests.io.io_study import BLOCK_TILTS, SLICES_PER_BLOCK, snapshot
+from tests.io.dicom_factory import (
     PHI,
     enhanced_mr,
     junk_files,
@@ -403,7 +403,7 @@ def test_two_studies_and_dual_echo_series(tmp_path):
 
 def test_one_uid_on_two_different_images_excludes_both(tmp_path):
     """Which image a reused SOPInstanceUID means is unknowable: neither is measured."""
-    from dicom_factory import save, stack_of
+    from tests.io.dicom_factory import save, stack_of
 
     study_uid, series = generate_uid(), generate_uid()
     dss = stack_of(4, study_uid=study_uid, series_uid=series)
@@ -422,7 +422,7 @@ def test_one_uid_on_two_different_images_excludes_both(tmp_path):
 
 def test_dicomdir_referenced_file_that_is_not_dicom_is_warned(tmp_path):
     """Clutter is skipped quietly; a file the DICOMDIR names that is garbage is damage."""
-    from dicom_factory import make_cd, stack_of
+    from tests.io.dicom_factory import make_cd, stack_of
 
     dss = stack_of(4, study_uid=generate_uid(), series_uid=generate_uid())
     cd = make_cd(tmp_path / "cd", dss)

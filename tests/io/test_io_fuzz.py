@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dicom_factory import save, stack_of
+from tests.io.dicom_factory import save, stack_of
 from pydicom.uid import generate_uid
 
 from mri_measure.errors import MriMeasureError

@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 
-from dicom_factory import PHI, junk_files, make_cd
+from tests.io.dicom_factory import PHI, junk_files, make_cd
 
-from io_study import SLICES_PER_BLOCK
+from tests.io.io_study import SLICES_PER_BLOCK
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pydicom
 import pytest
-from dicom_factory import (
+from tests.io.dicom_factory import (
     PHI,
     SYNTAXES,
     enhanced_mr,

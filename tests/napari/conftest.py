@@ -35,7 +35,7 @@ def fake_phi():
 def truth_analysis(phantom_cd):
     """The pipeline's analysis of the phantom with ground-truth segmentation."""
     from mri_measure.pipeline import analyse_study
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     seg = TruthSegmenter.from_npz(phantom_cd.parent / "truth_labels.npz")
     return analyse_study(phantom_cd, segmenter=seg)

@@ -70,7 +70,7 @@ def test_level_override_regroups_levels(truth_analysis):
 
 
 def test_export_and_training_pairs(truth_analysis, tmp_path):
-    from mri_measure.segment.data import load_user_cases
+    from mri_measure.training.data import load_user_cases
 
     s = ReviewSession(truth_analysis)
     assert s.save_training_pairs(tmp_path / "none") == []

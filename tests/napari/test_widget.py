@@ -26,7 +26,7 @@ WIDGET = "Measure canal and LF"
 
 def _truth_factory(cd):
     """The phantom's ground truth as a segmenter (for tests that are not about the model)."""
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     truth = cd.parent / "truth_labels.npz"
     return lambda: TruthSegmenter.from_npz(truth)
@@ -247,7 +247,7 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplo
     _assert_seg_matches(seg_path, key, edited)
 
     # ---- corrected slices as training pairs for `mri-measure train --user-cases` -------
-    from mri_measure.segment.data import load_user_cases
+    from mri_measure.training.data import load_user_cases
 
     pairs = widget.save_training_pairs(tmp_path / "pairs")
     assert len(pairs) == len(session.corrected) == 1
@@ -327,7 +327,7 @@ def test_writer_saves_the_corrected_labels_as_seg(viewer_widget, qtbot, tmp_path
 
 
 def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path, phantom_cd):
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     viewer, widget = viewer_widget
     gate = threading.Event()

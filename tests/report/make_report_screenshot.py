@@ -24,7 +24,7 @@ REPO = HERE.parents[1]
 
 def build_phantom_study(root: Path, seed: int = 3):
     from mri_measure.pipeline import analyse_study
-    from mri_measure.segment.protocol import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
     from mri_measure.synth import write_cd
 
     cd = write_cd(root, seed=seed, stenosis="moderate", axial="blocks")

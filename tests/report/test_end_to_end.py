@@ -18,7 +18,7 @@ from mri_measure.report import load_schema, write_all
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
     from mri_measure.pipeline import analyse_study
-    from mri_measure.segment.protocol import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
     from mri_measure.synth import write_cd
 
     root = tmp_path_factory.mktemp("ZZTESTPATIENT_case")

@@ -1,11 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from mri_measure.segment.bundle import default_bundle_dir  # noqa: E402
+from mri_measure.segment.bundle import default_bundle_dir
 
 
 @pytest.fixture(scope="session")

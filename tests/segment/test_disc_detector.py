@@ -15,6 +15,7 @@ from mri_measure.levels.learned import discs_from_probabilities
 from mri_measure.segment.bundle import models_dir
 from mri_measure.segment.disc_detector import DEFAULT_BUNDLE_NAME, load_disc_detector
 from mri_measure.synth import sagittal_scene as S
+from mri_measure.training.disc_data import training_pair
 
 BUNDLE = models_dir() / DEFAULT_BUNDLE_NAME
 
@@ -41,7 +42,7 @@ def test_counts_the_discs_of_unseen_synthetic_scenes(detector):
     agree = n = 0
     for k in range(12):
         scene = S.make_scene(np.random.default_rng([424242, k]))
-        img, target = S.training_pair(scene, rng)
+        img, target = training_pair(scene, rng)
         truth = discs_from_probabilities(np.stack([target == c for c in range(4)]).astype(np.float32), S.DETECTOR_GRID_MM)
         if not truth:
             continue  # no sacrum in this view

@@ -5,7 +5,7 @@ import pytest
 
 from mri_measure.errors import InputError
 from mri_measure.segment import Segmenter, load_segmenter
-from mri_measure.segment.metrics import dice
+from mri_measure.training.metrics import dice
 from mri_measure.synth import sample_axial_2d
 
 ROT = {  # IOPs of the same anatomy seen with different array layouts

@@ -36,11 +36,17 @@ def test_discs_alternate_with_bodies_down_to_the_sacrum():
 
 
 def test_training_pair_is_normalised_and_matches_its_target():
+    from mri_measure.segment.preprocess import normalise_sagittal
+    from mri_measure.training.disc_data import training_pair
+
     scene = S.make_scene(np.random.default_rng(3))
-    img, target = S.training_pair(scene, np.random.default_rng(4))
+    raw, raw_target = S.scene_view(scene, np.random.default_rng(4))
+    img, target = training_pair(scene, np.random.default_rng(4))
     assert img.shape == S.TRAIN_SHAPE == target.shape
     assert img.dtype == np.float32 and 0.0 <= img.min() and img.max() <= 1.2
     assert set(np.unique(target)) <= {0, 1, 2, 3}
     assert (target == S.TARGET_VERTEBRA).any() or (target == S.TARGET_SACRUM).any()
-    img2, target2 = S.training_pair(scene, np.random.default_rng(4))
+    # the pair is the raw view scaled as the detector scales its input at run time
+    assert np.array_equal(img, normalise_sagittal(raw)) and np.array_equal(target, raw_target)
+    img2, target2 = training_pair(scene, np.random.default_rng(4))
     assert np.array_equal(img, img2) and np.array_equal(target, target2)

@@ -4,7 +4,7 @@ pydicom/highdicom; no torch).
 Every file under ``DIR`` (searched recursively, sorted by path; names starting
 with ``.`` are skipped) is read by its kind; each yields zero or more 2-D
 axial :class:`UserCase` slices. Formats (details in
-:mod:`mri_measure.segment.data`):
+:mod:`mri_measure.training.data`):
 
 - ``NAME.npz`` — one slice with ``image``, ``labels``, ``spacing_mm``,
   ``orientation`` (what the napari plugin saves);
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .orientation import canonical_transform
-from .protocol import one_hot
+from ..segment.orientation import canonical_transform
+from ..segment.protocol import one_hot
 
 #: ImageOrientationPatient assumed for a PNG whose sidecar gives none: the
 #: standard axial display (columns run to patient left, rows to posterior).

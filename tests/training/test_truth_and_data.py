@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from mri_measure.errors import InputError, ModelError
-from mri_measure.segment import Segmenter, TruthSegmenter
-from mri_measure.segment.data import load_user_cases, make_training_pair
-from shapes import shape_sample
+from mri_measure.segment import Segmenter
+from mri_measure.testing.truth import TruthSegmenter
+from mri_measure.training.data import load_user_cases, make_training_pair
+from tests.training.shapes import shape_sample
 
 
 class _Stack:

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from mri_measure.errors import InputError
-from mri_measure.segment.data import UserCase, load_user_cases, make_training_pair
+from mri_measure.training.data import UserCase, load_user_cases, make_training_pair
 from mri_measure.synth import sample_axial_2d
 
 SPACING = (0.7, 0.6)  # (row, col), anisotropic so a row/column swap shows
@@ -290,7 +290,7 @@ def seg_case(tmp_path_factory):
     = ``cases/patient/{CD, out/seg.dcm}``."""
     from mri_measure.pipeline import analyse_study
     from mri_measure.report.seg import write_seg
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
     from mri_measure.synth import write_cd
 
     gen = tmp_path_factory.mktemp("gen")

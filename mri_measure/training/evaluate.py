@@ -322,7 +322,7 @@ def evaluate(model: str | None, out: str | Path, *, cases: str | None = None, n_
 
     ``torch_threads``: when given, torch's intra-op thread count for the run.
     """
-    from .inference import load_segmenter
+    from ..segment.inference import load_segmenter
 
     if torch_threads is not None:
         import torch

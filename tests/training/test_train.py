@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 
 from mri_measure.errors import OptionError
 from mri_measure.segment import load_segmenter
-from mri_measure.segment.train import train
+from mri_measure.training.train import train
 
 SMALL = {"batch_size": 2, "num_workers": 0, "log_every": 1, "checkpoint_every": 2, "calibrate": False,
          "segmenter": {"architecture": "UNet2d",
@@ -69,7 +69,7 @@ def test_training_needs_a_budget(tmp_path):
 
 
 def test_training_mixes_in_user_cases(tmp_path):
-    from shapes import shape_sample
+    from tests.training.shapes import shape_sample
 
     cases = tmp_path / "cases"
     cases.mkdir()

@@ -5,7 +5,7 @@ Both stages are trained together on slices generated on the fly by
 :func:`mri_measure.synth.sample_axial_2d` — mostly domain-randomised
 (random tissue intensities, bias, blur, noise, spacing, FOV, orientation),
 some realistic T2 — optionally mixed with user cases (format:
-:mod:`mri_measure.segment.data`). Each training item is seeded by
+:mod:`mri_measure.training.data`). Each training item is seeded by
 ``(seed, step, index)``, so a run is reproducible and a resumed run sees
 exactly the batches an uninterrupted one would.
 
@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 from ..errors import ModelError, OptionError
-from . import bundle as _bundle
+from ..segment import bundle as _bundle
+from ..segment.inference import resolve_device
+from ..segment.network import build_network
+from ..segment.preprocess import PREPROCESSING
 from .data import load_user_cases, make_training_pair
-from .inference import resolve_device
 from .losses import hard_dice, segmentation_loss
-from .network import build_network
-from .preprocess import PREPROCESSING
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "checkpoint_every": 50,
     "timing_steps": 20,
     "mirror_tta": True,  # inference: average the crop's prediction with its mirror image
-    "calibrate": True,  # fit the inference logit offsets when training finishes (segment/calibrate.py)
+    "calibrate": True,  # fit the inference logit offsets when training finishes (training/calibrate.py)
     "calibration_slices": 40,
     "calibration_seed": 20_000,
     "num_workers": 1,  # sample generation in 1 worker process overlaps with training

@@ -29,7 +29,7 @@ def test_cli_reports_a_missing_model_in_one_line(tmp_path, capsys):
 
 
 def test_evaluate_against_a_synthetic_cd(tmp_path):
-    from mri_measure.segment.evaluate import evaluate
+    from mri_measure.training.evaluate import evaluate
     from mri_measure.synth import write_cd
 
     write_cd(tmp_path / "cases" / "c1", seed=11, stenosis="moderate", levels=["L4-L5"], sagittal=False)
@@ -49,7 +49,7 @@ def _row(lf_pred, lf_u, lf_true, area_pred=150.0, area_u=3.0, area_true=150.0):
 
 def test_borderline_summary_separates_flagged_slices_and_checks_interval_coverage():
     from mri_measure.criteria import Thresholds
-    from mri_measure.segment.evaluate import _flags
+    from mri_measure.training.evaluate import _flags
 
     rows = [
         _row(2.55, 0.10, 2.40),  # flagged borderline (2.55 ± 0.196 holds 2.5): a wrong call, excluded

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..segment import bundle as _bundle
+from ..segment.network import build_network
 from ..synth import sagittal_scene as S
-from . import bundle as _bundle
+from .disc_data import training_pair
 from .losses import hard_dice, segmentation_loss
-from .network import build_network
 from .train import hardware_string, lr_at, write_weights
 
 NETWORK = {"architecture": "UNet2d", "kwargs": {"in_channels": 1, "n_classes": 4, "base": 16, "depth": 5, "max_channels": 128}}
@@ -69,7 +70,7 @@ class _Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         rng = np.random.default_rng([self.seed, self.start + i])
-        pairs = [S.training_pair(self.pool[rng.integers(len(self.pool))], rng) for _ in range(self.batch)]
+        pairs = [training_pair(self.pool[rng.integers(len(self.pool))], rng) for _ in range(self.batch)]
         x = np.stack([p[0] for p in pairs])[:, None]
         y = np.stack([p[1] for p in pairs]).astype(np.int64)
         return torch.from_numpy(x), torch.from_numpy(y)
@@ -119,7 +120,7 @@ def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
 def validation_set(seed: int, n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
     pool = make_pool(seed + VALIDATION_SEED_OFFSET, 12, workers=1)
     rng = np.random.default_rng([seed + VALIDATION_SEED_OFFSET, 0])
-    pairs = [S.training_pair(pool[i % len(pool)], rng) for i in range(n)]
+    pairs = [training_pair(pool[i % len(pool)], rng) for i in range(n)]
     return (torch.from_numpy(np.stack([p[0] for p in pairs])[:, None]),
             torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64)))
 

@@ -1,6 +1,6 @@
 """Post-training calibration of the segmenter's per-class logit offsets.
 
-    python -m mri_measure.segment.calibrate models/lumbar-axial-unet [--n 40] [--seed 20000]
+    python -m mri_measure.training.calibrate models/lumbar-axial-unet [--n 40] [--seed 20000]
 
 ``mri-measure train`` runs this itself when training finishes (config keys
 ``calibrate``, ``calibration_slices``, ``calibration_seed``), so the shipped
@@ -46,9 +46,9 @@ def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000, t
     import torch
 
     from ..criteria import Thresholds
-    from . import bundle as _bundle
+    from ..segment import bundle as _bundle
     from .evaluate import held_out_sample, slice_row, summarise
-    from .inference import clear_cache, load_segmenter
+    from ..segment.inference import clear_cache, load_segmenter
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
@@ -84,7 +84,7 @@ def fit_logit_offsets(bundle_dir: str | Path, n: int = 40, seed: int = 20_000, t
     meta["calibration"] = {
         "what": "per-class logit offsets of the segmenter (sac; both LF), grid search on realistic-T2 "
         "synthetic calibration slices disjoint from training and evaluation",
-        "command": f"python -m mri_measure.segment.calibrate {Path(bundle_dir).as_posix()} --n {n} --seed {seed}",
+        "command": f"python -m mri_measure.training.calibrate {Path(bundle_dir).as_posix()} --n {n} --seed {seed}",
         "n_slices": n, "seed": seed, "chosen": results[best]["offsets"], "grid": results,
     }
     _bundle.write_metadata(Path(bundle_dir), meta)

@@ -8,7 +8,7 @@ one-hot coverage is made), ``spacing_mm`` (row, col) and ``orientation``
 
 User cases (``--user-cases DIR``): every file under ``DIR`` (searched
 recursively, sorted by path; names starting with ``.`` skipped) in any mix of
-these formats (readers in :mod:`mri_measure.segment.user_cases`). Labels
+these formats (readers in :mod:`mri_measure.training.user_cases`). Labels
 everywhere follow the contract (0 background, 1 dural sac, 2 LF patient-left,
 3 LF patient-right; other values count as background).
 
@@ -55,10 +55,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from .orientation import canonical_transform
-from .preprocess import PREPROCESSING, normalise, segmenter_grid
-from .protocol import one_hot
-from .resample import Grid, to_grid
+from ..segment.orientation import canonical_transform
+from ..segment.preprocess import PREPROCESSING, normalise, segmenter_grid
+from ..segment.protocol import one_hot
+from ..segment.resample import Grid, to_grid
 from .user_cases import UserCase, read_user_cases
 
 LOCALISER_TRAIN_SIZE = 96  # px at the localiser spacing (192 mm at 2 mm/px)
