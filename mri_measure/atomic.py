@@ -56,6 +56,8 @@ RESULT_NAME = re.compile(r"^(measurements\.(json|csv)|report\.(html|pdf)|seg(_\d
 LEFTOVER_NAME = re.compile(r"^\.(mri-measure-partial-.*|.+\.tmp)$")
 #: Files a desktop drops into any folder; they never block a replace.
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+#: Length of the random part of the staging (``tempfile``) and aside folder names.
+_SUFFIX_LEN = 8
 #: errno values of a write that failed because of the output filesystem.
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
@@ -185,6 +187,8 @@ class OutputFolder:
             raise OutputError(f"{self._say()} is not usable as an output folder; choose a subfolder")
         if out.exists() and not out.is_dir():
             raise OutputError(f"{self._say()} is a file, not a folder; choose a folder")
+        if out.is_dir() and os.path.ismount(out):  # cannot be swapped: a folder inside it can
+            raise OutputError(f"{self._say()} is a mount point; choose a folder inside it")
         parent = self._parent()
         for anc in (parent, *parent.parents):
             if anc.exists():
@@ -248,10 +252,11 @@ class OutputFolder:
         """Staging/aside folders of a run that was killed (we hold the lock, so
         no live run owns them). A killed swap's aside folder is put back."""
         parent, name = self._parent(), self._abs.name
-        asides = sorted(parent.glob(f".{glob_escape(name)}.old-*"))
+        stem = f".{glob_escape(name)}"
+        asides = sorted(parent.glob(f"{stem}.old-{'?' * _SUFFIX_LEN}"))
         if asides and not self._abs.exists():
             os.rename(asides.pop(), self._abs)
-        for p in [*parent.glob(f".{glob_escape(name)}.tmp-*"), *asides]:
+        for p in [*parent.glob(f"{stem}.tmp-{'?' * _SUFFIX_LEN}"), *asides]:
             shutil.rmtree(p, ignore_errors=True)
 
     def _preflight_contents(self) -> None:
@@ -313,7 +318,7 @@ class OutputFolder:
         parent = self._parent()
         try:
             if self._abs.exists():
-                aside = parent / f".{self._abs.name}.old-{secrets.token_hex(4)}"
+                aside = parent / f".{self._abs.name}.old-{secrets.token_hex(_SUFFIX_LEN // 2)}"
                 os.rename(self._abs, aside)
                 try:
                     os.rename(self.staging, self._abs)

@@ -315,3 +315,37 @@ def test_four_concurrent_runs_one_study_in_out(tmp_path):
     winner = cds[[rc for rc, _ in results].index(0)]
     assert assert_one_study(out) == study_uid(winner)
     assert hidden_siblings(out) == []
+
+
+def test_a_killed_run_leaves_out_untouched_and_the_next_run_cleans_up(tmp_path):
+    """SIGKILL while staging: no cleanup code runs; the lock dies with the
+    process, and the next run removes the orphaned staging folder."""
+    out = tmp_path / "out"
+    before = _fake_results(out, "1.2.3")
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from mri_measure.atomic import OutputFolder
+        folder = OutputFolder(sys.argv[1]).open()
+        (folder.staging / "measurements.json").write_text("half")
+        print("staged", flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "staged"
+        with pytest.raises(OutputError, match="another mri-measure run is writing"):
+            OutputFolder(out).open()
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    left = hidden_siblings(out)
+    assert any(n.startswith(".out.tmp-") for n in left), left
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with OutputFolder(out) as folder:
+        assert hidden_siblings(out) == [".out.lock", folder.staging.name]
+        folder.check_study("1.2.3")
+        (folder.staging / "measurements.json").write_text('{"study": {"study_instance_uid": "1.2.3"}}')
+    assert hidden_siblings(out) == []
+    assert [p.name for p in out.iterdir()] == ["measurements.json"]
