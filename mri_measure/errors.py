@@ -49,3 +49,8 @@ class ModelError(MriMeasureError):
 
 class OptionError(MriMeasureError):
     """A command-line or API option is invalid."""
+
+
+class OutputError(MriMeasureError):
+    """The output folder cannot be used: not a folder, not writable, no free
+    space, busy with another run, or holding another study's results."""

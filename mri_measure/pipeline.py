@@ -258,8 +258,12 @@ def analyse_study(
     device: str = "cpu",
     model: str | Path | None = None,
     progress: Progress | None = None,
+    on_study: Callable[[Study], None] | None = None,
 ) -> StudyAnalysis:
-    """Run the whole analysis and return everything (report + arrays)."""
+    """Run the whole analysis and return everything (report + arrays).
+
+    ``on_study(study)`` is called once the study and its series are chosen,
+    before any pixel is loaded (the output-folder check of :func:`run_study`)."""
     progress = progress or _noop_progress
     thresholds = thresholds or Thresholds()
     timings: dict[str, float] = {}
@@ -277,6 +281,8 @@ def analyse_study(
         study = _choose_study(found.studies, series)
     choice = choose_stacks(study, series)
     warnings.extend(choice.warnings)
+    if on_study is not None:
+        on_study(study)
     timings["discover_s"] = time.perf_counter() - t0
 
     progress("load", 0.1)
@@ -453,6 +459,7 @@ def run_study(
     source: str | Path | Study,
     *,
     out_dir: str | Path | None = None,
+    overwrite: bool = False,
     **options: Any,
 ) -> StudyReport:
     """Measure one study; with ``out_dir`` also write every output file.
@@ -460,19 +467,62 @@ def run_study(
     Options: ``series``, ``level_overrides`` ({slice: level}), ``thresholds``
     (:class:`~mri_measure.criteria.Thresholds`), ``segmenter``, ``device``,
     ``model`` (bundle dir), ``progress`` (callback ``(stage, fraction)``).
+    ``out_dir`` and ``overwrite``: see :func:`measure_to_folder`.
     """
-    analysis = analyse_study(source, **options)
-    if out_dir is not None:
-        write_outputs(analysis, out_dir)
+    if out_dir is None:
+        return analyse_study(source, **options).report
+    analysis, _ = measure_to_folder(source, out_dir, overwrite=overwrite, **options)
     return analysis.report
 
 
-def write_outputs(analysis: StudyAnalysis, out_dir: str | Path) -> dict[str, Path]:
+def measure_to_folder(
+    source: str | Path | Study,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    **options: Any,
+) -> tuple[StudyAnalysis, dict[str, Path]]:
+    """Analyse one study and write every output into ``out_dir``; returns the
+    analysis and kind → path of the files written.
+
+    ``out_dir`` is checked before any work (a folder that can be written, free
+    space, no other run writing to it: :class:`~mri_measure.errors.OutputError`
+    otherwise) and, once the study is known and before the segmentation,
+    against the results it already holds: this study's are replaced (with a
+    warning), another study's only with ``overwrite``. The files are written
+    into a hidden folder beside ``out_dir`` and swapped in at the end: on any
+    error ``out_dir`` is left as it was. See :mod:`mri_measure.atomic`.
+    """
+    from .atomic import OutputFolder
+
+    if "on_study" in options:
+        raise TypeError("measure_to_folder() sets on_study itself")
+    with OutputFolder(out_dir, overwrite=overwrite) as folder:
+        analysis = analyse_study(
+            source, on_study=lambda st: folder.check_study(st.study_instance_uid), **options
+        )
+        staged = _write_staged(analysis, folder)
+    return analysis, {k: folder.final_path(p) for k, p in staged.items()}
+
+
+def _write_staged(analysis: StudyAnalysis, folder: Any) -> dict[str, Path]:
     from .report import write_all
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    assert folder.staging is not None
     t = time.perf_counter()
-    written = write_all(analysis, out)
+    written = write_all(analysis, folder.staging)
     analysis.report.timings_s["write_outputs_s"] = time.perf_counter() - t
     return written
+
+
+def write_outputs(
+    analysis: StudyAnalysis, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write every output of an analysed study into ``out_dir`` (atomic swap,
+    locked, the same checks as :func:`measure_to_folder`); kind → path."""
+    from .atomic import OutputFolder
+
+    with OutputFolder(out_dir, overwrite=overwrite) as folder:
+        folder.check_study(analysis.report.study.get("study_instance_uid"))
+        staged = _write_staged(analysis, folder)
+    return {k: folder.final_path(p) for k, p in staged.items()}

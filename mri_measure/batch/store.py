@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..report._common import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..report.json_csv import LEVEL_COLUMNS
 
 STUDIES_DIR = "studies"

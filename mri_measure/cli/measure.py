@@ -21,6 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s = subparsers.add_parser("measure", help="measure one study end to end")
     s.add_argument("path", help="CD root, DICOMDIR, folder, .zip or single file")
     s.add_argument("--out", help="write measurements.json/.csv, report.html/.pdf, seg.dcm, sr.dcm")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace another study's results in --out (this study's are always replaced)")
     s.add_argument("--series", help="SeriesInstanceUID (or series number) of the axial T2 to use")
     s.add_argument(
         "--level", action="append", default=[], type=_level_override, metavar="SLICE=LEVEL",
@@ -84,34 +86,25 @@ def format_table(report) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
 
     from ..criteria import Thresholds
-    from ..pipeline import analyse_study, write_outputs
+    from ..pipeline import analyse_study, measure_to_folder
 
     thresholds = Thresholds(lf_threshold_mm=args.lf_threshold, canal_threshold_mm2=args.canal_threshold)
     overrides = dict(args.level)
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        from ..errors import OptionError
-
-        raise OptionError("--out must be a folder (it exists as a file)")
 
     def progress(stage: str, fraction: float) -> None:
         if not args.quiet and args.format == "table" and sys.stderr.isatty():
             print(f"\r{stage:<10} {fraction * 100:5.1f}%", end="", file=sys.stderr, flush=True)
 
-    analysis = analyse_study(
-        args.path,
-        series=args.series,
-        level_overrides=overrides or None,
-        thresholds=thresholds,
-        device=args.device,
-        model=args.model,
-        progress=progress,
-    )
+    options = dict(series=args.series, level_overrides=overrides or None, thresholds=thresholds,
+                   device=args.device, model=args.model, progress=progress)
+    if args.out:  # --out checked before the analysis, written atomically after it
+        analysis, written = measure_to_folder(args.path, args.out, overwrite=args.overwrite, **options)
+    else:
+        analysis, written = analyse_study(args.path, **options), {}
     if sys.stderr.isatty() and not args.quiet and args.format == "table":
         print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
-    written = write_outputs(analysis, args.out) if args.out else {}
     if args.format == "json":
         from ..report import report_to_dict
 

@@ -7,8 +7,6 @@ with a patient's name in it).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +15,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..types import LoadedStack, SliceInfo, StackAnalysis, StudyAnalysis
 
+# the writers' atomic file writes live in the foundation-level mri_measure.atomic
+from ..atomic import atomic_write_bytes, temp_path_beside  # noqa: F401
+from ..atomic import file_mode as _file_mode  # noqa: F401
+
 SOFTWARE_NAME = "mri-measure"
 
 
@@ -24,46 +26,6 @@ def software_version() -> str:
     from .. import __version__
 
     return __version__
-
-
-def _file_mode() -> int:
-    """Mode a plain ``open()`` would give a new file (0666 minus the umask):
-    :func:`tempfile.mkstemp` creates 0600 files."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and
-    :func:`os.replace`, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def temp_path_beside(path: Path) -> Path:
-    """A fresh temporary file name in ``path``'s folder (the caller fills it
-    and then calls :func:`os.replace`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, _file_mode())
-    return Path(tmp)
 
 
 def rnd(value: float | None, digits: int) -> float | None:
