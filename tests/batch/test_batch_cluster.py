@@ -170,7 +170,7 @@ def dask_cluster(tmp_path):
     def start(*args: str) -> None:
         log = open(tmp_path / f"dask-{len(procs)}.log", "wb")
         logs.append(log)
-        procs.append(subprocess.Popen(["dask", *args], stdout=log, stderr=subprocess.STDOUT,
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True))
 
     try:
