@@ -67,6 +67,7 @@ def _assert_no_phi(out: Path, arc, extra: str = "") -> None:
     assert str(arc.root) not in text
 
 
+@pytest.mark.slow
 def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, pool, monkeypatch):
     arc = make_archive(
         tmp_path, pool, ["good", "zip", "nested", "truncated", "crash", "hang", "clutter"]
@@ -119,6 +120,7 @@ def _batch_cmd(arc, out: Path, *extra: str, quiet: bool = False) -> list[str]:
     return cmd + ["batch", str(arc.root), "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, pool):
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "crash"])
     out = tmp_path / "OUT"
@@ -203,6 +205,7 @@ def dask_cluster(tmp_path):
             log.close()
 
 
+@pytest.mark.slow
 def test_running_cluster_via_scheduler_address(tmp_path, pool, dask_cluster):
     """Also: a study split over two top-level folders ends as one merged result."""
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "split"])

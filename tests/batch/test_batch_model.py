@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 from batch_archive import make_archive
 
 from mri_measure.batch import SEGMENTER_ENV, run_batch
@@ -14,6 +15,7 @@ from mri_measure.batch_store import opaque_key
 from mri_measure.batch_worker import FAULT_ENV
 
 
+@pytest.mark.slow
 def test_shipped_model_loads_once_per_worker_and_is_recorded(tmp_path, pool, monkeypatch):
     from mri_measure.segment.bundle import default_bundle_dir, read_metadata
 
