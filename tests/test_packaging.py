@@ -87,18 +87,19 @@ def third_party_imports(part: str) -> dict[str, set[str]]:
 
 
 def _extras_for(relpath: str) -> set[str]:
-    """Which extras the code in this file may rely on besides core."""
-    parts = Path(relpath).parts
+    """Which extras the code in this file may rely on besides core (by package / module name)."""
+    parts = Path(relpath).with_suffix("").parts
     if parts[0] == "plugins":
         return {"napari"}
-    sub = parts[1] if len(parts) > 2 else Path(parts[1]).stem
-    if sub in ("segment", "training"):
-        return {"model"}
-    if sub.startswith("batch"):
-        return {"batch"}
-    if sub == "testing":  # fault injection + truth segmenter, used by the batch tests
-        return {"model", "batch"}
-    return set()
+    extras = set()
+    for part in parts[1:]:
+        if part in ("segment", "training"):
+            extras.add("model")
+        if part.startswith("batch"):  # mri_measure/batch/, batch_*.py, cli/batch.py
+            extras.add("batch")
+        if part == "testing":  # fault injection + truth segmenter, used by the batch tests
+            extras.update(("model", "batch"))
+    return extras
 
 
 @functools.cache
