@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# Install everything mri-measure needs on a Debian/Ubuntu machine with Python >= 3.10.
-#   bash scripts/setup.sh          # Python packages only (enough to run `mri-measure`)
-#   bash scripts/setup.sh --test   # + system packages the test suite uses (xvfb, Qt xcb libs,
-#                                  #   dicom3tools for dciodvfy, poppler-utils for pdftoppm)
+# Install everything mri-measure needs into the project's own virtual environment .venv
+# (in the repository root; never the system's site-packages), on Debian/Ubuntu, Python >= 3.10.
+#   bash scripts/setup.sh          # .venv with the model + batch extras (enough to run mri-measure)
+#   bash scripts/setup.sh --test   # + every extra (napari, test) and the system packages the test
+#                                  #   suite uses (xvfb, Qt xcb libs, dicom3tools for dciodvfy,
+#                                  #   poppler-utils for pdftoppm/pdftotext)
+# Idempotent: a healthy .venv set up from the same pyproject.toml is reused as is (seconds).
+# Afterwards: `source .venv/bin/activate`, or call .venv/bin/python / .venv/bin/mri-measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 PY=${PYTHON:-python3}
+VENV=$ROOT/.venv
+VPY=$VENV/bin/python
+TORCH="torch==2.13.0"   # the CPU build; an unpinned resolve would pull GBs of CUDA wheels
+say() { echo "setup: $*" >&2; }
 
-if [[ "${1:-}" == "--test" ]]; then
+mode=run
+case "${1:-}" in
+  "") ;;
+  --test) mode=test ;;
+  *) say "unknown option '$1' (use no option or --test)"; exit 2 ;;
+esac
+
+if [[ $mode == test ]]; then
   need=()
   command -v Xvfb >/dev/null || need+=(xvfb)
   command -v dciodvfy >/dev/null || need+=(dicom3tools)
@@ -18,16 +34,59 @@ if [[ "${1:-}" == "--test" ]]; then
     dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
   done
   if (( ${#need[@]} )); then
+    say "installing system packages: ${need[*]}"
     SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 fi
 
-# torch first, pinned: the CPU build. An unpinned resolve would pull GBs of CUDA wheels.
-$PY -m pip install -q "torch==2.13.0"
-if [[ "${1:-}" == "--test" ]]; then
-  $PY -m pip install -q -e ".[all]"
-else
-  $PY -m pip install -q -e ".[model,batch]"
+# --- the virtual environment -------------------------------------------------------------------
+venv_healthy() {
+  [[ -x $VPY && -f $VENV/pyvenv.cfg ]] || return 1
+  grep -Eqi '^include-system-site-packages *= *false' "$VENV/pyvenv.cfg" || return 1
+  "$VPY" -c 'import sys; sys.exit(not (sys.prefix != sys.base_prefix and sys.version_info >= (3, 10)))' \
+    2>/dev/null || return 1
+  "$VPY" -m pip --version >/dev/null 2>&1 || return 1
+}
+
+if ! venv_healthy; then
+  if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    say "needs Python >= 3.10 as '$PY' (set PYTHON=/path/to/python3.X)"; exit 2
+  fi
+  [[ -e $VENV ]] && { say "replacing the broken or foreign .venv"; rm -rf "$VENV"; }
+  say "creating .venv with $("$PY" --version 2>&1)"
+  if ! "$PY" -m venv "$VENV"; then
+    rm -rf "$VENV"
+    say "'$PY -m venv' failed: install the venv module (Debian/Ubuntu: apt-get install python3-venv)"
+    exit 2
+  fi
 fi
+
+# --- the packages ------------------------------------------------------------------------------
+# A stamp of what was installed, from which checkout: skip pip when nothing changed.
+want() {
+  { echo "$ROOT"; echo "$TORCH"; echo "$1"; sha256sum pyproject.toml; } | sha256sum | cut -d' ' -f1
+}
+stamp_ok() { [[ -f $VENV/.setup-$1 && "$(cat "$VENV/.setup-$1")" == "$(want "$1")" ]]; }
+
+extras="model,batch"; [[ $mode == test ]] && extras="all"
+installed_here() {  # the editable install points at this checkout (run from / so ./ is not on sys.path)
+  (cd / && "$VPY" -c 'import sys, mri_measure; sys.exit(not mri_measure.__file__.startswith(sys.argv[1]))' \
+     "$ROOT/" 2>/dev/null)
+}
+if { stamp_ok all || stamp_ok "$extras"; } && installed_here; then
+  say ".venv is up to date ($extras)"
+  exit 0
+fi
+
+say "installing into .venv: $TORCH, then -e .[$extras] (first time: a few minutes)"
+rm -f "$VENV"/.setup-*
+"$VPY" -m pip install -q --disable-pip-version-check "$TORCH"
+"$VPY" -m pip install -q --disable-pip-version-check -e ".[$extras]"
+if ! "$VPY" -m pip check >/dev/null; then
+  "$VPY" -m pip check >&2 || true
+  say "the installed packages conflict (see above)"; exit 1
+fi
+want "$extras" > "$VENV/.setup-$extras"
+say ".venv ready ($extras)"

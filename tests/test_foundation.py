@@ -22,8 +22,8 @@ def test_import_leaves_torch_napari_qt_unloaded():
 
 
 def test_import_linter_contracts_hold():
-    lint = Path(sys.executable).with_name("lint-imports")
-    cmd = [str(lint)] if lint.exists() else ["lint-imports"]
+    # the interpreter's own import-linter, not whatever `lint-imports` is on PATH
+    cmd = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command as c; sys.exit(c())"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "broken" in out.stdout.lower() and "0 broken" in out.stdout.lower()

@@ -70,6 +70,7 @@ def _assert_no_phi(out: Path, arc, extra: str = "") -> None:
     assert str(arc.root) not in text
 
 
+@pytest.mark.slow
 def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, pool):
     arc = make_archive(
         tmp_path, pool, ["good", "zip", "nested", "truncated", "crash", "hang", "clutter"]
@@ -127,6 +128,7 @@ def _segmented_by_truth(out: Path) -> bool:
     return bool(docs) and all(d["model"]["name"] == "truth" for d in docs)
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_with_exactly_one_row_per_study_level(tmp_path, pool):
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "crash"])
     out = tmp_path / "OUT"
@@ -179,7 +181,7 @@ def dask_cluster(tmp_path):
     def start(*args: str) -> None:
         log = open(tmp_path / f"dask-{len(procs)}.log", "wb")
         logs.append(log)
-        procs.append(subprocess.Popen(["dask", *args], stdout=log, stderr=subprocess.STDOUT,
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True))
 
     try:
@@ -212,6 +214,7 @@ def dask_cluster(tmp_path):
             log.close()
 
 
+@pytest.mark.slow
 def test_running_cluster_via_scheduler_address(tmp_path, pool, dask_cluster):
     """Also: a study split over two top-level folders ends as one merged result."""
     arc = make_archive(tmp_path, pool, ["good", "zip", "nested", "split"])

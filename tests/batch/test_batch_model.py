@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
+
 from mri_measure.batch import run_batch
 from mri_measure.batch.store import opaque_key
 from tests.batch.batch_archive import make_archive
 
 
+@pytest.mark.slow
 def test_shipped_model_loads_once_per_worker_and_is_recorded(tmp_path, pool):
     from mri_measure.segment.bundle import default_bundle_dir, read_metadata
 
