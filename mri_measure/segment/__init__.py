@@ -12,6 +12,9 @@ The only package that imports torch — and only when a model is loaded:
 from __future__ import annotations
 
 from .protocol import Segmenter, TruthSegmenter
+from .threads import prepare_environment
+
+prepare_environment()  # before any torch import: idle OpenMP threads sleep
 
 
 def load_segmenter(bundle_dir=None, device: str = "cpu"):
