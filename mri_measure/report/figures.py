@@ -90,7 +90,6 @@ def orientation_letters(orientation) -> dict[str, str]:
     }
 
 
-_window = window  # name kept for callers of the matplotlib-era module
 
 
 class _View:
