@@ -1,38 +1,53 @@
-"""Figures for the human report, rendered once as PNG bytes (matplotlib, Agg)
-and reused by the HTML and PDF writers.
+"""Figures for the human report, rendered once as PNG (and JPEG) bytes with
+numpy + Pillow (:mod:`._raster`) and reused by the HTML and PDF writers.
 
 * per level: the representative axial slice, cropped to a 60 mm box around
   the dural sac, with label outlines (canal cyan, LF patient-left orange,
   LF patient-right magenta), the LF thickness lines and the canal AP line,
-  edge letters from ImageOrientationPatient, and a full-slice thumbnail;
+  edge letters from ImageOrientationPatient, a 10 mm scale bar, a full-slice
+  thumbnail with the crop box and a legend;
 * a sagittal overview: the middle sagittal slice with each disc plane drawn
   as a short line through its centre and labelled.
 
-Images are drawn in millimetres (``extent`` from PixelSpacing), so the aspect
-ratio is physical whatever the pixel spacing.
+Images are drawn in millimetres (pixel centre ``i`` at ``(i + 0.5) ×``
+PixelSpacing), so the aspect ratio is physical whatever the pixel spacing.
+No matplotlib: drawing the figures this way takes milliseconds, and the
+measure path does not pay matplotlib's import.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..types import LevelMeasurement, SliceInfo, SliceMeasurement, StudyAnalysis
 from ._common import find_slice, fmt
+from ._raster import Canvas, encode, grey, resample, window
 
 CANAL_COLOUR = "#00e5ff"  # cyan
 LF_LEFT_COLOUR = "#ff9800"  # orange
 LF_RIGHT_COLOUR = "#ff2bd6"  # magenta
+DISC_COLOUR = "#ffff00"  # yellow
 CROP_MM = 60.0
-DPI = 100
 
 LABEL_STYLE = (
     (1, CANAL_COLOUR, "Dural sac (canal)"),
     (2, LF_LEFT_COLOUR, "Lig. flavum, patient-LEFT"),
     (3, LF_RIGHT_COLOUR, "Lig. flavum, patient-RIGHT"),
 )
+
+# layout, in final pixels
+MARGIN = 8.0
+TITLE_H = 19.0
+PANEL_TWO = 320.0  # two slice panels side by side
+PANEL_ONE = 380.0  # one slice panel
+RIGHT_W = 205.0  # thumbnail + legend column
+GAP = 8.0
+#: Width of the widest level figure (two panels): the PDF draws every figure
+#: at the scale that fits this width into its frame, so text sizes match.
+FULL_WIDTH_PX = MARGIN + 2 * PANEL_TWO + GAP + 1.5 * GAP + RIGHT_W + MARGIN
+SAGITTAL_W = 460.0
 
 
 @dataclass
@@ -75,102 +90,102 @@ def orientation_letters(orientation) -> dict[str, str]:
     }
 
 
-def _new_figure(w_in: float, h_in: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w_in, h_in), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    return fig
 
 
-def _encode(fig) -> tuple[bytes, bytes]:
-    """Draw once; return (PNG, JPEG) bytes of the same raster."""
-    from PIL import Image
+class _View:
+    """Maps an image's millimetres (x along columns, y along rows, from the
+    outer corner of the first pixel) onto a canvas region."""
 
-    fig.canvas.draw()
-    w, h = fig.canvas.get_width_height()
-    img = Image.frombuffer("RGBA", (w, h), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    img = img.convert("RGB")
-    png, jpg = io.BytesIO(), io.BytesIO()
-    img.save(png, "PNG", compress_level=6)
-    img.save(jpg, "JPEG", quality=92, subsampling=0)
-    return png.getvalue(), jpg.getvalue()
+    def __init__(self, box_mm: tuple[float, float, float, float], origin: tuple[float, float],
+                 px_per_mm: float):
+        self.x0, self.y0, self.x1, self.y1 = box_mm  # left, top, right, bottom (mm)
+        self.ox, self.oy = origin
+        self.s = px_per_mm
+
+    def mm(self, x_mm: float, y_mm: float) -> tuple[float, float]:
+        return self.ox + (x_mm - self.x0) * self.s, self.oy + (y_mm - self.y0) * self.s
+
+    def px(self, row: float, col: float, spacing) -> tuple[float, float]:
+        dr, dc = spacing
+        return self.mm((col + 0.5) * dc, (row + 0.5) * dr)
+
+    @property
+    def size(self) -> tuple[float, float]:
+        return (self.x1 - self.x0) * self.s, (self.y1 - self.y0) * self.s
 
 
-def _window(img: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(img, (1.0, 99.5))
-    if hi <= lo:
-        hi = lo + 1.0
-    return float(lo), float(hi)
+def _image(canvas: Canvas, img: np.ndarray, spacing, view: _View, vmin: float,
+           vmax: float) -> None:
+    """Paste the windowed slice region ``view`` covers."""
+    dr, dc = spacing
+    box = (view.x0 / dc, view.y0 / dr, view.x1 / dc, view.y1 / dr)
+    canvas.paste(resample(grey(img, vmin, vmax), box, view.size), (view.ox, view.oy))
 
 
-def _edge_letters(ax, letters: dict[str, str], xlim, ylim) -> None:
-    import matplotlib.patheffects as pe
-
-    x0, x1 = xlim
-    y0, y1 = ylim  # y0 = bottom (larger mm), y1 = top
+def _edge_letters(canvas: Canvas, letters: dict[str, str], box: tuple[float, float, float, float],
+                  size: float = 15.0) -> None:
+    """Orientation letters inside the four edges of ``box`` (x0, y0, x1, y1 px)."""
+    x0, y0, x1, y1 = box
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
-    dx, dy = 0.03 * (x1 - x0), 0.04 * (y0 - y1)
-    style = dict(color="white", fontsize=11, fontweight="bold",
-                 path_effects=[pe.withStroke(linewidth=2.5, foreground="black")])
-    ax.text(x0 + dx, ym, letters["left"], ha="left", va="center", **style)
-    ax.text(x1 - dx, ym, letters["right"], ha="right", va="center", **style)
-    ax.text(xm, y1 + dy, letters["top"], ha="center", va="top", **style)
-    ax.text(xm, y0 - dy, letters["bottom"], ha="center", va="bottom", **style)
+    dx, dy = 0.03 * (x1 - x0) + 2, 0.03 * (y1 - y0) + 2
+    style = {"size": size, "colour": "white", "halo": 2.0, "bold": True}
+    canvas.text((x0 + dx, ym), letters["left"], anchor="lm", **style)
+    canvas.text((x1 - dx, ym), letters["right"], anchor="rm", **style)
+    canvas.text((xm, y0 + dy), letters["top"], anchor="mt", **style)
+    canvas.text((xm, y1 - dy), letters["bottom"], anchor="mb", **style)
 
 
-def _contours(ax, labels: np.ndarray, spacing, lw: float) -> None:
+def _contours(canvas: Canvas, labels: np.ndarray, spacing, view: _View, width: float) -> None:
     from skimage.measure import find_contours
 
-    dr, dc = spacing
     for value, colour, _ in LABEL_STYLE:
         mask = labels == value
         if not mask.any():
             continue
         padded = np.pad(mask, 1).astype(np.float32)
         for c in find_contours(padded, 0.5):
-            rows, cols = c[:, 0] - 1, c[:, 1] - 1
-            ax.plot((cols + 0.5) * dc, (rows + 0.5) * dr, color=colour, lw=lw)
+            pts = [view.px(r - 1, q - 1, spacing) for r, q in c]
+            canvas.polyline(pts, colour, width)
 
 
-def _measure_lines(ax, m: SliceMeasurement, spacing) -> None:
+def _measure_lines(canvas: Canvas, m: SliceMeasurement, spacing, view: _View) -> None:
     """Draw the measurement lines; LF labels go outward (away from the sac's
     midline) so left and right labels never overlap."""
-    import matplotlib.patheffects as pe
-
-    dr, dc = spacing
     items = (
-        (m.lf_left_line_px, LF_LEFT_COLOUR, "-", m.lf_thickness_left_mm, 2, "mm"),
-        (m.lf_right_line_px, LF_RIGHT_COLOUR, "-", m.lf_thickness_right_mm, 2, "mm"),
-        (m.canal_ap_line_px, CANAL_COLOUR, "--", m.canal_ap_mm, 1, "mm AP"),
+        (m.lf_left_line_px, LF_LEFT_COLOUR, False, m.lf_thickness_left_mm, 2, "mm"),
+        (m.lf_right_line_px, LF_RIGHT_COLOUR, False, m.lf_thickness_right_mm, 2, "mm"),
+        (m.canal_ap_line_px, CANAL_COLOUR, True, m.canal_ap_mm, 1, "mm AP"),
     )
-    lines_x = [((c0 + c1) / 2 + 0.5) * dc for line, *_ in items if line is not None
-               for (_, c0), (_, c1) in [line]]
+    ends = {id(line): (view.px(*line[0], spacing), view.px(*line[1], spacing))
+            for line, *_ in items if line is not None}
     if m.canal_ap_line_px is not None:
-        midline = (m.canal_ap_line_px[0][1] + m.canal_ap_line_px[1][1]) / 2 * dc + 0.5 * dc
+        a, b = ends[id(m.canal_ap_line_px)]
+        midline = (a[0] + b[0]) / 2
     else:
-        midline = float(np.mean(lines_x)) if lines_x else 0.0
-    outline = [pe.withStroke(linewidth=3.5, foreground="black")]
-    text_fx = [pe.withStroke(linewidth=2.5, foreground="black")]
-    for line, colour, style, value, digits, unit in items:
+        xs = [(a[0] + b[0]) / 2 for a, b in ends.values()]
+        midline = float(np.mean(xs)) if xs else 0.0
+    s = view.s
+    for line, colour, dashed, value, digits, unit in items:
         if line is None:
             continue
-        (r0, c0), (r1, c1) = line
-        xs = [(c0 + 0.5) * dc, (c1 + 0.5) * dc]
-        ys = [(r0 + 0.5) * dr, (r1 + 0.5) * dr]
-        ax.plot(xs, ys, color="white", ls=style, lw=1.6, path_effects=outline,
-                marker="o", markersize=2.5)
+        a, b = ends[id(line)]
+        if dashed:
+            canvas.dashed(a, b, "white", 1.6, outline=1.0)
+        else:
+            canvas.polyline((a, b), "white", 1.6, outline=1.0)
+        for p in (a, b):
+            canvas.dot(p, 1.7, "white", outline=0.8)
         if value is None:
             continue
-        if style == "--":  # AP: label beside the upper end
-            x, y, ha = max(xs) + 1.5, min(ys) + 1.0, "left"
+        xs, ys = (a[0], b[0]), (a[1], b[1])
+        if dashed:  # AP: label beside the upper end
+            at, anchor = (max(xs) + 1.5 * s, min(ys) + 1.0 * s), "lt"
         elif np.mean(xs) >= midline:  # LF on the image right: label to the right
-            x, y, ha = max(xs) + 1.0, max(ys) + 0.5, "left"
+            at, anchor = (max(xs) + 1.0 * s, max(ys) + 0.5 * s), "lt"
         else:
-            x, y, ha = min(xs) - 1.0, max(ys) + 0.5, "right"
-        ax.text(x, y, f"{fmt(value, digits)} {unit}", color=colour, fontsize=8.5,
-                fontweight="bold", ha=ha, va="top", path_effects=text_fx)
+            at, anchor = (min(xs) - 1.0 * s, max(ys) + 0.5 * s), "rt"
+        canvas.text(at, f"{fmt(value, digits)} {unit}", size=12.5, colour=colour,
+                    anchor=anchor, halo=1.6, bold=True)
 
 
 def _crop_box(labels: np.ndarray, spacing, shape) -> tuple[float, float, float, float]:
@@ -203,29 +218,44 @@ def _lf_key(level: LevelMeasurement) -> str | None:
     return level.lf_thickness_right_sop_instance_uid
 
 
-def _slice_panel(ax, sa, i: int, title: str) -> tuple[float, float, float, float]:
+def _fit(box_mm: tuple[float, float, float, float], at: tuple[float, float],
+         size: tuple[float, float]) -> _View:
+    """A view showing ``box_mm`` as large as fits in ``size`` px at ``at``, centred."""
+    w_mm, h_mm = box_mm[2] - box_mm[0], box_mm[3] - box_mm[1]
+    s = min(size[0] / w_mm, size[1] / h_mm)
+    ox = at[0] + (size[0] - w_mm * s) / 2
+    oy = at[1] + (size[1] - h_mm * s) / 2
+    return _View(box_mm, (ox, oy), s)
+
+
+def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float],
+                 size: float) -> tuple[float, float, float, float]:
     """Crop of slice ``i`` with outlines, measurement lines, edge letters and a
-    10 mm scale bar; returns the crop box (x0, x1, y_bottom, y_top) in mm."""
+    10 mm scale bar in the square ``size`` px panel at ``at`` (below a title
+    line); returns the crop box (x0, x1, y_bottom, y_top) in mm."""
     info: SliceInfo = sa.loaded.slices[i]
     img = sa.loaded.pixels[i]
     labels = sa.labels[i]
-    dr, dc = info.spacing_mm
-    rows, cols = img.shape
-    vmin, vmax = _window(img)
-    ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0.0, cols * dc, rows * dr, 0.0),
-              interpolation="bilinear")
-    _contours(ax, labels, (dr, dc), lw=1.3)
-    _measure_lines(ax, sa.measurements[i], (dr, dc))
-    x0, x1, yb, yt = _crop_box(labels, (dr, dc), img.shape)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(yb, yt)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    _edge_letters(ax, orientation_letters(info.orientation), (x0, x1), (yb, yt))
-    ax.plot([x0 + 3, x0 + 13], [yb - 3, yb - 3], color="white", lw=2.5)
-    ax.text(x0 + 8, yb - 4.2, "10 mm", color="white", ha="center", va="bottom", fontsize=8)
-    ax.set_title(title, fontsize=8.5, loc="left", pad=3)
+    spacing = info.spacing_mm
+    canvas.text((at[0], at[1] + TITLE_H - 5), title, size=11.0, anchor="ls")
+    top = at[1] + TITLE_H
+    x0, x1, yb, yt = _crop_box(labels, spacing, img.shape)
+    panel = Canvas(size, size, background="black")
+    view = _fit((x0, yt, x1, yb), (0.0, 0.0), (size, size))
+    vmin, vmax = window(img)
+    _image(panel, img, spacing, view, vmin, vmax)
+    _contours(panel, labels, spacing, view, width=1.6)
+    _measure_lines(panel, sa.measurements[i], spacing, view)
+    w, h = view.size
+    box = (view.ox, view.oy, view.ox + w, view.oy + h)
+    _edge_letters(panel, orientation_letters(info.orientation), box)
+    bar_y = view.oy + h - 3 * view.s
+    bar = (view.ox + 3 * view.s, view.ox + 13 * view.s)
+    panel.polyline(((bar[0], bar_y), (bar[1], bar_y)), "white", 3.0, outline=0.8)
+    panel.text(((bar[0] + bar[1]) / 2, bar_y - 3), "10 mm", size=11.0, colour="white", bold=True,
+               anchor="mb", halo=1.2)
+    canvas.paste(panel.image, (at[0], top))
+    canvas.rectangle((at[0], top, at[0] + size, top + size), "#888888", width=1.0)
     return x0, x1, yb, yt
 
 
@@ -235,15 +265,51 @@ def _image_name(sa, i: int) -> str:
     return f"image {number} (stack {sa.loaded.stack.stack_id}, slice {i + 1}/{len(sa.loaded.slices)})"
 
 
+def _thumbnail(canvas: Canvas, img: np.ndarray, info: SliceInfo, crop, at, size) -> float:
+    """The whole slice with the crop box in yellow; returns its bottom (px)."""
+    dr, dc = info.spacing_mm
+    rows, cols = img.shape
+    full = (0.0, 0.0, cols * dc, rows * dr)
+    view = _fit(full, at, size)
+    w, h = view.size
+    view = _View(full, (at[0], at[1]), view.s)  # left-aligned, top-aligned
+    vmin, vmax = window(img)
+    _image(canvas, img, (dr, dc), view, vmin, vmax)
+    x0, x1, yb, yt = crop
+    (bx0, by0), (bx1, by1) = view.mm(x0, yt), view.mm(x1, yb)
+    canvas.rectangle((bx0, by0, bx1, by1), DISC_COLOUR, width=1.4)
+    _edge_letters(canvas, orientation_letters(info.orientation),
+                  (at[0], at[1], at[0] + w, at[1] + h), size=13.0)
+    return at[1] + h
+
+
+def _legend(canvas: Canvas, at: tuple[float, float], letters: dict[str, str]) -> None:
+    x, y = at
+    row = 17.0
+    for _, colour, name in LABEL_STYLE:
+        canvas.polyline(((x, y), (x + 22, y)), colour, 3.0)
+        canvas.text((x + 30, y), name, size=10.5, anchor="lm")
+        y += row
+    canvas.polyline(((x, y), (x + 22, y)), "black", 1.6)
+    for p in ((x, y), (x + 22, y)):
+        canvas.dot(p, 1.8, "black")
+    canvas.text((x + 30, y), "LF thickness line", size=10.5, anchor="lm")
+    y += row
+    canvas.dashed((x, y), (x + 22, y), "black", 1.6)
+    canvas.text((x + 30, y), "Canal AP diameter", size=10.5, anchor="lm")
+    y += row + 4
+    where = next((edge for edge, letter in letters.items() if letter == "L"), "edge marked L")
+    canvas.text((x, y), f"Patient left is on the image {where}\n(edge letters from the\n"
+                "DICOM orientation). Yellow box:\narea shown enlarged.", size=9.5,
+                colour="#222222", anchor="la")
+
+
 def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[bytes, bytes] | None:
     """(PNG, JPEG) of a level's representative slice, or ``None`` when it has none.
 
     When the largest LF value of the level comes from another slice, that
     slice is shown beside the representative (smallest-canal) one.
     """
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Rectangle
-
     found = find_slice(analysis, level.representative_sop_instance_uid)
     if found is None:
         return None
@@ -251,56 +317,21 @@ def render_level(analysis: StudyAnalysis, level: LevelMeasurement) -> tuple[byte
     lf_found = find_slice(analysis, _lf_key(level))
     two = lf_found is not None and (lf_found[0] is not sa or lf_found[1] != i)
     info: SliceInfo = sa.loaded.slices[i]
-    img = sa.loaded.pixels[i]
-    dr, dc = info.spacing_mm
-    rows, cols = img.shape
-    letters = orientation_letters(info.orientation)
-
-    fig = _new_figure(7.6, 4.1 if not two else 3.55)
+    panel = PANEL_TWO if two else PANEL_ONE
+    n = 2 if two else 1
+    right_x = MARGIN + n * panel + (n - 1) * GAP + 1.5 * GAP
+    canvas = Canvas(right_x + RIGHT_W + MARGIN, MARGIN + TITLE_H + panel + MARGIN)
+    crop = _slice_panel(canvas, sa, i, f"Smallest canal: {_image_name(sa, i)}",
+                        (MARGIN, MARGIN), panel)
     if two:
-        gs = fig.add_gridspec(2, 3, width_ratios=(1.0, 1.0, 0.62), height_ratios=(1.0, 1.1),
-                              left=0.01, right=0.99, top=0.935, bottom=0.02,
-                              wspace=0.04, hspace=0.08)
-        ax = fig.add_subplot(gs[:, 0])
-        ax_lf = fig.add_subplot(gs[:, 1])
-        th = fig.add_subplot(gs[0, 2])
-        lg = fig.add_subplot(gs[1, 2])
-    else:
-        gs = fig.add_gridspec(2, 2, width_ratios=(2.15, 1.0), height_ratios=(1.0, 1.0),
-                              left=0.01, right=0.99, top=0.94, bottom=0.02,
-                              wspace=0.04, hspace=0.08)
-        ax = fig.add_subplot(gs[:, 0])
-        ax_lf = None
-        th = fig.add_subplot(gs[0, 1])
-        lg = fig.add_subplot(gs[1, 1])
-    x0, x1, yb, yt = _slice_panel(ax, sa, i, f"Smallest canal: {_image_name(sa, i)}")
-    if ax_lf is not None:
-        _slice_panel(ax_lf, lf_found[0], lf_found[1],
-                     f"Thickest LF: {_image_name(*lf_found)}")
-
-    vmin, vmax = _window(img)
-    th.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0.0, cols * dc, rows * dr, 0.0))
-    th.add_patch(Rectangle((x0, yt), x1 - x0, yb - yt, fill=False, ec="yellow", lw=1.2))
-    th.set_xlim(0, cols * dc)
-    th.set_ylim(rows * dr, 0)
-    th.set_aspect("equal")
-    th.set_xticks([])
-    th.set_yticks([])
-    _edge_letters(th, letters, (0, cols * dc), (rows * dr, 0))
-
-    lg.axis("off")
-    handles = [Line2D([], [], color=c, lw=2.5, label=name) for _, c, name in LABEL_STYLE]
-    handles.append(Line2D([], [], color="black", lw=1.5, marker="_",
-                          label="LF thickness line"))
-    handles.append(Line2D([], [], color="black", lw=1.5, ls="--", label="Canal AP diameter"))
-    lg.legend(handles=handles, loc="upper left", fontsize=7.5 if two else 8, frameon=False,
-              borderaxespad=0.0, handlelength=1.8)
-    where = next((edge for edge, letter in letters.items() if letter == "L"), "edge marked L")
-    lg.text(0.0, 0.0,
-            f"Patient left is on the image {where}\n(edge letters from the DICOM\n"
-            "orientation). Yellow box: area\nshown enlarged.",
-            fontsize=7, transform=lg.transAxes, va="bottom")
-    return _encode(fig)
+        _slice_panel(canvas, lf_found[0], lf_found[1], f"Thickest LF: {_image_name(*lf_found)}",
+                     (MARGIN + panel + GAP, MARGIN), panel)
+    top = MARGIN + TITLE_H
+    thumb_h = panel - 5 * 17.0 - 4 - 4 * 14.0 - 14
+    bottom = _thumbnail(canvas, sa.loaded.pixels[i], info, crop, (right_x, top),
+                        (RIGHT_W, thumb_h))
+    _legend(canvas, (right_x + 2, bottom + 14), orientation_letters(info.orientation))
+    return encode(canvas.final())
 
 
 def _project(info: SliceInfo, point) -> tuple[float, float]:
@@ -315,8 +346,6 @@ def _project(info: SliceInfo, point) -> tuple[float, float]:
 
 def render_sagittal(analysis: StudyAnalysis) -> tuple[bytes, bytes] | None:
     """(PNG, JPEG) of the middle sagittal slice with the disc planes marked, or ``None``."""
-    import matplotlib.patheffects as pe
-
     sag = analysis.sagittal
     if sag is None or not analysis.discs or len(sag.slices) == 0:
         return None
@@ -326,16 +355,21 @@ def render_sagittal(analysis: StudyAnalysis) -> tuple[bytes, bytes] | None:
     dr, dc = info.spacing_mm
     rows, cols = img.shape
     width, height = cols * dc, rows * dr
-    aspect = height / width
-    w_in = 4.6
-    fig = _new_figure(w_in, min(max(w_in * aspect, 3.0), 7.0) + 0.35)
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 - 0.35 / fig.get_figheight()))
-    vmin, vmax = _window(img)
-    ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, extent=(0, width, height, 0))
+    w_px = SAGITTAL_W
+    h_px = min(max(w_px * height / width, 300.0), 700.0)
+    canvas = Canvas(MARGIN + w_px + MARGIN, MARGIN + TITLE_H + h_px + MARGIN)
+    canvas.text((MARGIN, MARGIN + TITLE_H - 5),
+                "Sagittal overview: disc levels (counted from the sacrum)", size=13.0,
+                anchor="ls")
+    top = MARGIN + TITLE_H
+    canvas.rectangle((MARGIN, top, MARGIN + w_px, top + h_px), "black", fill="black")
+    view = _fit((0.0, 0.0, width, height), (MARGIN, top), (w_px, h_px))
+    vmin, vmax = window(img)
+    _image(canvas, img, (dr, dc), view, vmin, vmax)
     r = np.asarray(info.orientation[:3], dtype=float)
     c = np.asarray(info.orientation[3:6], dtype=float)
     n_sag = np.cross(r, c)
-    outline = [pe.withStroke(linewidth=3, foreground="black")]
+    half = 14.0  # mm
     for disc in analysis.discs:
         x, y = _project(info, disc.centre_mm)
         u = np.cross(np.asarray(disc.normal, dtype=float), n_sag)
@@ -345,21 +379,15 @@ def render_sagittal(analysis: StudyAnalysis) -> tuple[bytes, bytes] | None:
         ux, uy = float(u @ r), float(u @ c)
         if ux < 0:
             ux, uy = -ux, -uy
-        half = 14.0
-        ax.plot([x - half * ux, x + half * ux], [y - half * uy, y + half * uy],
-                color="yellow", lw=2.0, path_effects=outline)
-        ax.text(x - half * ux - 2.0, y - half * uy, disc.level, color="yellow",
-                fontsize=9, fontweight="bold", ha="right", va="center",
-                path_effects=outline)
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    _edge_letters(ax, orientation_letters(info.orientation), (0, width), (height, 0))
-    fig.suptitle("Sagittal overview: disc levels (counted from the sacrum)", fontsize=9.5,
-                 x=0.01, ha="left", y=0.995)
-    return _encode(fig)
+        a = view.mm(x - half * ux, y - half * uy)
+        b = view.mm(x + half * ux, y + half * uy)
+        canvas.polyline((a, b), DISC_COLOUR, 2.2, outline=1.2)
+        canvas.text((a[0] - 2.0 * view.s, a[1]), disc.level, size=12.5, colour=DISC_COLOUR,
+                    anchor="rm", halo=2.0, bold=True)
+    w, h = view.size
+    _edge_letters(canvas, orientation_letters(info.orientation),
+                  (view.ox, view.oy, view.ox + w, view.oy + h))
+    return encode(canvas.final())
 
 
 def render_figures(analysis: StudyAnalysis) -> Figures:

@@ -2,8 +2,13 @@
 
 The content frame is 174 × 243 mm, which fits both A4 (210 × 297 mm) and
 US Letter (215.9 × 279.4 mm), so the file prints on either without scaling
-anything off the page. Text uses DejaVu Sans (shipped with matplotlib) so
-"≥", "²" and "±" print.
+anything off the page. Text uses Bitstream Vera Sans (shipped with
+reportlab itself) so "≥", "²", "±" and "—" print; the few characters Vera
+lacks are spelled out (:data:`_SPELL`).
+
+Images are the JPEG rasters of :mod:`.figures`, embedded as they are
+(binary streams: reportlab's default ASCII85 text encoding of every image
+and page runs in pure Python and took most of the PDF's time).
 """
 
 from __future__ import annotations
@@ -15,23 +20,26 @@ from pathlib import Path
 from ..types import StudyAnalysis
 from . import content
 from ._common import atomic_write_bytes
-from .figures import Figures, render_figures
+from .figures import FULL_WIDTH_PX, Figures, render_figures
 
 FRAME_W_MM = 174.0
 FRAME_H_MM = 243.0
 _FONTS_DONE = False
 
+#: Characters of the package's messages that Vera Sans has no glyph for.
+_SPELL = str.maketrans({"→": "->", "σ": "SD", "κ": "kappa"})
+
 
 def _register_fonts() -> tuple[str, str]:
     global _FONTS_DONE
     if not _FONTS_DONE:
-        import matplotlib
+        import reportlab
         from reportlab.pdfbase import pdfmetrics
         from reportlab.pdfbase.ttfonts import TTFont
 
-        ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-        pdfmetrics.registerFont(TTFont("MMSans", str(ttf / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont("MMSans-Bold", str(ttf / "DejaVuSans-Bold.ttf")))
+        ttf = Path(reportlab.__file__).parent / "fonts"
+        pdfmetrics.registerFont(TTFont("MMSans", str(ttf / "Vera.ttf")))
+        pdfmetrics.registerFont(TTFont("MMSans-Bold", str(ttf / "VeraBd.ttf")))
         pdfmetrics.registerFontFamily("MMSans", normal="MMSans", bold="MMSans-Bold",
                                       italic="MMSans", boldItalic="MMSans-Bold")
         _FONTS_DONE = True
@@ -74,7 +82,7 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
                             borderPadding=4, spaceBefore=4, spaceAfter=8)
 
     def P(text: str, style=body) -> Paragraph:
-        return Paragraph(escape(text), style)
+        return Paragraph(escape(text.translate(_SPELL)), style)
 
     sw = report.software or {}
     story = [
@@ -90,7 +98,7 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
     head = ParagraphStyle("head", parent=cell, fontSize=6.6, leading=8)
     header = [Paragraph("<b>" + escape(h).replace("\n", "<br/>") + "</b>", head)
               for h in content.TABLE_HEADER]
-    data = [header] + [[Paragraph(escape(c), cell) for c in row]
+    data = [header] + [[Paragraph(escape(c.translate(_SPELL)), cell) for c in row]
                        for row in content.table_rows(report)]
     widths_mm = (12, 16, 20, 15, 10, 17, 17, 11, 15, 15, 12, 14)
     table = Table(data, colWidths=[w * mm for w in widths_mm], repeatRows=1)
@@ -129,7 +137,8 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
         block = [P(f"Level {lv.level}", h2)]
         if raster is not None:
             img = Image(io.BytesIO(raster))
-            scale = (FRAME_W_MM * mm) / img.imageWidth
+            # one px → mm scale for every level figure (the widest fills the frame)
+            scale = min(FRAME_W_MM * mm / img.imageWidth, FRAME_W_MM * mm / FULL_WIDTH_PX)
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
             block.append(img)
         else:
@@ -175,7 +184,14 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
                             topMargin=top, bottomMargin=bottom, title=content.TITLE,
                             author="mri-measure", subject="lumbar spine MRI measurements",
                             creator="mri-measure", invariant=1)
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    from reportlab import rl_config
+
+    a85 = rl_config.useA85
+    rl_config.useA85 = 0  # binary streams; restored for other reportlab users
+    try:
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
+    finally:
+        rl_config.useA85 = a85
     return buf.getvalue()
 
 

@@ -16,6 +16,9 @@ Runtime inference only: training, calibration and evaluation live in
 from __future__ import annotations
 
 from .protocol import Segmenter
+from .threads import prepare_environment
+
+prepare_environment()  # before any torch import: idle OpenMP threads sleep
 
 
 def load_segmenter(bundle_dir=None, device: str = "cpu"):

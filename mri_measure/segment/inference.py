@@ -26,6 +26,9 @@ from .network import build_network, fuse_for_inference
 from .orientation import canonical_transform
 from .preprocess import grid_to_source_point, localiser_grid, normalise, segmenter_grid
 from .resample import from_grid, to_grid
+from .threads import configure as _configure_threads
+
+_configure_threads(torch)  # once per process, before the first inference
 
 BATCH = 16
 _CACHE: dict[tuple[str, str], "TorchSegmenter"] = {}
