@@ -5,9 +5,9 @@ Importing this package is cheap: it loads neither torch nor napari nor Qt.
 
 __version__ = "0.1.0"
 
-LABELS = {0: "background", 1: "dural_sac", 2: "lf_left", 3: "lf_right"}
-"""Label contract shared by every mask, SEG segment and napari labels layer:
-``0`` background, ``1`` dural sac / central canal, ``2`` ligamentum flavum
-patient-left, ``3`` ligamentum flavum patient-right."""
+from .vocabulary import Label
+
+LABELS = {int(lab): lab.key for lab in Label}
+"""Label contract (value -> name), derived from :class:`mri_measure.vocabulary.Label`."""
 
 LUMBAR_LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from .errors import OptionError
 from .types import LevelMeasurement, SliceResult
+from .vocabulary import LEVEL_SOURCE_PRECEDENCE, LevelSource
 
 CANAL_GRADES_MM2 = (
     (75.0, "absolute"),  # < 75 mm²: absolute stenosis (Schönström / Bolender)
@@ -91,7 +92,6 @@ def canal_grade(canal_area_mm2: float | None) -> str | None:
 _VERTEBRA = {"C": 0, "T": 7, "L": 19, "S": 25}
 BORDERLINE_Z = 1.96
 """A value is borderline when value ± BORDERLINE_Z × uncertainty straddles its threshold."""
-_SOURCE_PRECEDENCE = ("user", "sagittal", "axial_blocks", "unknown")
 
 
 def level_sort_key(level: str) -> tuple:
@@ -169,14 +169,13 @@ def _extreme(results: Sequence[SliceResult], value: str, pick) -> tuple:
     return best if best is not None else (None, None, None, None)
 
 
-def _level_source(results: Sequence[SliceResult]) -> tuple[str, float]:
-    counts: dict[str, int] = {}
+def _level_source(results: Sequence[SliceResult]) -> tuple[LevelSource, float]:
+    counts: dict[LevelSource, int] = {}
     for res in results:
         counts[res.level.source] = counts.get(res.level.source, 0) + 1
 
-    def rank(src: str) -> tuple:
-        pre = _SOURCE_PRECEDENCE.index(src) if src in _SOURCE_PRECEDENCE else len(_SOURCE_PRECEDENCE)
-        return (-counts[src], pre, src)
+    def rank(src: LevelSource) -> tuple[int, int]:
+        return (-counts[src], LEVEL_SOURCE_PRECEDENCE.index(src))
 
     source = min(counts, key=rank)
     return source, min(float(res.level.confidence) for res in results)

@@ -34,6 +34,7 @@ from .errors import OptionError
 from .levels_sagittal import find_discs
 from .reformat import reformat_axials, sagittal_from_volume
 from .types import DiscPlane, LevelAssignment, SliceInfo, Stack
+from .vocabulary import LevelSource
 
 __all__ = [
     "LEVELS_FROM_SACRUM",
@@ -141,7 +142,7 @@ def _assign_sagittal(
         in_plane = np.linalg.norm(rel - along[:, None] * normals, axis=1)
         ok = in_plane <= IN_PLANE_RADIUS_MM
         if not ok.any():
-            out[sl.key] = LevelAssignment(None, "unknown", 0.0, None)
+            out[sl.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
             n_far += 1
             continue
         cand = np.where(ok)[0]
@@ -149,11 +150,11 @@ def _assign_sagittal(
         d = float(plane_dist[i])
         h = half[i, 0] if along[i] >= 0 else half[i, 1]  # toward the neighbour on that side
         if d > h:
-            out[sl.key] = LevelAssignment(None, "unknown", 0.0, d)
+            out[sl.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, d)
             n_gap += 1
             continue
         conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / h)
-        out[sl.key] = LevelAssignment(discs[i].level, "sagittal", round(conf, 3), d)
+        out[sl.key] = LevelAssignment(discs[i].level, LevelSource.SAGITTAL, round(conf, 3), d)
     return out, n_gap, n_far
 
 
@@ -202,12 +203,12 @@ def _assign_blocks(stacks: Sequence[Stack]) -> tuple[dict[str, LevelAssignment],
         if not per_disc:
             for b in blocks:
                 for s in b:
-                    out[s.key] = LevelAssignment(None, "unknown", 0.0, None)
+                    out[s.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
             continue
         z = [float(np.mean([slice_centre_mm(s)[2] for s in b])) for b in blocks]
         for rank, bi in enumerate(np.argsort(z)):
             for s in blocks[bi]:
-                out[s.key] = LevelAssignment(level_name(rank), "axial_blocks", BLOCKS_CONFIDENCE)
+                out[s.key] = LevelAssignment(level_name(rank), LevelSource.AXIAL_BLOCKS, BLOCKS_CONFIDENCE)
         warnings.append(
             f"levels from {len(blocks)} axial blocks (one per disc, lowest = L5-S1) without a "
             "sagittal reference: lower confidence — check them against the sagittal images"
@@ -254,7 +255,7 @@ def override_level(
         raise OptionError(f"level override: no slice with key {slice_key!r} in this study")
     new = dict(assignments)
     name = None if level is None else normalise_level(level)
-    new[slice_key] = LevelAssignment(name, "user", 1.0, None)
+    new[slice_key] = LevelAssignment(name, LevelSource.USER, 1.0, None)
     return new
 
 

@@ -83,8 +83,9 @@ from skimage import measure as skmeasure
 
 from .errors import OptionError
 from .types import SliceMeasurement
+from .vocabulary import Label
 
-CANAL, LF_LEFT, LF_RIGHT = 1, 2, 3
+CANAL, LF_LEFT, LF_RIGHT = Label.CANAL, Label.LF_LEFT, Label.LF_RIGHT
 NEIGHBOURHOOD_PX = 2
 """Dilation (pixels) of a component's mask within which probability mass counts."""
 HARD_SMOOTHING_PX = 0.7

@@ -31,6 +31,7 @@ from .types import (
     StudyAnalysis,
     StudyReport,
 )
+from .vocabulary import LevelSource, StackRole
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def is_volume(stack: Stack) -> bool:
     if stack.n_slices < VOLUME_MIN_SLICES:
         return False
     gap = _slice_spacing_mm(stack)
-    return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != "localizer"
+    return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != StackRole.LOCALIZER
 
 
 def _inconsistent_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], list[str]]:
@@ -126,7 +127,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
     """Pick the axial T2 series (all its stacks/blocks) and the sagittal T2."""
     warnings: list[str] = []
     by_series: dict[str, list[Stack]] = {}
-    for st in study.stacks_with_role("axial_t2"):
+    for st in study.stacks_with_role(StackRole.AXIAL_T2):
         if is_volume(st) and st.plane != "axial":
             continue
         by_series.setdefault(st.series_instance_uid, []).append(st)
@@ -147,7 +148,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
 
     volume = None
     if not by_series:
-        vols = [st for st in study.stacks if st.role in ("axial_t2", "sagittal_t2") and is_volume(st)]
+        vols = [st for st in study.stacks if st.role in (StackRole.AXIAL_T2, StackRole.SAGITTAL_T2) and is_volume(st)]
         if vols:
             volume = max(vols, key=lambda s: s.n_slices)
             warnings.append(
@@ -172,7 +173,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
         kept, dropped_warnings = _inconsistent_stacks(next(iter(by_series.values())))
         axial = tuple(kept)
         warnings.extend(dropped_warnings)
-    sagittals = [s for s in study.stacks_with_role("sagittal_t2") if s is not volume]
+    sagittals = [s for s in study.stacks_with_role(StackRole.SAGITTAL_T2) if s is not volume]
     sagittal = None
     if sagittals:
         # prefer the one sharing the axial frame of reference, then the most slices
@@ -360,7 +361,7 @@ def analyse_study(
             user, level_warnings = assign_levels(
                 [lo.stack for lo in axial_loaded], None, level_overrides
             )
-            assignments.update({k: v for k, v in user.items() if v.source == "user"})
+            assignments.update({k: v for k, v in user.items() if v.source == LevelSource.USER})
     warnings.extend(level_warnings)
     timings["levels_s"] = time.perf_counter() - t
 
@@ -404,7 +405,7 @@ def build_report(
 
     Used by the pipeline and again by the napari widget after every edit.
     """
-    unknown = LevelAssignment(None, "unknown", 0.0)
+    unknown = LevelAssignment(None, LevelSource.UNKNOWN, 0.0)
     slices: list[SliceResult] = []
     for sa in stacks:
         for info, m in zip(sa.loaded.slices, sa.measurements):

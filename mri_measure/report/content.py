@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import LevelMeasurement, StudyReport
+from ..vocabulary import LevelSource
 from ._common import fmt, fmt_pm, yes_no
 
 TITLE = "Lumbar canal and ligamentum flavum measurements"
@@ -63,9 +64,7 @@ def summary_line(report: StudyReport) -> str:
 
 
 def level_source_text(lv: LevelMeasurement) -> str:
-    words = {"sagittal": "sagittal", "axial_blocks": "axial blocks", "user": "user",
-             "unknown": "unknown"}
-    return f"{words.get(lv.level_source, lv.level_source)} ({lv.level_confidence:.0%})"
+    return f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
 
 
 def table_rows(report: StudyReport) -> list[list[str]]:

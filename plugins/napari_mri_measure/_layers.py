@@ -37,16 +37,14 @@ from mri_measure.types import (
     StackAnalysis,
     StudyReport,
 )
+from mri_measure.vocabulary import Label, LevelSource
 
-#: Contract label values (DESIGN.md) and their display names.
-LABEL_NAMES: dict[int, str] = {0: "background", 1: "canal", 2: "LF left", 3: "LF right"}
+#: Contract label values (:class:`mri_measure.vocabulary.Label`) and their display names.
+LABEL_NAMES: dict[int, str] = {int(lab): lab.display_name for lab in Label}
 #: Named colours of the labels layer (RGBA 0–1), used by the layer and the legend.
 LABEL_COLORS: dict[int | None, tuple[float, float, float, float]] = {
     None: (0.0, 0.0, 0.0, 0.0),
-    0: (0.0, 0.0, 0.0, 0.0),
-    1: (0.10, 0.75, 1.00, 1.0),  # canal: cyan-blue
-    2: (1.00, 0.55, 0.10, 1.0),  # LF patient-left: orange
-    3: (0.30, 0.90, 0.30, 1.0),  # LF patient-right: green
+    **{int(lab): lab.colour_rgba for lab in Label},
 }
 #: Colours of the measurement lines (shapes layer), by line kind.
 LINE_COLORS: dict[str, tuple[float, float, float, float]] = {
@@ -385,7 +383,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
                 lf_right_mm=None,
                 flags=f"{len(unassigned)} slice(s) without a level",
                 source="corrected" if any(m.corrected for m in unassigned) else "auto",
-                level_source="unknown",
+                level_source=LevelSource.UNKNOWN,
                 slice_key=unassigned[0].sop_instance_uid,
                 children=tuple(child(m) for m in unassigned),
             )
