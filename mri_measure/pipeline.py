@@ -442,7 +442,7 @@ def build_report(
     return StudyReport(
         software={"name": "mri-measure", "version": __version__},
         model=model_info(segmenter),
-        thresholds=thresholds.to_dict(),
+        thresholds=thresholds,
         study=study_info,
         levels=tuple(levels),
         slices=tuple(slices),

@@ -12,11 +12,14 @@ Nothing here imports anything heavier than numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .vocabulary import LevelSource, StackRole
+
+if TYPE_CHECKING:  # criteria imports types at run time; this is for the annotation only
+    from .criteria import Thresholds
 
 
 def _normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
@@ -263,7 +266,7 @@ class StudyReport:
 
     software: dict[str, Any]
     model: dict[str, Any] | None
-    thresholds: dict[str, Any]
+    thresholds: Thresholds  # written as a dict only in measurements.json (Thresholds.to_dict)
     study: dict[str, Any]  # study_instance_uid, axial/sagittal series UIDs used
     levels: tuple[LevelMeasurement, ...]
     slices: tuple[SliceResult, ...]

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mri_measure.criteria import Thresholds
 from mri_measure.types import (
     LevelAssignment,  # noqa: F401 - used by the doctests
     LoadedStack,
@@ -291,21 +292,19 @@ def fmt(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _threshold_values(report: StudyReport) -> tuple[float, float]:
-    t = report.thresholds or {}
-    lf = float(t.get("lf_thickness_mm", {}).get("value", 2.5))
-    canal = float(t.get("canal_area_mm2", {}).get("value", 100.0))
-    return lf, canal
-
-
-def _slice_flags(sr: SliceResult, lf_t: float, canal_t: float) -> str:
-    m = sr.measurement
+def _criteria_flags(t: Thresholds, canal_narrowed: bool | None, lf_thickened: bool | None) -> list[str]:
     flags = []
-    if m.canal_area_mm2 is not None and m.canal_area_mm2 <= canal_t:
-        flags.append(f"canal≤{canal_t:g}")
+    if canal_narrowed:
+        flags.append(f"canal≤{t.canal_threshold_mm2:g}")
+    if lf_thickened:
+        flags.append(f"LF≥{t.lf_threshold_mm:g}")
+    return flags
+
+
+def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
+    m = sr.measurement
     lf = [v for v in (m.lf_thickness_left_mm, m.lf_thickness_right_mm) if v is not None]
-    if lf and max(lf) >= lf_t:
-        flags.append(f"LF≥{lf_t:g}")
+    flags = _criteria_flags(t, t.canal_narrowed(m.canal_area_mm2), t.lf_thickened(max(lf, default=None)))
     flags.extend(f for f in sr.quality_flags)
     return ", ".join(flags)
 
@@ -325,7 +324,7 @@ def slice_title(index_in_stack: int, sr: SliceResult, stack_label: str = "") -> 
 def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | None = None) -> list[TableRow]:
     """Per-level rows (with per-slice children), then an 'unassigned' row if any
     slice has no level. ``slice_index`` maps slice key -> (stack index, index in stack)."""
-    lf_t, canal_t = _threshold_values(report)
+    t = report.thresholds
     by_key = {s.sop_instance_uid: s for s in report.slices}
     slice_index = slice_index or {}
     multi = len({v[0] for v in slice_index.values()}) > 1
@@ -338,7 +337,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
             canal_mm2=m.canal_area_mm2,
             lf_left_mm=m.lf_thickness_left_mm,
             lf_right_mm=m.lf_thickness_right_mm,
-            flags=_slice_flags(sr, lf_t, canal_t),
+            flags=_slice_flags(sr, t),
             source="corrected" if sr.corrected else "auto",
             level_source=sr.level.source,
             slice_key=sr.sop_instance_uid,
@@ -348,11 +347,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
     rows: list[TableRow] = []
     for lv in report.levels:
         members = [by_key[k] for k in lv.slice_sop_instance_uids if k in by_key]
-        flags = []
-        if lv.canal_narrowed:
-            flags.append(f"canal≤{canal_t:g}")
-        if lv.lf_thickened:
-            flags.append(f"LF≥{lf_t:g}")
+        flags = _criteria_flags(t, lv.canal_narrowed, lv.lf_thickened)
         if lv.meets_mild_imaging_criteria:
             flags.append("MEETS criteria")
         if lv.borderline:

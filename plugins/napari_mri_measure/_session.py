@@ -39,14 +39,6 @@ from ._layers import one_hot
 _UNASSIGNED_WARNING = re.compile(r"^\d+ measured slice\(s\) could not be assigned a disc level$")
 
 
-def thresholds_from_report(report: StudyReport) -> Thresholds:
-    t = report.thresholds or {}
-    return Thresholds(
-        lf_threshold_mm=float(t.get("lf_thickness_mm", {}).get("value", 2.5)),
-        canal_threshold_mm2=float(t.get("canal_area_mm2", {}).get("value", 100.0)),
-    )
-
-
 @dataclass
 class _StackState:
     analysis: StackAnalysis
@@ -67,7 +59,7 @@ class ReviewSession:
         self._analysis = analysis
         self.study = study
         self.segmenter = segmenter
-        self.thresholds = thresholds_from_report(analysis.report)
+        self.thresholds: Thresholds = analysis.report.thresholds
         self.stacks: list[_StackState] = []
         for sa in analysis.axial:
             labels = np.array(sa.labels, dtype=np.uint8, copy=True)
