@@ -390,6 +390,15 @@ def model_info(segmenter: Any) -> dict[str, Any] | None:
     }
 
 
+def derived_warnings(slices: Sequence[SliceResult]) -> list[str]:
+    """Warnings that follow from the measured slices themselves (recomputed by
+    every :func:`build_report`, so a correction that resolves one removes it)."""
+    n_unknown = sum(1 for s in slices if s.level.level is None)
+    if n_unknown:
+        return [f"{n_unknown} measured slice(s) could not be assigned a disc level"]
+    return []
+
+
 def build_report(
     stacks: Sequence[StackAnalysis],
     assignments: Mapping[str, LevelAssignment],
@@ -403,7 +412,8 @@ def build_report(
 ) -> StudyReport:
     """Assemble slices[] and levels[] from measured stacks and level assignments.
 
-    Used by the pipeline and again by the napari widget after every edit.
+    Used by the pipeline and again by :class:`mri_measure.review.ReviewSession`
+    after every correction.
     """
     unknown = LevelAssignment(None, LevelSource.UNKNOWN, 0.0)
     slices: list[SliceResult] = []
@@ -427,9 +437,7 @@ def build_report(
             )
     levels = aggregate_levels(slices, thresholds)
     all_warnings = list(dict.fromkeys(warnings))  # de-duplicate, keep order
-    n_unknown = sum(1 for s in slices if s.level.level is None)
-    if n_unknown:
-        all_warnings.append(f"{n_unknown} measured slice(s) could not be assigned a disc level")
+    all_warnings.extend(derived_warnings(slices))
     first = stacks[0].loaded.stack if stacks else None
     study_info = {
         "study_instance_uid": (study.study_instance_uid if study else first.study_instance_uid)

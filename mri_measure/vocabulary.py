@@ -16,12 +16,12 @@ The enums are ``int`` / ``str`` subclasses: they compare equal to, hash like
 and serialise to JSON as the bare values written before they existed, so
 ``measurements.json`` keeps its exact strings and integers.
 
-Foundation layer: imports only the standard library.
+Foundation layer: imports only the standard library (numpy inside :func:`one_hot`).
 
 >>> Label.CANAL == 1, Label(2).display_name, Label.LF_RIGHT.segment_label
 (True, 'LF left', 'Ligamentum flavum, patient right')
->>> StackRole("axial_t2") is StackRole.AXIAL_T2, f"{StackRole.SAGITTAL_T2}"
-(True, 'sagittal_t2')
+>>> StackRole("axial_t2") is StackRole.AXIAL_T2, f"{StackRole.SAGITTAL_T2}", LevelSource.USER
+(True, 'sagittal_t2', 'user')
 >>> import json; json.dumps({"source": LevelSource.USER, "label": Label.CANAL})
 '{"source": "user", "label": 1}'
 """
@@ -29,7 +29,7 @@ Foundation layer: imports only the standard library.
 from __future__ import annotations
 
 from enum import Enum, IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Code(NamedTuple):
@@ -58,6 +58,9 @@ class _StrEnum(str, Enum):
 
     def __format__(self, spec: str) -> str:
         return format(str(self.value), spec)
+
+    def __repr__(self) -> str:  # reprs of the dataclasses that hold one read as before: 'user'
+        return repr(str(self.value))
 
 
 class Label(IntEnum):
@@ -124,6 +127,24 @@ _LABEL_INFO: dict[
 }
 
 
+def one_hot(labels: Any) -> Any:
+    """(rows, cols) label map -> (4, rows, cols) float32 one-hot of the contract labels;
+    any value other than 1–3 counts as background.
+
+    >>> import numpy as np
+    >>> one_hot(np.array([[0, 1], [2, 7]])).sum(axis=0).tolist(), one_hot(np.array([[7]]))[0].tolist()
+    ([[1.0, 1.0], [1.0, 1.0]], [[1.0]])
+    """
+    import numpy as np
+
+    lab = np.asarray(labels)
+    out = np.zeros((len(Label), *lab.shape), dtype=np.float32)
+    for value in Label.structures():
+        out[value] = lab == value
+    out[Label.BACKGROUND] = 1.0 - out[1:].sum(axis=0)
+    return out
+
+
 def label_from_codes(scheme: str, code: str, modifiers: set[str] | frozenset[str]) -> Label | None:
     """The label of a SEG segment from its property type code and modifier code values
     (as :mod:`mri_measure.report.seg` writes them); ``None`` when it is not one of ours.
@@ -183,5 +204,5 @@ LEVEL_SOURCE_PRECEDENCE = (LevelSource.USER, LevelSource.SAGITTAL, LevelSource.A
 __all__ = [
     "Code", "Label", "LevelSource", "LEVEL_SOURCE_PRECEDENCE", "SNOMED_SCHEMES", "StackRole",
     "SCT_ANATOMICAL_STRUCTURE", "SCT_DURA_MATER", "SCT_LEFT", "SCT_LIGAMENT", "SCT_LUMBAR_SPINE",
-    "SCT_RIGHT", "label_from_codes", "label_from_segment_label",
+    "SCT_RIGHT", "label_from_codes", "label_from_segment_label", "one_hot",
 ]

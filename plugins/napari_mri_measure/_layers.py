@@ -384,21 +384,3 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
             )
         )
     return rows
-
-
-# --------------------------------------------------------------------------- misc
-
-
-def one_hot(labels: np.ndarray, n_classes: int = 4) -> np.ndarray:
-    """(rows, cols) int labels -> (n_classes, rows, cols) float32 one-hot; values
-    outside 0..n_classes-1 count as background.
-
-    >>> one_hot(np.array([[0, 1], [2, 3]])).sum(axis=0).tolist()
-    [[1.0, 1.0], [1.0, 1.0]]
-    """
-    lab = np.asarray(labels).astype(np.int64)
-    lab = np.where((lab >= 0) & (lab < n_classes), lab, 0)
-    out = np.zeros((n_classes, *lab.shape), dtype=np.float32)
-    for c in range(n_classes):
-        out[c] = lab == c
-    return out

@@ -62,7 +62,7 @@ from .._layers import (
     stack_name,
     table_rows,
 )
-from .._session import ReviewSession
+from mri_measure.review import ReviewSession
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ class MeasureWidget(QWidget):
             self.stack_combo.addItem(f"{stack_name(sa.loaded.stack)} ({len(sa.loaded.slices)} slices)")
         self.stack_combo.blockSignals(False)
         first = 0
-        rows = table_rows(self.session.report, self.session.index)
+        rows = table_rows(self.session.report(), self.session.index)
         if rows and rows[0].slice_key in self.session.index:
             first = self.session.index[rows[0].slice_key][0]
         self.show_stack(first)
@@ -595,7 +595,7 @@ class MeasureWidget(QWidget):
             if self.table.topLevelItem(i).isExpanded()
         }
         self.table.clear()
-        for row in table_rows(self.session.report, self.session.index):
+        for row in table_rows(self.session.report(), self.session.index):
             item = QTreeWidgetItem(row.cells())
             item.setData(0, KEY_ROLE, row.slice_key)
             for child in row.children:
@@ -710,7 +710,7 @@ class MeasureWidget(QWidget):
                 return None
         self.apply_edits()
         try:
-            written = self.session.export(out_dir)
+            written = self.session.write(out_dir)
         except Exception as exc:  # noqa: BLE001
             self._show_error(exc)
             return None
