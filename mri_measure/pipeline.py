@@ -440,9 +440,8 @@ def build_report(
     all_warnings.extend(derived_warnings(slices))
     first = stacks[0].loaded.stack if stacks else None
     study_info = {
-        "study_instance_uid": (study.study_instance_uid if study else first.study_instance_uid)
-        if (study or first)
-        else None,
+        "study_instance_uid": study.study_instance_uid if study
+        else (first.study_instance_uid if first else None),
         "axial_series_instance_uids": sorted({sa.loaded.stack.series_instance_uid for sa in stacks}),
         "sagittal_series_instance_uid": sagittal.series_instance_uid if sagittal else None,
         "n_axial_slices_measured": len(slices),

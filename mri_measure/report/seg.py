@@ -78,7 +78,7 @@ def _segment_descriptions(analysis: StudyAnalysis) -> list:
                       else hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC)
     descs = []
     for lab in Label.structures():  # segment number = label value
-        assert lab.property_type is not None and lab.seg_cielab is not None
+        assert lab.segment_label and lab.property_type and lab.seg_cielab
         d = hd.seg.SegmentDescription(
             segment_number=int(lab),
             segment_label=lab.segment_label,

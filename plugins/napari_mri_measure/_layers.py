@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from mri_measure.criteria import Thresholds
-from mri_measure.types import (
+from mri_measure import (
+    Label,
     LevelAssignment,  # noqa: F401 - used by the doctests
+    LevelSource,
     LoadedStack,
     SliceInfo,
     SliceMeasurement,
@@ -37,8 +38,8 @@ from mri_measure.types import (
     Stack,
     StackAnalysis,
     StudyReport,
+    Thresholds,
 )
-from mri_measure.vocabulary import Label, LevelSource
 
 #: Contract label values (:class:`mri_measure.vocabulary.Label`) and their display names.
 LABEL_NAMES: dict[int, str] = {int(lab): lab.display_name for lab in Label}
@@ -72,7 +73,7 @@ def block_number(stack: Stack) -> int:
 def stack_name(stack: Stack) -> str:
     """Layer name: role, series number and block; no patient data.
 
-    >>> from mri_measure.types import Stack
+    >>> from mri_measure import Stack
     >>> stack_name(Stack("3.1", "1.2", "1.2.3", (), role="axial_t2", series_number=3))
     'axial_t2 #3 block 1'
     """
@@ -312,7 +313,7 @@ def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
 def slice_title(index_in_stack: int, sr: SliceResult, stack_label: str = "") -> str:
     """Short title of a slice row: image number (or slice index) and block.
 
-    >>> from mri_measure.types import SliceMeasurement
+    >>> from mri_measure import SliceMeasurement
     >>> sr = SliceResult("1.2", "3.2", 7, LevelAssignment(None), SliceMeasurement())
     >>> slice_title(1, sr, "b2"), slice_title(1, sr), slice_title(0, SliceResult("1", "3.1", None, LevelAssignment(None), SliceMeasurement()))
     ('im 7 · b2', 'im 7', 'slice 1')
