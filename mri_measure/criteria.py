@@ -10,18 +10,31 @@ both inclusive. The thresholds used are recorded in every output
 (True, False)
 >>> t.canal_narrowed(100.0), t.canal_narrowed(100.01)
 (True, False)
+>>> t.meets(90.0, 3.0), t.meets(120.0, None), t.meets(90.0, None)
+(True, False, None)
+>>> Thresholds.from_dict(Thresholds(3.0, 90.0).to_dict())
+Thresholds(lf_threshold_mm=3.0, canal_threshold_mm2=90.0)
 >>> canal_grade(74.0), canal_grade(99.0), canal_grade(129.0), canal_grade(150.0)
 ('absolute', 'relative', 'early', 'normal')
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import OptionError
 from .levels.names import level_sort_key
-from .types import LevelMeasurement, SliceResult
+from .vocabulary import LEVEL_SOURCE_PRECEDENCE, LevelSource
+
+if TYPE_CHECKING:  # types is imported where levels are built: importing criteria stays cheap
+    from .types import LevelMeasurement, SliceResult
+
+#: Ligamentum flavum thickened when max(left, right) >= this (mm, inclusive).
+DEFAULT_LF_THRESHOLD_MM = 2.5
+#: Canal narrowed when the dural-sac area <= this (mm², inclusive).
+DEFAULT_CANAL_THRESHOLD_MM2 = 100.0
 
 CANAL_GRADES_MM2 = (
     (75.0, "absolute"),  # < 75 mm²: absolute stenosis (Schönström / Bolender)
@@ -32,8 +45,16 @@ CANAL_GRADES_MM2 = (
 
 @dataclass(frozen=True)
 class Thresholds:
-    lf_threshold_mm: float = 2.5
-    canal_threshold_mm2: float = 100.0
+    """The two mild imaging criteria: values, direction and inclusivity in one object.
+
+    Carried as is in :attr:`mri_measure.types.StudyReport.thresholds`; every
+    reader asks it (:meth:`lf_thickened`, :meth:`canal_narrowed`, :meth:`meets`,
+    :meth:`criteria_text`) instead of comparing by itself. It becomes a dict only
+    in ``measurements.json`` (:meth:`to_dict`), and comes back with :meth:`from_dict`.
+    """
+
+    lf_threshold_mm: float = DEFAULT_LF_THRESHOLD_MM
+    canal_threshold_mm2: float = DEFAULT_CANAL_THRESHOLD_MM2
 
     def __post_init__(self) -> None:
         if not (0.0 < self.lf_threshold_mm < 20.0):
@@ -58,6 +79,51 @@ class Thresholds:
             return None
         return canal_area_mm2 <= self.canal_threshold_mm2
 
+    def meets(self, canal_area_mm2: float | None, lf_max_mm: float | None) -> bool | None:
+        """Both criteria at one level: True when both hold, False when either is known
+        not to, None when one is unknown and the other holds (or both are unknown)."""
+        narrowed = self.canal_narrowed(canal_area_mm2)
+        thickened = self.lf_thickened(lf_max_mm)
+        if narrowed is False or thickened is False:
+            return False
+        if narrowed is None or thickened is None:
+            return None
+        return True
+
+    @property
+    def canal_grades_mm2(self) -> dict[str, float]:
+        """Context grades of the dural-sac area: name -> upper limit (exclusive), mm²."""
+        return {name: limit for limit, name in CANAL_GRADES_MM2}
+
+    def lf_text(self) -> str:
+        """``LF ≥ 2.5 mm``"""
+        return f"LF ≥ {self.lf_threshold_mm:g} mm"
+
+    def canal_text(self) -> str:
+        """``dural-sac area ≤ 100 mm²``"""
+        return f"dural-sac area ≤ {self.canal_threshold_mm2:g} mm²"
+
+    def criteria_text(self) -> str:
+        """``LF ≥ 2.5 mm and dural-sac area ≤ 100 mm²``"""
+        return f"{self.lf_text()} and {self.canal_text()}"
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Thresholds:
+        """The thresholds recorded in a ``measurements.json`` ``thresholds`` object
+        (:meth:`to_dict`); a missing value is an :class:`~mri_measure.errors.InputError`."""
+        from .errors import InputError
+
+        try:
+            return cls(
+                lf_threshold_mm=float(doc["lf_thickness_mm"]["value"]),
+                canal_threshold_mm2=float(doc["canal_area_mm2"]["value"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                "the thresholds object has no lf_thickness_mm.value / canal_area_mm2.value; "
+                "is it a measurements.json (schema_version 1) written by mri-measure?"
+            ) from None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "lf_thickness_mm": {
@@ -72,7 +138,7 @@ class Thresholds:
                 "inclusive": True,
                 "applies_to": "dural-sac cross-sectional area",
             },
-            "canal_grades_mm2": {name: limit for limit, name in CANAL_GRADES_MM2},
+            "canal_grades_mm2": self.canal_grades_mm2,
         }
 
 
@@ -91,7 +157,6 @@ def canal_grade(canal_area_mm2: float | None) -> str | None:
 
 BORDERLINE_Z = 1.96
 """A value is borderline when value ± BORDERLINE_Z × uncertainty straddles its threshold."""
-_SOURCE_PRECEDENCE = ("user", "sagittal", "axial_blocks", "unknown")
 
 
 def aggregate_levels(slice_results: Sequence[SliceResult], thresholds: Thresholds) -> tuple[LevelMeasurement, ...]:
@@ -137,7 +202,9 @@ def aggregate_levels(slice_results: Sequence[SliceResult], thresholds: Threshold
     )
 
 
-def _extreme(results: Sequence[SliceResult], value: str, pick) -> tuple:
+def _extreme(
+    results: Sequence[SliceResult], value: str, pick: Callable[[float, float], bool]
+) -> tuple[Any, Any, Any, Any]:
     """(value, uncertainty, uid) of the slice with the min/max of a measurement."""
     best = None
     for res in results:
@@ -150,14 +217,13 @@ def _extreme(results: Sequence[SliceResult], value: str, pick) -> tuple:
     return best if best is not None else (None, None, None, None)
 
 
-def _level_source(results: Sequence[SliceResult]) -> tuple[str, float]:
-    counts: dict[str, int] = {}
+def _level_source(results: Sequence[SliceResult]) -> tuple[LevelSource, float]:
+    counts: dict[LevelSource, int] = {}
     for res in results:
         counts[res.level.source] = counts.get(res.level.source, 0) + 1
 
-    def rank(src: str) -> tuple:
-        pre = _SOURCE_PRECEDENCE.index(src) if src in _SOURCE_PRECEDENCE else len(_SOURCE_PRECEDENCE)
-        return (-counts[src], pre, src)
+    def rank(src: LevelSource) -> tuple[int, int]:
+        return (-counts[src], LEVEL_SOURCE_PRECEDENCE.index(src))
 
     source = min(counts, key=rank)
     return source, min(float(res.level.confidence) for res in results)
@@ -182,14 +248,11 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
     sides = [(s, v, u, r) for s, v, u, r in (("left", left, left_u, left_res), ("right", right, right_u, right_res)) if v is not None]
     lf_max = max((v for _, v, _, _ in sides), default=None)
 
+    from .types import LevelMeasurement
+
     canal_narrowed = t.canal_narrowed(canal)
     lf_thickened = t.lf_thickened(lf_max)
-    if canal_narrowed is False or lf_thickened is False:
-        meets: bool | None = False
-    elif canal_narrowed is None or lf_thickened is None:
-        meets = None
-    else:
-        meets = True
+    meets = t.meets(canal, lf_max)
 
     reasons: list[str] = []
     if straddles_threshold(canal, canal_u, t.canal_threshold_mm2):

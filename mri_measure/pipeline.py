@@ -31,6 +31,7 @@ from .types import (
     StudyAnalysis,
     StudyReport,
 )
+from .vocabulary import LevelSource, StackRole
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def is_volume(stack: Stack) -> bool:
     if stack.n_slices < VOLUME_MIN_SLICES:
         return False
     gap = _slice_spacing_mm(stack)
-    return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != "localizer"
+    return gap is not None and gap <= VOLUME_MAX_SLICE_SPACING_MM and stack.role != StackRole.LOCALIZER
 
 
 def _inconsistent_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], list[str]]:
@@ -126,7 +127,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
     """Pick the axial T2 series (all its stacks/blocks) and the sagittal T2."""
     warnings: list[str] = []
     by_series: dict[str, list[Stack]] = {}
-    for st in study.stacks_with_role("axial_t2"):
+    for st in study.stacks_with_role(StackRole.AXIAL_T2):
         if is_volume(st) and st.plane != "axial":
             continue
         by_series.setdefault(st.series_instance_uid, []).append(st)
@@ -147,7 +148,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
 
     volume = None
     if not by_series:
-        vols = [st for st in study.stacks if st.role in ("axial_t2", "sagittal_t2") and is_volume(st)]
+        vols = [st for st in study.stacks if st.role in (StackRole.AXIAL_T2, StackRole.SAGITTAL_T2) and is_volume(st)]
         if vols:
             volume = max(vols, key=lambda s: s.n_slices)
             warnings.append(
@@ -172,7 +173,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
         kept, dropped_warnings = _inconsistent_stacks(next(iter(by_series.values())))
         axial = tuple(kept)
         warnings.extend(dropped_warnings)
-    sagittals = [s for s in study.stacks_with_role("sagittal_t2") if s is not volume]
+    sagittals = [s for s in study.stacks_with_role(StackRole.SAGITTAL_T2) if s is not volume]
     sagittal = None
     if sagittals:
         # prefer the one sharing the axial frame of reference, then the most slices
@@ -366,7 +367,7 @@ def analyse_study(
             user, level_warnings = assign_levels(
                 [lo.stack for lo in axial_loaded], None, level_overrides
             )
-            assignments.update({k: v for k, v in user.items() if v.source == "user"})
+            assignments.update({k: v for k, v in user.items() if v.source == LevelSource.USER})
     warnings.extend(level_warnings)
     timings["levels_s"] = time.perf_counter() - t
 
@@ -395,6 +396,15 @@ def model_info(segmenter: Any) -> dict[str, Any] | None:
     }
 
 
+def derived_warnings(slices: Sequence[SliceResult]) -> list[str]:
+    """Warnings that follow from the measured slices themselves (recomputed by
+    every :func:`build_report`, so a correction that resolves one removes it)."""
+    n_unknown = sum(1 for s in slices if s.level.level is None)
+    if n_unknown:
+        return [f"{n_unknown} measured slice(s) could not be assigned a disc level"]
+    return []
+
+
 def build_report(
     stacks: Sequence[StackAnalysis],
     assignments: Mapping[str, LevelAssignment],
@@ -408,9 +418,10 @@ def build_report(
 ) -> StudyReport:
     """Assemble slices[] and levels[] from measured stacks and level assignments.
 
-    Used by the pipeline and again by the napari widget after every edit.
+    Used by the pipeline and again by :class:`mri_measure.review.ReviewSession`
+    after every correction.
     """
-    unknown = LevelAssignment(None, "unknown", 0.0)
+    unknown = LevelAssignment(None, LevelSource.UNKNOWN, 0.0)
     slices: list[SliceResult] = []
     for sa in stacks:
         for info, m in zip(sa.loaded.slices, sa.measurements):
@@ -432,14 +443,11 @@ def build_report(
             )
     levels = aggregate_levels(slices, thresholds)
     all_warnings = list(dict.fromkeys(warnings))  # de-duplicate, keep order
-    n_unknown = sum(1 for s in slices if s.level.level is None)
-    if n_unknown:
-        all_warnings.append(f"{n_unknown} measured slice(s) could not be assigned a disc level")
+    all_warnings.extend(derived_warnings(slices))
     first = stacks[0].loaded.stack if stacks else None
     study_info = {
-        "study_instance_uid": (study.study_instance_uid if study else first.study_instance_uid)
-        if (study or first)
-        else None,
+        "study_instance_uid": study.study_instance_uid if study
+        else (first.study_instance_uid if first else None),
         "axial_series_instance_uids": sorted({sa.loaded.stack.series_instance_uid for sa in stacks}),
         "sagittal_series_instance_uid": sagittal.series_instance_uid if sagittal else None,
         "n_axial_slices_measured": len(slices),
@@ -447,7 +455,7 @@ def build_report(
     return StudyReport(
         software={"name": "mri-measure", "version": __version__},
         model=model_info(segmenter),
-        thresholds=thresholds.to_dict(),
+        thresholds=thresholds,
         study=study_info,
         levels=tuple(levels),
         slices=tuple(slices),

@@ -12,12 +12,14 @@ Nothing here imports anything heavier than numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-ROLES = ("axial_t2", "sagittal_t2", "localizer", "other")
-LEVEL_SOURCES = ("sagittal", "axial_blocks", "user", "unknown")
+from .vocabulary import LevelSource, StackRole
+
+if TYPE_CHECKING:  # criteria imports types at run time; this is for the annotation only
+    from .criteria import Thresholds
 
 
 def _normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
@@ -83,7 +85,7 @@ class Stack:
     study_instance_uid: str
     series_instance_uid: str
     slices: tuple[SliceInfo, ...]
-    role: str = "other"  # one of ROLES
+    role: StackRole = StackRole.OTHER
     series_number: int | None = None
     series_description: str = ""
     modality: str = "MR"
@@ -92,6 +94,10 @@ class Stack:
     repetition_time_ms: float | None = None
     image_type: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # duplicates, gaps, non-uniform spacing, …
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.role, StackRole):
+            object.__setattr__(self, "role", StackRole(self.role))
 
     @property
     def n_slices(self) -> int:
@@ -133,7 +139,7 @@ class Study:
     stacks: tuple[Stack, ...]
     study_description: str = ""
 
-    def stacks_with_role(self, role: str) -> tuple[Stack, ...]:
+    def stacks_with_role(self, role: StackRole | str) -> tuple[Stack, ...]:
         return tuple(s for s in self.stacks if s.role == role)
 
 
@@ -187,9 +193,13 @@ class SliceMeasurement:
 @dataclass(frozen=True)
 class LevelAssignment:
     level: str | None  # "L4-L5", … or None when unknown
-    source: str = "unknown"  # one of LEVEL_SOURCES
+    source: LevelSource = LevelSource.UNKNOWN
     confidence: float = 0.0  # 0..1
     distance_mm: float | None = None  # point-to-plane distance to the disc, if known
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, LevelSource):
+            object.__setattr__(self, "source", LevelSource(self.source))
 
 
 @dataclass(frozen=True)
@@ -223,7 +233,7 @@ class LevelMeasurement:
     LF = maximum per side; the slice that gave each value is kept."""
 
     level: str
-    level_source: str
+    level_source: LevelSource
     level_confidence: float
     canal_area_mm2: float | None
     canal_area_uncertainty_mm2: float | None
@@ -245,6 +255,10 @@ class LevelMeasurement:
     lf_thickness_right_sop_instance_uid: str | None
     slice_sop_instance_uids: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.level_source, LevelSource):
+            object.__setattr__(self, "level_source", LevelSource(self.level_source))
+
 
 @dataclass(frozen=True)
 class StudyReport:
@@ -252,7 +266,7 @@ class StudyReport:
 
     software: dict[str, Any]
     model: dict[str, Any] | None
-    thresholds: dict[str, Any]
+    thresholds: Thresholds  # written as a dict only in measurements.json (Thresholds.to_dict)
     study: dict[str, Any]  # study_instance_uid, axial/sagittal series UIDs used
     levels: tuple[LevelMeasurement, ...]
     slices: tuple[SliceResult, ...]

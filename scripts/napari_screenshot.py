@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         widget.load_analysis(analysis, study=study, segmenter=segmenter)
 
         # a level with a narrow canal, its most stenotic slice
-        report = widget.session.report
+        report = widget.session.report()
         level = min(
             (lv for lv in report.levels if lv.canal_area_mm2 is not None),
             key=lambda lv: lv.canal_area_mm2,

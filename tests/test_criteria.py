@@ -9,7 +9,7 @@ from mri_measure.criteria import (
     aggregate_levels,
     canal_grade,
 )
-from mri_measure.errors import OptionError
+from mri_measure.errors import InputError, OptionError
 from mri_measure.levels.names import level_sort_key
 from mri_measure.types import LevelAssignment, SliceMeasurement, SliceResult
 
@@ -61,6 +61,37 @@ def test_custom_thresholds_are_used():
     lvl = one([result("a", canal=110.0, left=2.8)], Thresholds(lf_threshold_mm=3.0, canal_threshold_mm2=120.0))
     assert lvl.canal_narrowed is True and lvl.lf_thickened is False
     assert lvl.meets_mild_imaging_criteria is False
+
+
+def test_thresholds_round_trip_through_the_json_dict():
+    t = Thresholds(lf_threshold_mm=3.25, canal_threshold_mm2=87.5)
+    doc = t.to_dict()
+    assert doc["lf_thickness_mm"] == {"value": 3.25, "comparison": ">=", "inclusive": True,
+                                      "applies_to": "max(left, right) ligamentum flavum thickness"}
+    assert doc["canal_area_mm2"]["comparison"] == "<=" and doc["canal_area_mm2"]["value"] == 87.5
+    assert doc["canal_grades_mm2"] == {"absolute": 75.0, "relative": 100.0, "early": 130.0}
+    assert Thresholds.from_dict(doc) == t
+    with pytest.raises(InputError):
+        Thresholds.from_dict({"lf_thickness_mm": {"value": 2.5}})
+    with pytest.raises(OptionError):  # a recorded value out of range is refused like a typed one
+        Thresholds.from_dict({**doc, "lf_thickness_mm": {"value": -1}})
+
+
+@pytest.mark.parametrize(
+    "canal, lf, expected",
+    [(90.0, 3.0, True), (100.0, 2.5, True), (100.01, 3.0, False), (90.0, 2.49, False),
+     (None, 3.0, None), (90.0, None, None), (120.0, None, False), (None, 1.0, False), (None, None, None)],
+)
+def test_meets_is_the_one_combination_of_both_criteria(canal, lf, expected):
+    t = Thresholds()
+    assert t.meets(canal, lf) is expected
+    lvl = one([result("a", canal=canal, left=lf)]) if (canal is not None or lf is not None) else None
+    if lvl is not None:
+        assert lvl.meets_mild_imaging_criteria is expected
+
+
+def test_criteria_text_names_both_thresholds():
+    assert Thresholds(3.0, 90.0).criteria_text() == "LF ≥ 3 mm and dural-sac area ≤ 90 mm²"
 
 
 def test_canal_grades():

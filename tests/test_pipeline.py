@@ -84,8 +84,8 @@ def test_stenotic_level_meets_criteria_and_others_do_not(moderate_analysis):
 def test_thresholds_are_configurable_and_recorded(moderate_cd):
     rep = run_study(moderate_cd, segmenter=_seg(moderate_cd),
                     thresholds=Thresholds(lf_threshold_mm=9.0, canal_threshold_mm2=200.0))
-    assert rep.thresholds["lf_thickness_mm"]["value"] == 9.0
-    assert rep.thresholds["canal_area_mm2"]["value"] == 200.0
+    assert rep.thresholds == Thresholds(lf_threshold_mm=9.0, canal_threshold_mm2=200.0)
+    assert rep.thresholds.to_dict()["lf_thickness_mm"]["value"] == 9.0
     assert all(lv.lf_thickened is False for lv in rep.levels)
     assert all(lv.meets_mild_imaging_criteria is False for lv in rep.levels)
 

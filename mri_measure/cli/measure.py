@@ -28,10 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--level", action="append", default=[], type=_level_override, metavar="SLICE=LEVEL",
         help="override a slice's level; SLICE is an InstanceNumber or SOPInstanceUID (repeatable)",
     )
-    s.add_argument("--lf-threshold", type=float, default=2.5, metavar="MM",
-                   help="LF thickened when max(left,right) >= MM (default 2.5)")
-    s.add_argument("--canal-threshold", type=float, default=100.0, metavar="MM2",
-                   help="canal narrowed when dural-sac area <= MM2 (default 100)")
+    from ..criteria import DEFAULT_CANAL_THRESHOLD_MM2 as CANAL_MM2, DEFAULT_LF_THRESHOLD_MM as LF_MM
+
+    s.add_argument("--lf-threshold", type=float, default=LF_MM, metavar="MM",
+                   help=f"LF thickened when max(left,right) >= MM (default {LF_MM:g})")
+    s.add_argument("--canal-threshold", type=float, default=CANAL_MM2, metavar="MM2",
+                   help=f"canal narrowed when dural-sac area <= MM2 (default {CANAL_MM2:g})")
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     s.add_argument("--model", help="model bundle directory (default: the shipped model)")
@@ -69,11 +71,9 @@ def format_table(report) -> str:
     if not report.levels:
         lines.append("(no slice could be assigned to a disc level; see slices in --format json)")
     thr = report.thresholds
-    lf_thr = thr["lf_thickness_mm"]["value"]
-    canal_thr = thr["canal_area_mm2"]["value"]
     meeting = [lv.level for lv in report.levels if lv.meets_mild_imaging_criteria]
     summary = (
-        f"Levels meeting both mild imaging criteria (LF ≥ {lf_thr:g} mm and canal ≤ {canal_thr:g} mm²): "
+        f"Levels meeting both mild imaging criteria ({thr.lf_text()} and canal ≤ {thr.canal_threshold_mm2:g} mm²): "
         + (", ".join(meeting) if meeting else "none")
     )
     lines += ["", summary]

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..vocabulary import StackRole
+
 T2_MIN_TE_MS = 60.0
 T2_MIN_TR_MS = 1200.0
 T1_MAX_TE_MS = 30.0
@@ -127,14 +129,14 @@ def guess_role(
     acquisition_contrast: str | None,
     description: str,
     series_orthogonal: bool,
-) -> str:
+) -> StackRole:
     """Role of one stack (see module docstring)."""
     if modality and modality.upper() != "MR":
-        return "other"
+        return StackRole.OTHER
     if any(t in ("PROJECTION IMAGE", "MIP", "PROJECTION") for t in image_type):
-        return "other"
+        return StackRole.OTHER
     if is_localizer(image_type, description, n_slices, series_orthogonal):
-        return "localizer"
+        return StackRole.LOCALIZER
     inversion = "IR" in scanning_sequence or (inversion_time_ms is not None and inversion_time_ms > 0)
     inversion = inversion or bool(re.search(r"stir|flair|tirm", description, re.I))
     if weighting(
@@ -144,10 +146,10 @@ def guess_role(
         acquisition_contrast=acquisition_contrast,
         description=description,
     ) != "T2":
-        return "other"
+        return StackRole.OTHER
     plane = dominant_plane(normal)
     if plane == "axial":
-        return "axial_t2"
+        return StackRole.AXIAL_T2
     if plane == "sagittal":
-        return "sagittal_t2"
-    return "other"
+        return StackRole.SAGITTAL_T2
+    return StackRole.OTHER

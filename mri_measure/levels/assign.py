@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import OptionError
 from ..types import DiscPlane, LevelAssignment, SliceInfo, Stack
 from .names import LEVELS_FROM_SACRUM, level_name, normalise_level
+from ..vocabulary import LevelSource
 
 __all__ = [
     "SACRUM_NOTE",
@@ -100,7 +101,7 @@ def _assign_sagittal(
         in_plane = np.linalg.norm(rel - along[:, None] * normals, axis=1)
         ok = in_plane <= IN_PLANE_RADIUS_MM
         if not ok.any():
-            out[sl.key] = LevelAssignment(None, "unknown", 0.0, None)
+            out[sl.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
             n_far += 1
             continue
         cand = np.where(ok)[0]
@@ -108,11 +109,11 @@ def _assign_sagittal(
         d = float(plane_dist[i])
         h = half[i, 0] if along[i] >= 0 else half[i, 1]  # toward the neighbour on that side
         if d > h:
-            out[sl.key] = LevelAssignment(None, "unknown", 0.0, d)
+            out[sl.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, d)
             n_gap += 1
             continue
         conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / h)
-        out[sl.key] = LevelAssignment(discs[i].level, "sagittal", round(conf, 3), d)
+        out[sl.key] = LevelAssignment(discs[i].level, LevelSource.SAGITTAL, round(conf, 3), d)
     return out, n_gap, n_far
 
 
@@ -161,12 +162,12 @@ def _assign_blocks(stacks: Sequence[Stack]) -> tuple[dict[str, LevelAssignment],
         if not per_disc:
             for b in blocks:
                 for s in b:
-                    out[s.key] = LevelAssignment(None, "unknown", 0.0, None)
+                    out[s.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
             continue
         z = [float(np.mean([slice_centre_mm(s)[2] for s in b])) for b in blocks]
         for rank, bi in enumerate(np.argsort(z)):
             for s in blocks[bi]:
-                out[s.key] = LevelAssignment(level_name(rank), "axial_blocks", BLOCKS_CONFIDENCE)
+                out[s.key] = LevelAssignment(level_name(rank), LevelSource.AXIAL_BLOCKS, BLOCKS_CONFIDENCE)
         warnings.append(
             f"levels from {len(blocks)} axial blocks (one per disc, lowest = L5-S1) without a "
             "sagittal reference: lower confidence — check them against the sagittal images"
@@ -213,7 +214,7 @@ def override_level(
         raise OptionError(f"level override: no slice with key {slice_key!r} in this study")
     new = dict(assignments)
     name = None if level is None else normalise_level(level)
-    new[slice_key] = LevelAssignment(name, "user", 1.0, None)
+    new[slice_key] = LevelAssignment(name, LevelSource.USER, 1.0, None)
     return new
 
 

@@ -23,6 +23,7 @@ from pydicom.uid import generate_uid
 
 from ..errors import InputError
 from ..types import DiscPlane, LevelAssignment, LoadedStack, SliceInfo, Stack
+from ..vocabulary import LevelSource, StackRole
 
 if TYPE_CHECKING:  # SimpleITK is imported only when a volume is reformatted
     import SimpleITK as sitk
@@ -102,7 +103,7 @@ def _in_plane_axes(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _derived_stack(
-    volume: LoadedStack, slices: Sequence[SliceInfo], suffix: str, role: str, description: str
+    volume: LoadedStack, slices: Sequence[SliceInfo], suffix: str, role: StackRole, description: str
 ) -> Stack:
     src = volume.stack
     return Stack(
@@ -177,9 +178,9 @@ def reformat_axials(
             )
             slices.append(sl)
             conf = 0.9 * float(disc.confidence) * (1.0 - 0.5 * min(1.0, abs(off) / 19.0))
-            levels[sl.key] = LevelAssignment(disc.level, "sagittal", round(conf, 3), float(abs(off)))
+            levels[sl.key] = LevelAssignment(disc.level, LevelSource.SAGITTAL, round(conf, 3), float(abs(off)))
         stack = _derived_stack(
-            volume, slices, f"r{disc.level}", "axial_t2", f"axial reformat through {disc.level}"
+            volume, slices, f"r{disc.level}", StackRole.AXIAL_T2, f"axial reformat through {disc.level}"
         )
         result.append((LoadedStack(stack=stack, pixels=pixels.astype(np.float32), slices=stack.slices), levels))
     return result
@@ -236,5 +237,5 @@ def sagittal_from_volume(
                 thickness_mm=float(spacing_between_mm),
             )
         )
-    stack = _derived_stack(volume, slices, "sag", "sagittal_t2", "sagittal reformat")
+    stack = _derived_stack(volume, slices, "sag", StackRole.SAGITTAL_T2, "sagittal reformat")
     return LoadedStack(stack=stack, pixels=pixels.astype(np.float32), slices=stack.slices)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from ..vocabulary import Label
 
 
-CANAL, LF_LEFT, LF_RIGHT = 1, 2, 3
+CANAL, LF_LEFT, LF_RIGHT = Label.CANAL, Label.LF_LEFT, Label.LF_RIGHT
 
 
 NEIGHBOURHOOD_PX = 2

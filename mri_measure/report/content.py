@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import LevelMeasurement, StudyReport
+from ..vocabulary import LevelSource
 from ._common import fmt, fmt_pm, yes_no
 
 TITLE = "Lumbar canal and ligamentum flavum measurements"
@@ -33,17 +34,8 @@ GRADE_WORDS = {
 }
 
 
-def thresholds(report: StudyReport) -> tuple[float, float]:
-    """(LF threshold mm, canal threshold mm²) recorded in the report."""
-    t = report.thresholds or {}
-    lf = (t.get("lf_thickness_mm") or {}).get("value", 2.5)
-    canal = (t.get("canal_area_mm2") or {}).get("value", 100.0)
-    return float(lf), float(canal)
-
-
 def criteria_text(report: StudyReport) -> str:
-    lf, canal = thresholds(report)
-    return f"LF ≥ {lf:g} mm and dural-sac area ≤ {canal:g} mm²"
+    return report.thresholds.criteria_text()
 
 
 def summary_line(report: StudyReport) -> str:
@@ -63,9 +55,7 @@ def summary_line(report: StudyReport) -> str:
 
 
 def level_source_text(lv: LevelMeasurement) -> str:
-    words = {"sagittal": "sagittal", "axial_blocks": "axial blocks", "user": "user",
-             "unknown": "unknown"}
-    return f"{words.get(lv.level_source, lv.level_source)} ({lv.level_confidence:.0%})"
+    return f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
 
 
 def table_rows(report: StudyReport) -> list[list[str]]:
@@ -102,15 +92,15 @@ def borderline_text(lv: LevelMeasurement) -> str:
 
 
 def caveats(report: StudyReport) -> list[str]:
-    lf, canal = thresholds(report)
+    t = report.thresholds
     return [
         "Decision support, not a candidacy decision. The tool measures imaging criteria only; "
         "symptoms (neurogenic claudication) and contraindications — e.g. spondylolisthesis "
         "> grade 1, large disc herniation, prior surgery at the level — are the physician's "
         "to weigh.",
-        f"LF ≥ {lf:g} mm alone is common: normal adult ligamentum flavum is about 2.2–3.5 mm "
+        f"{t.lf_text()} alone is common: normal adult ligamentum flavum is about 2.2–3.5 mm "
         "and “hypertrophy” usually means > 4 mm. The canal test "
-        f"(dural-sac area ≤ {canal:g} mm²) does most of the selecting.",
+        f"({t.canal_text()}) does most of the selecting.",
         "Canal area is the dural-sac (thecal-sac) cross-sectional area in the slice's own "
         "plane — not the bony canal — and per level the smallest value over the level's "
         "slices. LF thickness is the maximum thickness perpendicular to the ligament, per "
@@ -129,12 +119,11 @@ def caveats(report: StudyReport) -> list[str]:
 
 
 def threshold_rows(report: StudyReport) -> list[tuple[str, str]]:
-    lf, canal = thresholds(report)
-    t = report.thresholds or {}
-    grades = t.get("canal_grades_mm2") or {}
+    t = report.thresholds
+    grades = t.canal_grades_mm2
     rows = [
-        ("LF thickened", f"max(left, right) ≥ {lf:g} mm (inclusive)"),
-        ("Canal narrowed", f"dural-sac area ≤ {canal:g} mm² (inclusive)"),
+        ("LF thickened", f"max(left, right) ≥ {t.lf_threshold_mm:g} mm (inclusive)"),
+        ("Canal narrowed", f"{t.canal_text()} (inclusive)"),
         ("Meets imaging criteria", "both at the same level"),
     ]
     if grades:

@@ -136,7 +136,7 @@ def report_to_dict(report: StudyReport) -> dict[str, Any]:
         "schema_version": str(report.schema_version),
         "software": _jsonable(dict(report.software)),
         "model": model,
-        "thresholds": _jsonable(dict(report.thresholds)),
+        "thresholds": _jsonable(report.thresholds.to_dict()),
         "study": _jsonable(dict(report.study)),
         "levels": [_level_dict(lv) for lv in report.levels],
         "slices": [_slice_dict(s) for s in report.slices],

@@ -43,16 +43,13 @@ from typing import Any
 import numpy as np
 
 from ..types import StudyAnalysis
+from ..vocabulary import SCT_ANATOMICAL_STRUCTURE, SCT_LUMBAR_SPINE, Label
 from ._common import SOFTWARE_NAME, software_version, source_headers, temp_path_beside
 
 SEG_SERIES_NUMBER = 9701
 MANUFACTURER = "mri-measure project"
 
-SEGMENT_LABELS = {
-    1: "Dural sac",
-    2: "Ligamentum flavum, patient left",
-    3: "Ligamentum flavum, patient right",
-}
+SEGMENT_LABELS = {int(lab): lab.segment_label for lab in Label.structures()}
 
 
 @dataclass
@@ -74,32 +71,26 @@ def _segment_descriptions(analysis: StudyAnalysis) -> list:
         family=codes.cid7162.ArtificialIntelligence,
         source=f"{SOFTWARE_NAME} {software_version()}",
     )
-    region = [codes.SCT.LumbarSpine]
+    region = [hd.sr.CodedConcept(*SCT_LUMBAR_SPINE)]
     # outlines edited by a reader in napari: the segmentation is no longer purely automatic
     corrected = any(sr.corrected for sr in analysis.report.slices)
     algorithm_type = (hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC if corrected
                       else hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC)
     descs = []
-    specs = (
-        (1, codes.SCT.DuraMater, None, (0.0, 0.0, 0.0)),
-        (2, codes.SCT.Ligament, codes.SCT.Left, None),
-        (3, codes.SCT.Ligament, codes.SCT.Right, None),
-    )
-    colours = {1: (85.0, -38.0, -20.0), 2: (70.0, 25.0, 75.0), 3: (60.0, 90.0, -55.0)}
-    for number, prop_type, laterality, _ in specs:
+    for lab in Label.structures():  # segment number = label value
+        assert lab.segment_label and lab.property_type and lab.seg_cielab
         d = hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=SEGMENT_LABELS[number],
-            segmented_property_category=codes.SCT.AnatomicalStructure,
-            segmented_property_type=prop_type,
+            segment_number=int(lab),
+            segment_label=lab.segment_label,
+            segmented_property_category=hd.sr.CodedConcept(*SCT_ANATOMICAL_STRUCTURE),
+            segmented_property_type=hd.sr.CodedConcept(*lab.property_type),
             algorithm_type=algorithm_type,
             algorithm_identification=algo,
             anatomic_regions=region,
-            display_color=hd.color.CIELabColor(*colours[number]),
+            display_color=hd.color.CIELabColor(*lab.seg_cielab),
         )
-        if laterality is not None:
-            mod = hd.sr.CodedConcept(laterality.value, laterality.scheme_designator,
-                                     laterality.meaning)
+        if lab.laterality is not None:
+            mod = hd.sr.CodedConcept(*lab.laterality)
             d.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [mod]
         descs.append(d)
     return descs
@@ -125,7 +116,7 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
                 )
             g = groups.setdefault(key, _Group())
             mask = np.asarray(sa.labels[i]).astype(np.uint8)
-            mask[mask > 3] = 0  # only the contract labels 1–3 are written
+            mask[mask > max(Label)] = 0  # only the contract labels 1–3 are written
             if info.frame_index is not None:
                 g.multiframe = True
                 if not g.headers:

@@ -21,7 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-N_CLASSES = 4
+from ..vocabulary import Label, one_hot  # noqa: F401 - one_hot is re-exported
+
+N_CLASSES = len(Label)
 
 
 @runtime_checkable
@@ -43,11 +45,3 @@ class Segmenter(Protocol):
         ...
 
 
-def one_hot(labels: np.ndarray) -> np.ndarray:
-    """(H, W) labels → (4, H, W) float32; values other than 1–3 are background."""
-    labels = np.asarray(labels)
-    out = np.zeros((N_CLASSES, *labels.shape), dtype=np.float32)
-    for k in range(1, N_CLASSES):
-        out[k] = labels == k
-    out[0] = 1.0 - out[1:].sum(axis=0)
-    return out

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import InputError
 from ..segment.orientation import canonical_transform
 from ..segment.protocol import one_hot
+from ..vocabulary import SNOMED_SCHEMES, label_from_codes, label_from_segment_label
 
 #: ImageOrientationPatient assumed for a PNG whose sidecar gives none: the
 #: standard axial display (columns run to patient left, rows to posterior).
@@ -45,16 +46,6 @@ LABEL_SUFFIX = "_labels"
 VOLUME_EXTENSIONS = (".nii.gz", ".nii", ".mha", ".nrrd")
 MAX_AXIAL_TILT_DEG = 45.0  # slice normal within this angle of patient S-I
 
-# segment coding written by mri_measure/report/seg.py (SCT codes), and its labels
-_SCT = ("SCT", "SNM3", "SRT")  # designators under which these SNOMED codes may appear
-_DURA_MATER = "18545000"
-_LIGAMENT = "52082005"
-_LEFT, _RIGHT = "7771000", "24028007"
-_SEGMENT_LABEL_TEXT = {
-    "dural sac": 1,
-    "ligamentum flavum, patient left": 2,
-    "ligamentum flavum, patient right": 3,
-}
 _SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
 
 
@@ -390,14 +381,12 @@ def _segment_label(desc) -> int | None:
     """Contract label of a SEG segment from its property type code (as
     ``mri_measure/report/seg.py`` codes it), else from its exact segment label."""
     prop = desc.SegmentedPropertyTypeCodeSequence[0]
-    scheme, code = str(prop.CodingSchemeDesignator).upper(), str(prop.CodeValue)
     mods = {str(m.CodeValue) for m in prop.get("SegmentedPropertyTypeModifierCodeSequence", [])
-            if str(m.CodingSchemeDesignator).upper() in _SCT}
-    if scheme in _SCT and code == _DURA_MATER:
-        return 1
-    if scheme in _SCT and code == _LIGAMENT and len(mods & {_LEFT, _RIGHT}) == 1:
-        return 2 if _LEFT in mods else 3
-    return _SEGMENT_LABEL_TEXT.get(str(desc.SegmentLabel).strip().lower())
+            if str(m.CodingSchemeDesignator).upper() in SNOMED_SCHEMES}
+    lab = label_from_codes(str(prop.CodingSchemeDesignator), str(prop.CodeValue), mods)
+    if lab is None:
+        lab = label_from_segment_label(str(desc.SegmentLabel))
+    return None if lab is None else int(lab)
 
 
 def _pixel_data_complete(seg) -> bool:

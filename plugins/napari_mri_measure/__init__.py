@@ -2,8 +2,8 @@
 and ligamentum flavum, review and correct the outlines with napari's label
 tools, and export the corrected measurements, DICOM SEG and report.
 
-Qt code lives only in :mod:`napari_mri_measure._qt`; :mod:`._layers` and
-:mod:`._session` are pure (no napari, no Qt).
+Qt code lives only in :mod:`napari_mri_measure._qt`; :mod:`._layers` is pure
+(no napari, no Qt); the correction loop is the core :mod:`mri_measure.review`.
 """
 
 from __future__ import annotations

@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from mri_measure.types import (
+from mri_measure import (
+    Label,
     LevelAssignment,  # noqa: F401 - used by the doctests
+    LevelSource,
     LoadedStack,
     SliceInfo,
     SliceMeasurement,
@@ -36,17 +38,15 @@ from mri_measure.types import (
     Stack,
     StackAnalysis,
     StudyReport,
+    Thresholds,
 )
 
-#: Contract label values (DESIGN.md) and their display names.
-LABEL_NAMES: dict[int, str] = {0: "background", 1: "canal", 2: "LF left", 3: "LF right"}
+#: Contract label values (:class:`mri_measure.vocabulary.Label`) and their display names.
+LABEL_NAMES: dict[int, str] = {int(lab): lab.display_name for lab in Label}
 #: Named colours of the labels layer (RGBA 0–1), used by the layer and the legend.
 LABEL_COLORS: dict[int | None, tuple[float, float, float, float]] = {
     None: (0.0, 0.0, 0.0, 0.0),
-    0: (0.0, 0.0, 0.0, 0.0),
-    1: (0.10, 0.75, 1.00, 1.0),  # canal: cyan-blue
-    2: (1.00, 0.55, 0.10, 1.0),  # LF patient-left: orange
-    3: (0.30, 0.90, 0.30, 1.0),  # LF patient-right: green
+    **{int(lab): lab.colour_rgba for lab in Label},
 }
 #: Colours of the measurement lines (shapes layer), by line kind.
 LINE_COLORS: dict[str, tuple[float, float, float, float]] = {
@@ -73,7 +73,7 @@ def block_number(stack: Stack) -> int:
 def stack_name(stack: Stack) -> str:
     """Layer name: role, series number and block; no patient data.
 
-    >>> from mri_measure.types import Stack
+    >>> from mri_measure import Stack
     >>> stack_name(Stack("3.1", "1.2", "1.2.3", (), role="axial_t2", series_number=3))
     'axial_t2 #3 block 1'
     """
@@ -293,21 +293,19 @@ def fmt(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _threshold_values(report: StudyReport) -> tuple[float, float]:
-    t = report.thresholds or {}
-    lf = float(t.get("lf_thickness_mm", {}).get("value", 2.5))
-    canal = float(t.get("canal_area_mm2", {}).get("value", 100.0))
-    return lf, canal
-
-
-def _slice_flags(sr: SliceResult, lf_t: float, canal_t: float) -> str:
-    m = sr.measurement
+def _criteria_flags(t: Thresholds, canal_narrowed: bool | None, lf_thickened: bool | None) -> list[str]:
     flags = []
-    if m.canal_area_mm2 is not None and m.canal_area_mm2 <= canal_t:
-        flags.append(f"canal≤{canal_t:g}")
+    if canal_narrowed:
+        flags.append(f"canal≤{t.canal_threshold_mm2:g}")
+    if lf_thickened:
+        flags.append(f"LF≥{t.lf_threshold_mm:g}")
+    return flags
+
+
+def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
+    m = sr.measurement
     lf = [v for v in (m.lf_thickness_left_mm, m.lf_thickness_right_mm) if v is not None]
-    if lf and max(lf) >= lf_t:
-        flags.append(f"LF≥{lf_t:g}")
+    flags = _criteria_flags(t, t.canal_narrowed(m.canal_area_mm2), t.lf_thickened(max(lf, default=None)))
     flags.extend(f for f in sr.quality_flags)
     return ", ".join(flags)
 
@@ -315,7 +313,7 @@ def _slice_flags(sr: SliceResult, lf_t: float, canal_t: float) -> str:
 def slice_title(index_in_stack: int, sr: SliceResult, stack_label: str = "") -> str:
     """Short title of a slice row: image number (or slice index) and block.
 
-    >>> from mri_measure.types import SliceMeasurement
+    >>> from mri_measure import SliceMeasurement
     >>> sr = SliceResult("1.2", "3.2", 7, LevelAssignment(None), SliceMeasurement())
     >>> slice_title(1, sr, "b2"), slice_title(1, sr), slice_title(0, SliceResult("1", "3.1", None, LevelAssignment(None), SliceMeasurement()))
     ('im 7 · b2', 'im 7', 'slice 1')
@@ -327,7 +325,7 @@ def slice_title(index_in_stack: int, sr: SliceResult, stack_label: str = "") -> 
 def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | None = None) -> list[TableRow]:
     """Per-level rows (with per-slice children), then an 'unassigned' row if any
     slice has no level. ``slice_index`` maps slice key -> (stack index, index in stack)."""
-    lf_t, canal_t = _threshold_values(report)
+    t = report.thresholds
     by_key = {s.sop_instance_uid: s for s in report.slices}
     slice_index = slice_index or {}
     multi = len({v[0] for v in slice_index.values()}) > 1
@@ -340,7 +338,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
             canal_mm2=m.canal_area_mm2,
             lf_left_mm=m.lf_thickness_left_mm,
             lf_right_mm=m.lf_thickness_right_mm,
-            flags=_slice_flags(sr, lf_t, canal_t),
+            flags=_slice_flags(sr, t),
             source="corrected" if sr.corrected else "auto",
             level_source=sr.level.source,
             slice_key=sr.sop_instance_uid,
@@ -350,11 +348,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
     rows: list[TableRow] = []
     for lv in report.levels:
         members = [by_key[k] for k in lv.slice_sop_instance_uids if k in by_key]
-        flags = []
-        if lv.canal_narrowed:
-            flags.append(f"canal≤{canal_t:g}")
-        if lv.lf_thickened:
-            flags.append(f"LF≥{lf_t:g}")
+        flags = _criteria_flags(t, lv.canal_narrowed, lv.lf_thickened)
         if lv.meets_mild_imaging_criteria:
             flags.append("MEETS criteria")
         if lv.borderline:
@@ -385,27 +379,9 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
                 lf_right_mm=None,
                 flags=f"{len(unassigned)} slice(s) without a level",
                 source="corrected" if any(m.corrected for m in unassigned) else "auto",
-                level_source="unknown",
+                level_source=LevelSource.UNKNOWN,
                 slice_key=unassigned[0].sop_instance_uid,
                 children=tuple(child(m) for m in unassigned),
             )
         )
     return rows
-
-
-# --------------------------------------------------------------------------- misc
-
-
-def one_hot(labels: np.ndarray, n_classes: int = 4) -> np.ndarray:
-    """(rows, cols) int labels -> (n_classes, rows, cols) float32 one-hot; values
-    outside 0..n_classes-1 count as background.
-
-    >>> one_hot(np.array([[0, 1], [2, 3]])).sum(axis=0).tolist()
-    [[1.0, 1.0], [1.0, 1.0]]
-    """
-    lab = np.asarray(labels).astype(np.int64)
-    lab = np.where((lab >= 0) & (lab < n_classes), lab, 0)
-    out = np.zeros((n_classes, *lab.shape), dtype=np.float32)
-    for c in range(n_classes):
-        out[c] = lab == c
-    return out

@@ -114,7 +114,7 @@ def read_study(path: Any, *, extra_meta: dict | None = None) -> list[LayerData]:
 
     Axial stacks are visible; other planes are added hidden when axials exist
     (they share the slider axis but not its meaning)."""
-    from mri_measure.io import discover, load_stack
+    from mri_measure import discover, load_stack
 
     p = _single_path(path)
     if p is None:

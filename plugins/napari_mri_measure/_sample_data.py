@@ -23,7 +23,7 @@ def make_sample_cd(
     out_dir: str | Path | None = None, *, seed: int = SAMPLE_SEED, stenosis: str = SAMPLE_STENOSIS
 ) -> Path:
     """Write the sample phantom CD; returns the CD root (``<out_dir>/CD``)."""
-    from mri_measure.synth import write_cd
+    from mri_measure import write_synthetic_cd as write_cd
 
     if out_dir is None:
         out_dir = tempfile.mkdtemp(prefix="mri-measure-sample-")

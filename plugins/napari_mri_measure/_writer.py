@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mri_measure.errors import InputError
+from mri_measure import InputError
 
 from ._layers import META_KEY
 

@@ -16,6 +16,7 @@ from mri_measure.types import (
     Stack,
     StackAnalysis,
 )
+from mri_measure.vocabulary import one_hot
 from napari_mri_measure import _layers
 from napari_mri_measure._layers import (
     LABEL_COLORS,
@@ -23,7 +24,6 @@ from napari_mri_measure._layers import (
     labels_layer_data,
     lines_layer_data,
     measurement_lines,
-    one_hot,
     slice_world_position,
     stack_geometry,
     stack_name,
@@ -58,7 +58,7 @@ def test_the_pure_modules_do_not_import_qt_or_napari():
     import subprocess
 
     code = (
-        "import sys; import napari_mri_measure._layers, napari_mri_measure._session, "
+        "import sys; import napari_mri_measure._layers, mri_measure.review, "
         "napari_mri_measure._reader, napari_mri_measure._sample_data, napari_mri_measure._writer; "
         "bad = [m for m in ('napari', 'qtpy', 'PyQt5', 'magicgui', 'torch') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"

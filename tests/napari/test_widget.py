@@ -115,7 +115,7 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplo
     qtbot.mouseClick(widget.segment_button, Qt.MouseButton.LeftButton)
     assert widget.busy and widget.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: widget.session is not None and not widget.busy, timeout=180_000)
-    model = widget.session.report.model
+    model = widget.session.report().model
     assert model["name"] != "truth" and model["sha256"]  # the shipped, verified model ran
     # progress came from the pipeline's callback, through the worker thread
     stages = [s for s, _ in seen]
@@ -145,7 +145,7 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplo
     assert {"lf_left", "lf_right", "canal_ap"} & set(lines.features["kind"])
     # table: one row per level of the report, values as in the report
     table = widget.table_values()
-    report = session.report
+    report = session.report()
     assert [lv.level for lv in report.levels] == [t for t in table if t != "unassigned"]
     lv0 = report.levels[0]
     assert table[lv0.level]["Canal mm²"] == f"{lv0.canal_area_mm2:.1f}"
@@ -228,7 +228,7 @@ def test_segment_review_correct_and_export(viewer_widget, qtbot, tmp_path, caplo
     qtbot.mouseClick(widget.level_button, Qt.MouseButton.LeftButton)
     block_keys = session.stacks[widget.current_stack].keys
     assert all(widget.slice_row(kk)["group"] == "L1-L2" for kk in block_keys)
-    assert set(session.report.levels[[lv.level for lv in session.report.levels].index("L1-L2")]
+    assert set(session.report().levels[[lv.level for lv in session.report().levels].index("L1-L2")]
                .slice_sop_instance_uids) == set(block_keys)
     widget.block_check.setChecked(False)
     widget.level_combo.setCurrentText(new_level)

@@ -268,7 +268,7 @@ def build_study(root: Path, patient: dict, blocks=DEFAULT_BLOCKS, *, sagittal=Tr
     report = StudyReport(
         software={"name": "mri-measure", "version": "0.1.0"},
         model={"name": "synthetic-unet", "version": "0.0-test", "sha256": "ab" * 32},
-        thresholds=thresholds.to_dict(),
+        thresholds=thresholds,
         study={"study_instance_uid": study_uid, "axial_series_instance_uids": [series_uid],
                "sagittal_series_instance_uid": sag.stack.series_instance_uid if sag else None},
         levels=tuple(levels),

@@ -1,0 +1,83 @@
+"""Export panel: **Export…** writes JSON/CSV/HTML/PDF/SEG/SR of the corrected
+state; **Save training pairs…** writes corrected slices as
+``mri-measure train --user-cases`` cases. Both go through the core
+:class:`mri_measure.review.ReviewSession`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QWidget
+
+from mri_measure import MriMeasureError
+from mri_measure.review import ReviewSession
+
+from ._common import Say, ShowError
+
+
+class ExportPanel(QWidget):
+    """``session()`` gives the session to write; ``before_write()`` flushes pending edits."""
+
+    def __init__(
+        self, *, session: Callable[[], ReviewSession | None], before_write: Callable[[], Any],
+        say: Say, show_error: ShowError, parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._session, self._before_write = session, before_write
+        self._say, self._show_error = say, show_error
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(lambda: self.export())
+        self.pairs_button = QPushButton("Save training pairs…")
+        self.pairs_button.clicked.connect(lambda: self.save_training_pairs())
+        row.addWidget(self.export_button)
+        row.addWidget(self.pairs_button)
+        self.set_enabled(False)
+
+    def set_enabled(self, on: bool) -> None:
+        self.export_button.setEnabled(on)
+        self.pairs_button.setEnabled(on)
+
+    def export(self, out_dir: str | Path | None = None) -> dict[str, Path] | None:
+        """Write measurements JSON/CSV, report HTML/PDF, SEG and SR of the corrected state."""
+        session = self._session()
+        if session is None:
+            self._show_error(MriMeasureError("nothing to export: segment a study first"))
+            return None
+        if out_dir is None:
+            out_dir = QFileDialog.getExistingDirectory(self, "Export to folder")
+            if not out_dir:
+                return None
+        self._before_write()
+        try:
+            written = session.write(out_dir)
+        except Exception as exc:  # noqa: BLE001
+            self._show_error(exc)
+            return None
+        self._say(f"exported {len(written)} file(s): " + ", ".join(sorted(p.name for p in written.values())))
+        return written
+
+    def save_training_pairs(self, out_dir: str | Path | None = None) -> list[Path] | None:
+        """Save every corrected slice as an ``mri-measure train --user-cases`` case."""
+        session = self._session()
+        if session is None:
+            self._show_error(MriMeasureError("nothing to save: segment a study first"))
+            return None
+        self._before_write()
+        if not session.corrected:
+            self._say("no corrected slice to save yet: edit the labels first")
+            return []
+        if out_dir is None:
+            out_dir = QFileDialog.getExistingDirectory(self, "Save training pairs to folder")
+            if not out_dir:
+                return None
+        try:
+            written = session.save_training_pairs(out_dir)
+        except Exception as exc:  # noqa: BLE001
+            self._show_error(exc)
+            return None
+        self._say(f"saved {len(written)} corrected slice(s) as training pairs")
+        return written

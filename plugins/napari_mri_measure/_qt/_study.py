@@ -1,0 +1,254 @@
+"""Study panel: pick a study (from open layers or **Open folder…**) and its axial
+series, **Segment** in a napari ``thread_worker`` with a progress bar fed by the
+pipeline's progress callback, **Cancel** at the next stage."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mri_measure import MriMeasureError, StackRole, Study, StudyAnalysis
+
+from .._layers import META_KEY
+from ._common import Say, ShowError
+
+#: ``(analysis, study, segmenter)`` of a finished segmentation
+OnAnalysis = Callable[[StudyAnalysis, Study, Any], None]
+
+
+class Cancelled(Exception):
+    """Raised inside the worker (from the progress callback) when Cancel was pressed."""
+
+
+class ProgressBridge(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+
+    progress = Signal(str, float)
+
+
+class StudyPanel(QWidget):
+    def __init__(
+        self, viewer: Any, *, say: Say, show_error: ShowError, on_analysis: OnAnalysis,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self._say, self._show_error, self._on_analysis_ready = say, show_error, on_analysis
+        #: ``() -> Segmenter``; ``None`` uses the shipped model (via the pipeline)
+        self.segmenter_factory: Callable[[], Any] | None = None
+        self._studies: list[Study] = []
+        self._worker: Any = None
+        self._cancel = threading.Event()
+        self.bridge = ProgressBridge()
+        self.bridge.progress.connect(self._on_progress)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Study:"))
+        self.study_combo = QComboBox()
+        self.study_combo.currentIndexChanged.connect(self._refresh_series)
+        row.addWidget(self.study_combo, 1)
+        self.open_button = QPushButton("Open folder…")
+        self.open_button.clicked.connect(lambda: self.open_source())
+        row.addWidget(self.open_button)
+        lay.addLayout(row)
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Axial series:"))
+        self.series_combo = QComboBox()
+        row.addWidget(self.series_combo, 1)
+        lay.addLayout(row)
+
+        row = QHBoxLayout()
+        self.segment_button = QPushButton("Segment")
+        self.segment_button.clicked.connect(lambda: self.segment())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.segment_button)
+        row.addWidget(self.cancel_button)
+        lay.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        lay.addWidget(self.progress)
+        for combo in (self.study_combo, self.series_combo):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+
+        self.viewer.layers.events.inserted.connect(self.refresh_studies)
+        self.refresh_studies()
+
+    # ------------------------------------------------------------------ studies
+
+    def _layer_studies(self) -> list[Study]:
+        out = []
+        for layer in self.viewer.layers:
+            meta = layer.metadata.get(META_KEY) if isinstance(layer.metadata, dict) else None
+            study = meta.get("study") if meta else None
+            if isinstance(study, Study):
+                out.append(study)
+        return out
+
+    def refresh_studies(self, event: Any = None) -> None:
+        known = {s.study_instance_uid for s in self._studies}
+        for st in self._layer_studies():
+            if st.study_instance_uid not in known:
+                self._studies.append(st)
+                known.add(st.study_instance_uid)
+        current = self.study_combo.currentIndex()
+        self.study_combo.blockSignals(True)
+        self.study_combo.clear()
+        for i, st in enumerate(self._studies):
+            n_ax = len(st.stacks_with_role(StackRole.AXIAL_T2))
+            self.study_combo.addItem(f"study {i + 1} ({len(st.stacks)} stacks, {n_ax} axial T2)")
+        if self._studies:
+            self.study_combo.setCurrentIndex(current if 0 <= current < len(self._studies) else len(self._studies) - 1)
+        self.study_combo.blockSignals(False)
+        self._refresh_series()
+
+    def _refresh_series(self, *_: Any) -> None:
+        self.series_combo.clear()
+        self.series_combo.addItem("automatic", None)
+        study = self.current_study()
+        if study is None:
+            return
+        seen = set()
+        for st in study.stacks_with_role(StackRole.AXIAL_T2):
+            if st.series_instance_uid in seen:
+                continue
+            seen.add(st.series_instance_uid)
+            n = sum(s.n_slices for s in study.stacks if s.series_instance_uid == st.series_instance_uid)
+            num = f"#{st.series_number}" if st.series_number is not None else "#?"
+            self.series_combo.addItem(f"{StackRole.AXIAL_T2} {num} ({n} slices)", st.series_instance_uid)
+
+    def current_study(self) -> Study | None:
+        i = self.study_combo.currentIndex()
+        return self._studies[i] if 0 <= i < len(self._studies) else None
+
+    def open_source(self, path: str | Path | None = None) -> None:
+        """Discover a CD / DICOMDIR / folder / file and offer its studies."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self, "Open a study folder or CD")
+            if not path:
+                return
+        try:
+            from mri_measure import discover
+
+            found = discover(path)
+        except Exception as exc:  # noqa: BLE001 - shown as one line
+            self._show_error(exc)
+            return
+        known = {s.study_instance_uid for s in self._studies}
+        for st in found.studies:
+            if st.study_instance_uid not in known:
+                self._studies.append(st)
+        self.refresh_studies()
+        uids = [s.study_instance_uid for s in self._studies]
+        if found.studies:
+            self.study_combo.setCurrentIndex(uids.index(found.studies[0].study_instance_uid))
+        self._say(f"found {len(found.studies)} study(ies); press Segment")
+
+    # ------------------------------------------------------------------ segment
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def segment(self, study: Study | None = None, series: str | None = None) -> None:
+        """Run the analysis in a worker thread; results go to ``on_analysis``."""
+        if self.busy:
+            return
+        study = study or self.current_study()
+        if study is None:
+            self._show_error(MriMeasureError("no study open: open a CD or folder first"))
+            return
+        if series is None:
+            series = self.series_combo.currentData()
+        from napari.qt.threading import thread_worker
+
+        from mri_measure import analyse_study
+
+        self._cancel.clear()
+        bridge, cancel, factory = self.bridge, self._cancel, self.segmenter_factory
+
+        def progress(stage: str, fraction: float) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            bridge.progress.emit(stage, float(fraction))
+
+        def work() -> tuple[str, Any]:
+            # user errors and cancellation come back as values: napari's worker would
+            # otherwise relay them as exceptions (a traceback notification)
+            try:
+                segmenter = factory() if factory is not None else None
+                progress("model", 0.0)
+                analysis = analyse_study(study, series=series, segmenter=segmenter, progress=progress)
+            except (MriMeasureError, Cancelled) as exc:
+                return ("error", exc)  # (superqt re-raises a returned exception)
+            return ("ok", (analysis, study, segmenter))
+
+        worker = thread_worker(work, start_thread=False)()
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_worker_error)
+        worker.finished.connect(self._on_worker_finished)
+        self._worker = worker
+        self.segment_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p% starting")
+        self._say("segmenting…")
+        worker.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._cancel.set()
+            self._say("cancelling…")
+
+    def show_done(self) -> None:
+        self.progress.setValue(100)
+        self.progress.setFormat("%p% done")
+
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self.progress.setValue(int(round(100 * max(0.0, min(1.0, fraction)))))
+        self.progress.setFormat(f"%p% {stage}")
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):
+            self.progress.setValue(0)
+            self.progress.setFormat("cancelled")
+            self._say("segmentation cancelled")
+            return
+        self.progress.setFormat("failed")
+        self._show_error(exc)
+
+    def _on_worker_finished(self) -> None:
+        self._worker = None
+        self.segment_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _on_returned(self, result: tuple[str, Any]) -> None:
+        kind, value = result
+        if kind == "error":
+            self._on_worker_error(value)
+            return
+        analysis, study, segmenter = value
+        try:
+            self._on_analysis_ready(analysis, study, segmenter)
+        except Exception as exc:  # noqa: BLE001
+            self._show_error(exc)
