@@ -145,16 +145,15 @@ class Canvas:
         """Text at ``at`` with a Pillow ``anchor`` (e.g. ``la`` left/ascender,
         ``mm`` centre, ``rm`` right/middle); ``halo`` > 0 draws a black stroke
         around the glyphs (readable on any image)."""
-        kw = {}
-        if halo > 0:
-            kw = {"stroke_width": max(1, round(halo * SS)), "stroke_fill": "black"}
+        stroke_width = max(1, round(halo * SS)) if halo > 0 else 0
+        stroke_fill = "black" if halo > 0 else None
         if "\n" in text:
             self.draw.multiline_text((at[0] * SS, at[1] * SS), text, fill=colour,
                                      font=font(size, bold), anchor=anchor, spacing=spacing * SS,
-                                     **kw)
+                                     stroke_width=stroke_width, stroke_fill=stroke_fill)
         else:
             self.draw.text((at[0] * SS, at[1] * SS), text, fill=colour, font=font(size, bold),
-                           anchor=anchor, **kw)
+                           anchor=anchor, stroke_width=stroke_width, stroke_fill=stroke_fill)
 
     def final(self) -> Image.Image:
         """The image at final resolution (box-filter reduction)."""
