@@ -1,6 +1,6 @@
 """mild-procedure imaging thresholds: values, direction and inclusivity.
 
-Defaults follow CLINICAL.md: ligamentum flavum thickened when
+Defaults follow docs/clinical.md: ligamentum flavum thickened when
 max(left, right) >= 2.5 mm; canal narrowed when dural-sac area <= 100 mm²;
 both inclusive. The thresholds used are recorded in every output
 (:meth:`Thresholds.to_dict`).

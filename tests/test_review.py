@@ -161,7 +161,7 @@ def test_report_is_rebuilt_with_the_analysis_thresholds(truth_analysis):
 
 def test_write_and_training_pairs(truth_analysis, tmp_path):
     from mri_measure.report import report_to_dict
-    from mri_measure.segment.data import load_user_cases
+    from mri_measure.training.data import load_user_cases
 
     s = ReviewSession(truth_analysis)
     assert s.save_training_pairs(tmp_path / "none") == []

@@ -1,6 +1,6 @@
 """Disc-level assignment: sagittal geometry, axial blocks, user override.
 
-Order of preference (CLINICAL.md "Levels"):
+Order of preference (docs/clinical.md "Levels"):
 
 1. **sagittal** — discs found on the sagittal T2 (:func:`~mri_measure.levels.find_discs`), counted
    upward from the sacrum; each axial slice goes to the disc whose plane is

@@ -1,11 +1,11 @@
 """Per-slice measurements in mm / mm²: canal area, LF thickness, canal AP diameter.
 
-:func:`measure_slice` is the public entry point (a DESIGN.md contract). It is
+:func:`measure_slice` is the public entry point (a docs/design.md contract). It is
 called for every axial slice and again live while a reader edits outlines in
 napari, so every structure is cropped to its bounding box before any
 sub-pixel work.
 
-Label values (DESIGN.md): 0 background, 1 dural sac / central canal,
+Label values (docs/design.md): 0 background, 1 dural sac / central canal,
 2 ligamentum flavum patient-left, 3 ligamentum flavum patient-right; any
 other value is ignored. Left/right come purely from the label value.
 

@@ -1,5 +1,5 @@
 """Words and table cells shared by the HTML and PDF reports (one source of
-truth for the caveats of CLINICAL.md and for how values are shown)."""
+truth for the caveats of docs/clinical.md and for how values are shown)."""
 
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ def build_study(root: Path, patient: dict, blocks=DEFAULT_BLOCKS, *, sagittal=Tr
 
 def _level(name, keyed, thresholds: Thresholds, source: str = "sagittal",
            confidence: float = 0.9) -> LevelMeasurement:
-    """Aggregate like CLINICAL.md says: canal = min over slices, LF = max per side."""
+    """Aggregate like docs/clinical.md says: canal = min over slices, LF = max per side."""
     canal_key, canal_m = min(keyed, key=lambda km: km[1].canal_area_mm2)
     left_key, left_m = max(keyed, key=lambda km: km[1].lf_thickness_left_mm)
     right_key, right_m = max(keyed, key=lambda km: km[1].lf_thickness_right_mm)
