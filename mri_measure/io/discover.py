@@ -182,9 +182,27 @@ def _without_partial_spacing(headers: list[ImageHeader], scan: _Scan) -> list[Im
     return out
 
 
-def _build_study(
-    study_uid: str, headers: list[ImageHeader], warnings: list[str], unusable: str | None = None
-) -> Study:
+def _build_study(study_uid: str, headers: list[ImageHeader], warnings: list[str] | None = None) -> Study:
+    """Stacks of one study, after the sanity rules of :mod:`.sanity`.
+
+    Warnings go to ``warnings`` when given, else to the log (the batch
+    discovery calls this per study without collecting them).
+    """
+    out_warnings: list[str] = []
+    usable_series = {h.series_instance_uid for h in headers if h.spacing_issue is None}
+    n_before = len(headers)
+    headers = [h for h in headers if h.spacing_issue is None or h.series_instance_uid not in usable_series]
+    if len(headers) < n_before:  # discover() already removed (and counted) these
+        out_warnings.append(f"{n_before - len(headers)} image(s) without a usable PixelSpacing were left out")
+    headers, foreign, mixed = foreign_images(headers)
+    out_warnings += foreign
+    unusable = mixed.get(study_uid)
+    if warnings is None:
+        for w in out_warnings:
+            log.warning(w)
+        warnings = []
+    else:
+        warnings += out_warnings
     by_series: dict[str, list[ImageHeader]] = defaultdict(list)
     for h in headers:
         by_series[h.series_instance_uid].append(h)
@@ -323,14 +341,13 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
             f"were excluded (duplicate UIDs: {', '.join(sorted(scan.conflicting)[:3])})"
         )
     headers = _without_partial_spacing(list(scan.headers.values()), scan)
-    headers, foreign_warnings, mixed = foreign_images(headers)
+    # across studies first: an image filed into another study's series
+    headers, foreign_warnings, _ = foreign_images(headers)
     by_study: dict[str, list[ImageHeader]] = defaultdict(list)
     for h in headers:
         by_study[h.study_instance_uid].append(h)
     stack_warnings: list[str] = []
-    studies = tuple(
-        _build_study(uid, hs, stack_warnings, mixed.get(uid)) for uid, hs in sorted(by_study.items())
-    )
+    studies = tuple(_build_study(uid, hs, stack_warnings) for uid, hs in sorted(by_study.items()))
     if len({h.patient_key for h in headers}) > 1:
         stack_warnings.append(
             f"the input holds the studies of {len({h.patient_key for h in headers})} different patients "
