@@ -124,7 +124,7 @@ def foreign_images(headers: Iterable[ImageHeader]) -> tuple[list[ImageHeader], l
             n = len({h.patient_key for h in hs})
             mixed[study_uid] = (
                 f"the images of study {study_uid} belong to {n} different patients (PatientID, PatientName "
-                "or PatientBirthDate disagree) and none holds 3/4 of its images; it is not measured — "
+                "or PatientBirthDate disagree) and none holds 3/4 of its images; all its images are excluded — "
                 "export each patient's study separately"
             )
         out += hs
@@ -139,9 +139,9 @@ def spacing_verdict(
     >>> spacing_verdict("axial_t2", "3", None, (0.7, 0.7), 320, 320) is None
     True
     >>> print(spacing_verdict("axial_t2", "3", "missing", (0.0, 0.0), 320, 320))
-    axial T2 series 3 has no usable PixelSpacing (missing); the tool never assumes a pixel size — re-export the study with PixelSpacing
+    axial T2 series 3 has no usable PixelSpacing (missing); its slices are excluded — the tool never assumes a pixel size; re-export the study with PixelSpacing
     >>> print(spacing_verdict("axial_t2", "3", None, (6.25, 6.25), 320, 320))
-    axial T2 series 3: PixelSpacing 6.25 × 6.25 mm is outside the plausible range for lumbar MRI (0.2–2 mm); its slices are not measured — check the export, the header's pixel size is wrong
+    axial T2 series 3: PixelSpacing 6.25 × 6.25 mm is outside the plausible range for lumbar MRI (0.2–2 mm); its slices are excluded from measurement — check the export, the header's pixel size is wrong
     >>> spacing_verdict("localizer", "1", None, (6.25, 6.25), 320, 320) is None
     True
     """
@@ -149,8 +149,8 @@ def spacing_verdict(
     what = f"{kind} series {series}" if kind else f"series {series}"
     if issue is not None:
         return (
-            f"{what} has no usable PixelSpacing ({issue}); the tool never assumes a pixel size — "
-            "re-export the study with PixelSpacing"
+            f"{what} has no usable PixelSpacing ({issue}); its slices are excluded — the tool never "
+            "assumes a pixel size; re-export the study with PixelSpacing"
         )
     if kind is None:
         return None
@@ -159,7 +159,7 @@ def spacing_verdict(
     if not all(lo <= v <= hi for v in spacing_mm):
         return (
             f"{what}: PixelSpacing {shown} is outside the plausible range for lumbar MRI "
-            f"({lo:g}–{hi:g} mm); its slices are not measured — check the export, the header's "
+            f"({lo:g}–{hi:g} mm); its slices are excluded from measurement — check the export, the header's "
             "pixel size is wrong"
         )
     fov = (rows * spacing_mm[0], columns * spacing_mm[1])
@@ -167,7 +167,7 @@ def spacing_verdict(
         return (
             f"{what}: field of view {fov[0]:.0f} × {fov[1]:.0f} mm (PixelSpacing {shown} × matrix "
             f"{rows} × {columns}) is larger than lumbar MRI uses (at most {MAX_FOV_MM:g} mm); its "
-            "slices are not measured — check the export, the header's pixel size is wrong"
+            "slices are excluded from measurement — check the export, the header's pixel size is wrong"
         )
     return None
 

@@ -123,7 +123,7 @@ def test_pixel_spacing_ten_times_too_large_is_not_measured(tmp_path):
     d = discover(_write(tmp_path, axial + sagittal))
     (stack,) = _axial_stacks(d)
     expected = ("axial T2 series 3: PixelSpacing 7 × 7 mm is outside the plausible range for lumbar MRI "
-                "(0.2–2 mm); its slices are not measured")
+                "(0.2–2 mm); its slices are excluded from measurement")
     assert stack.unusable.startswith(expected) and expected in stack.problems[-1]
     with pytest.raises(NoAxialT2Error) as exc:
         choose_stacks(d.studies[0])

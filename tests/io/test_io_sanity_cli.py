@@ -141,7 +141,7 @@ def test_cli_pixel_spacing_ten_times_too_large_is_refused(clean_cd, tmp_path):
     res = run_cli("measure", str(cd), cwd=tmp_path)
     line = assert_one_error_line(
         res, f"PixelSpacing {10 * spacing[0]:g} × {10 * spacing[1]:g} mm is outside the plausible range "
-             "for lumbar MRI (0.2–2 mm); its slices are not measured")
+             "for lumbar MRI (0.2–2 mm); its slices are excluded from measurement")
     assert "axial T2 series" in line and "no axial T2 series in this study" not in line
 
 
