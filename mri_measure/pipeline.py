@@ -127,8 +127,11 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
     """Pick the axial T2 series (all its stacks/blocks) and the sagittal T2."""
     warnings: list[str] = []
     by_series: dict[str, list[Stack]] = {}
+    # stacks discovery marked unusable (no/implausible PixelSpacing, mixed patients)
+    unusable = [st for st in study.stacks if st.unusable and st.role in (StackRole.AXIAL_T2, StackRole.SAGITTAL_T2)]
+    warnings.extend(dict.fromkeys(st.unusable for st in unusable))  # type: ignore[misc]
     for st in study.stacks_with_role(StackRole.AXIAL_T2):
-        if is_volume(st) and st.plane != "axial":
+        if (is_volume(st) and st.plane != "axial") or st.unusable:
             continue
         by_series.setdefault(st.series_instance_uid, []).append(st)
 
@@ -138,6 +141,9 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
             for uid, stacks in by_series.items()
             if uid == series or str(stacks[0].series_number) == series
         ]
+        bad = [st for st in unusable if series in (st.series_instance_uid, str(st.series_number))]
+        if not wanted and bad:
+            raise NoAxialT2Error(str(bad[0].unusable))
         if not wanted:
             listing = "; ".join(_series_label(v) for v in by_series.values()) or "none"
             raise OptionError(
@@ -148,13 +154,16 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
 
     volume = None
     if not by_series:
-        vols = [st for st in study.stacks if st.role in (StackRole.AXIAL_T2, StackRole.SAGITTAL_T2) and is_volume(st)]
+        vols = [st for st in study.stacks if st.role in (StackRole.AXIAL_T2, StackRole.SAGITTAL_T2) and is_volume(st)
+                and not st.unusable]
         if vols:
             volume = max(vols, key=lambda s: s.n_slices)
             warnings.append(
                 "no 2-D axial T2: axial slices were reformatted through each disc "
                 "from the 3-D T2 volume (derived images)"
             )
+        elif any(st.role == "axial_t2" for st in unusable):
+            raise NoAxialT2Error(str(next(st for st in unusable if st.role == "axial_t2").unusable))
         else:
             roles = sorted({f"{s.role} ({s.plane})" for s in study.stacks}) or ["none"]
             raise NoAxialT2Error(
@@ -173,7 +182,7 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
         kept, dropped_warnings = _inconsistent_stacks(next(iter(by_series.values())))
         axial = tuple(kept)
         warnings.extend(dropped_warnings)
-    sagittals = [s for s in study.stacks_with_role(StackRole.SAGITTAL_T2) if s is not volume]
+    sagittals = [s for s in study.stacks_with_role(StackRole.SAGITTAL_T2) if s is not volume and not s.unusable]
     sagittal = None
     if sagittals:
         # prefer the one sharing the axial frame of reference, then the most slices

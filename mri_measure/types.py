@@ -94,6 +94,9 @@ class Stack:
     repetition_time_ms: float | None = None
     image_type: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # duplicates, gaps, non-uniform spacing, …
+    #: why the stack must not be measured at all (no usable or an implausible
+    #: PixelSpacing, images of several patients); ``None`` when it may be
+    unusable: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.role, StackRole):

@@ -27,7 +27,8 @@ from .headers import (
     read_header,
 )
 from .roles import guess_role, has_orthogonal_stacks
-from .sources import WalkReport, iter_zip, walk_files
+from .sanity import drop_duplicate_positions, duplicate_warnings, foreign_images, spacing_verdict
+from .sources import MEMBER_LIMITS, WalkReport, iter_zip, walk_files
 from .stacks import spacing_problems, split_series
 
 log = logging.getLogger("mri_measure.io")
@@ -166,7 +167,42 @@ def _series_sort_key(item: tuple[str, list[ImageHeader]]) -> tuple:
     return (sn is None, sn if sn is not None else 0, uid)
 
 
-def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
+def _without_partial_spacing(headers: list[ImageHeader], scan: _Scan) -> list[ImageHeader]:
+    """Images without usable PixelSpacing in a series whose other images have
+    one are damaged slices: left out (and counted). A series where *no* image has
+    one is kept, so its stacks can be named as unusable instead of vanishing."""
+    usable_series = {h.series_instance_uid for h in headers if h.spacing_issue is None}
+    out = []
+    for h in headers:
+        if h.spacing_issue is not None and h.series_instance_uid in usable_series:
+            series = str(h.series_number) if h.series_number is not None else "?"
+            scan.missing_geometry[series] += 1
+            continue
+        out.append(h)
+    return out
+
+
+def _build_study(study_uid: str, headers: list[ImageHeader], warnings: list[str] | None = None) -> Study:
+    """Stacks of one study, after the sanity rules of :mod:`.sanity`.
+
+    Warnings go to ``warnings`` when given, else to the log (the batch
+    discovery calls this per study without collecting them).
+    """
+    out_warnings: list[str] = []
+    usable_series = {h.series_instance_uid for h in headers if h.spacing_issue is None}
+    n_before = len(headers)
+    headers = [h for h in headers if h.spacing_issue is None or h.series_instance_uid not in usable_series]
+    if len(headers) < n_before:  # discover() already removed (and counted) these
+        out_warnings.append(f"{n_before - len(headers)} image(s) without a usable PixelSpacing were left out")
+    headers, foreign, mixed = foreign_images(headers)
+    out_warnings += foreign
+    unusable = mixed.get(study_uid)
+    if warnings is None:
+        for w in out_warnings:
+            log.warning(w)
+        warnings = []
+    else:
+        warnings += out_warnings
     by_series: dict[str, list[ImageHeader]] = defaultdict(list)
     for h in headers:
         by_series[h.series_instance_uid].append(h)
@@ -180,8 +216,18 @@ def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
         if any(i.startswith(base + ".") for i in used_ids):
             base = f"{base}-{n_series + 1}"
         for block, slices in enumerate(groups, start=1):
+            stack_id = f"{base}.{block}"
+            slices, dropped = drop_duplicate_positions(
+                slices, {s.key: by_key[s.key].acquisition_number for s in slices}
+            )
             first = by_key[slices[0].key]
             problems = spacing_problems(slices)
+            if dropped:
+                warnings += duplicate_warnings(stack_id, dropped)
+                problems.insert(0, (
+                    f"duplicate positions: {len(dropped)} slice(s) at the same position as another "
+                    "were excluded (the latest acquisition at each position is kept)"
+                ))
             fors = {by_key[s.key].frame_of_reference_uid for s in slices}
             if len(fors) > 1:
                 problems.append("slices have different FrameOfReferenceUIDs")
@@ -198,7 +244,11 @@ def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
                 description=first.series_description,
                 series_orthogonal=orthogonal,
             )
-            stack_id = f"{base}.{block}"
+            reason = unusable or spacing_verdict(
+                role, base, first.spacing_issue, slices[0].spacing_mm, slices[0].rows, slices[0].columns
+            )
+            if reason is not None:
+                problems.append(reason)
             used_ids.add(stack_id)
             stacks.append(
                 Stack(
@@ -215,6 +265,7 @@ def _build_study(study_uid: str, headers: list[ImageHeader]) -> Study:
                     repetition_time_ms=first.repetition_time_ms,
                     image_type=first.image_type,
                     problems=tuple(problems),
+                    unusable=reason,
                 )
             )
     return Study(
@@ -246,6 +297,12 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
         except OSError as exc:
             raise InputError(f"the input cannot be read ({type(exc).__name__}); {_HINT}") from None
     if scan.n_dicom == 0:
+        if report.oversized_members:
+            raise NoDicomError(
+                f"no DICOM found in the zip archive: {report.oversized_members} member(s) expand beyond "
+                f"the limit ({MEMBER_LIMITS}) and were not read, as in a zip bomb; if it is a genuine "
+                "study, unpack it yourself and point mri-measure at the folder"
+            )
         if scan.n_unreadable and not scan.n_broken:
             raise NoDicomError(
                 f"{scan.n_unreadable} file(s) could not be opened (permissions or I/O errors) and "
@@ -283,15 +340,25 @@ def discover(path: str | os.PathLike[str]) -> Discovery:
             f"{len(scan.conflicting)} SOPInstanceUID(s) used by two different images "
             f"were excluded (duplicate UIDs: {', '.join(sorted(scan.conflicting)[:3])})"
         )
+    headers = _without_partial_spacing(list(scan.headers.values()), scan)
+    # across studies first: an image filed into another study's series
+    headers, foreign_warnings, _ = foreign_images(headers)
+    by_study: dict[str, list[ImageHeader]] = defaultdict(list)
+    for h in headers:
+        by_study[h.study_instance_uid].append(h)
+    stack_warnings: list[str] = []
+    studies = tuple(_build_study(uid, hs, stack_warnings) for uid, hs in sorted(by_study.items()))
+    if len({h.patient_key for h in headers}) > 1:
+        stack_warnings.append(
+            f"the input holds the studies of {len({h.patient_key for h in headers})} different patients "
+            "(PatientID, PatientName or PatientBirthDate differ); point mri-measure at one patient's study"
+        )
     for series, n in sorted(scan.missing_geometry.items()):
         warnings_out.append(
             f"series {series}: {n} image(s) lack PixelSpacing, ImagePositionPatient or "
             "ImageOrientationPatient and were left out"
         )
-    by_study: dict[str, list[ImageHeader]] = defaultdict(list)
-    for h in scan.headers.values():
-        by_study[h.study_instance_uid].append(h)
-    studies = tuple(_build_study(uid, hs) for uid, hs in sorted(by_study.items()))
+    warnings_out += foreign_warnings + stack_warnings
     if not studies:
         warnings_out.append("DICOM files were found but none is an image with usable geometry")
     for w in warnings_out:

@@ -8,9 +8,9 @@ frames with per-frame geometry from the functional groups.
 
 from __future__ import annotations
 
-import re
-
+import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -124,6 +124,13 @@ class ImageHeader:
     image_type: tuple[str, ...]
     scanning_sequence: tuple[str, ...]
     acquisition_contrast: str | None
+    #: opaque hash of the normalised PatientID/PatientName/PatientBirthDate
+    #: (never the values themselves): images of one study must agree on it
+    patient_key: str = ""
+    acquisition_number: int | None = None
+    #: why PixelSpacing is unusable ("missing", "0 x 0 mm", ...); the image's
+    #: ``info.spacing_mm`` is then a placeholder and must never be used
+    spacing_issue: str | None = None
 
 
 def _first(seq_parent: Dataset | None, seq_kw: str) -> Dataset | None:
@@ -246,6 +253,28 @@ class FrameGeometry:
     orientation: tuple[float, ...] | None
     spacing_mm: tuple[float, float] | None
     thickness_mm: float | None
+    spacing_issue: str | None = None  # why ``spacing_mm`` is None, when it is
+    spacing_raw: tuple[float, float] | None = None  # parsed, before the validity check
+
+
+def spacing_issue(spacing: tuple[float, ...] | None) -> str | None:
+    """Why a parsed PixelSpacing cannot be used (``None`` when it can).
+
+    >>> spacing_issue((0.7, 0.7)) is None
+    True
+    >>> spacing_issue(None), spacing_issue((0.0, 0.0)), spacing_issue((-0.7, -0.7))
+    ('missing', 'zero (0 x 0 mm)', 'negative (-0.7 x -0.7 mm)')
+    """
+    if spacing is None:
+        return "missing"
+    shown = " x ".join(f"{v:g}" for v in spacing) + " mm"
+    if any(v < 0 for v in spacing):
+        return f"negative ({shown})"
+    if any(v == 0 for v in spacing):
+        return f"zero ({shown})"
+    if any(v >= 100.0 for v in spacing):
+        return f"absurd ({shown})"
+    return None
 
 
 def _geometry_from(sources: list[Dataset | None]) -> FrameGeometry:
@@ -263,9 +292,11 @@ def _geometry_from(sources: list[Dataset | None]) -> FrameGeometry:
             spacing = _floats(_get(measures, "PixelSpacing"), 2)
         if thick is None:
             thick = _float(_get(measures, "SliceThickness"))
-    if spacing is not None and not all(0.0 < v < 100.0 for v in spacing):
+    issue = spacing_issue(spacing)
+    raw = spacing
+    if issue is not None:
         spacing = None
-    return FrameGeometry(pos, check_orientation(iop), spacing, thick)  # type: ignore[arg-type]
+    return FrameGeometry(pos, check_orientation(iop), spacing, thick, issue, raw)  # type: ignore[arg-type]
 
 
 def n_frames(ds: Dataset) -> int:
@@ -309,6 +340,35 @@ def _strings(value: Any) -> tuple[str, ...]:
         return tuple(str(v).strip().upper() for v in value if str(v).strip())
     except TypeError:
         return (str(value).strip().upper(),)
+
+
+def _norm_text(value: Any) -> str:
+    """Upper case, components trimmed, runs of blanks collapsed, empty
+    trailing PN components dropped: ``"Doe^John^^"`` == ``"DOE^JOHN"``."""
+    if value is None:
+        return ""
+    try:
+        text = str(value)
+    except Exception:  # a PN pydicom cannot decode
+        return "?"
+    parts = [" ".join(p.split()).upper() for p in text.replace("=", "^").split("^")]
+    while parts and not parts[-1]:
+        parts.pop()
+    return "^".join(parts)
+
+
+def patient_key(ds: Dataset) -> str:
+    """Opaque identity of the patient an image belongs to.
+
+    A hash of the normalised PatientID, PatientName and PatientBirthDate, so
+    images can be compared without keeping (or ever printing) the values.
+    Anonymised images without any of them all get the same key.
+    """
+    parts = [_norm_text(_get(ds, kw)) for kw in ("PatientID", "PatientName")]
+    parts.append("".join(ch for ch in str(_get(ds, "PatientBirthDate") or "") if ch.isdigit()))
+    if not any(parts):
+        return "anonymous"
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()[:16]
 
 
 class ImplausibleImage(Exception):
@@ -382,14 +442,21 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
         frame_of_reference_uid=str(_get(ds, "FrameOfReferenceUID") or "") or None,
         image_type=_strings(_get(ds, "ImageType")),
         scanning_sequence=_strings(_get(ds, "ScanningSequence")),
+        patient_key=patient_key(ds),
+        acquisition_number=_int(_get(ds, "AcquisitionNumber")),
     )
     out: list[ImageHeader] = []
     missing = 0
     for i in range(frames) if multi else [None]:
         geom = frame_geometry(ds, i)
-        if geom.position_mm is None or geom.orientation is None or geom.spacing_mm is None:
+        if geom.position_mm is None or geom.orientation is None:
             missing += 1
             continue
+        spacing = geom.spacing_mm
+        if spacing is None:
+            # kept with a placeholder so discovery can say which series lacks a
+            # usable pixel size; such images are never loaded or measured
+            spacing = geom.spacing_raw if geom.spacing_raw is not None else (0.0, 0.0)
         frame_ds = per[i] if (per is not None and i is not None and i < len(per)) else None
         te, tr, ti = _mr_timing(ds, frame_ds)
         contrast = _get(_first(frame_ds, "MRImageFrameTypeSequence") or _first(
@@ -401,7 +468,7 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
             source=locator,
             position_mm=geom.position_mm,  # type: ignore[arg-type]
             orientation=geom.orientation,  # type: ignore[arg-type]
-            spacing_mm=geom.spacing_mm,
+            spacing_mm=spacing,  # type: ignore[arg-type]
             rows=rows,
             columns=cols,
             instance_number=_int(_get(ds, "InstanceNumber")),
@@ -416,6 +483,7 @@ def image_headers(ds: Dataset, locator: str) -> list[ImageHeader]:
                 repetition_time_ms=tr,
                 inversion_time_ms=ti,
                 acquisition_contrast=str(contrast).upper() if contrast else None,
+                spacing_issue=geom.spacing_issue,
                 **base_kw,  # type: ignore[arg-type]
             )
         )

@@ -291,6 +291,8 @@ def load_stack(stack: Stack) -> LoadedStack:
     and logged; if none passes, :class:`IntegrityError` says why.
     """
     install_library_redaction()
+    if stack.unusable:
+        raise IntegrityError(stack.unusable)
     images: dict[int, np.ndarray] = {}
     excluded: dict[int, str] = off_line_slices(stack)
     opener = _Opener()

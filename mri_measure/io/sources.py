@@ -32,7 +32,18 @@ MAX_FILES = 1_000_000
 MAX_MEMBER_BYTES = 2 * 1024**3  # one DICOM object larger than 2 GiB is not an MR study
 MAX_RATIO = 200.0  # DICOM compresses ~2-20x; far more on a big member smells of a zip bomb
 RATIO_CHECK_ABOVE_BYTES = 16 * 1024**2
-MAX_ARCHIVE_TOTAL_BYTES = 64 * 1024**3
+MAX_ARCHIVE_TOTAL_BYTES = 4 * 1024**3  # a lumbar MR study is < 1 GiB uncompressed
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:g} GiB"
+
+
+#: why a member is not read, with the limits (for warnings and the error)
+MEMBER_LIMITS = (
+    f"larger than {_gib(MAX_MEMBER_BYTES)} or, above {RATIO_CHECK_ABOVE_BYTES // 1024**2} MiB, "
+    f"more than {MAX_RATIO:g}x its compressed size"
+)
 
 _ZIP_TAG = "zip\0"
 
@@ -82,7 +93,8 @@ class WalkReport:
             out.append(f"{self.unsafe_members} archive member(s) with unsafe names (absolute, '..', links) skipped")
         if self.oversized_members:
             out.append(
-                f"{self.oversized_members} archive member(s) skipped: declared size or compression ratio implausible"
+                f"{self.oversized_members} archive member(s) skipped: declared size or compression ratio "
+                f"implausible (a member may expand to at most {MEMBER_LIMITS})"
             )
         if self.encrypted_members:
             out.append(f"{self.encrypted_members} encrypted archive member(s) skipped")
@@ -166,9 +178,16 @@ def _is_symlink_member(info: zipfile.ZipInfo) -> bool:
 
 def safe_zip_members(zf: zipfile.ZipFile, report: WalkReport) -> list[zipfile.ZipInfo]:
     """Members worth reading, after the name, link, encryption and size guards."""
+    infos = zf.infolist()
+    total_declared = sum(max(int(i.file_size), 0) for i in infos if not i.is_dir())
+    if total_declared > MAX_ARCHIVE_TOTAL_BYTES:
+        raise InputError(
+            f"zip archive expands to more than {_gib(MAX_ARCHIVE_TOTAL_BYTES)} (the limit; it declares "
+            f"{total_declared / 1024**3:.1f} GiB); if it is a genuine study, unpack it yourself and "
+            "point mri-measure at the folder"
+        )
     out: list[zipfile.ZipInfo] = []
-    total = 0
-    for info in zf.infolist():
+    for info in infos:
         if info.is_dir():
             continue
         if _unsafe_member_name(info.filename) or _is_symlink_member(info):
@@ -181,10 +200,6 @@ def safe_zip_members(zf: zipfile.ZipFile, report: WalkReport) -> list[zipfile.Zi
         if info.file_size > MAX_MEMBER_BYTES or (
             info.file_size > RATIO_CHECK_ABOVE_BYTES and ratio > MAX_RATIO
         ):
-            report.oversized_members += 1
-            continue
-        total += info.file_size
-        if total > MAX_ARCHIVE_TOTAL_BYTES:
             report.oversized_members += 1
             continue
         out.append(info)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zipfile
 
@@ -201,8 +202,11 @@ def test_large_matrix_with_tiny_pixel_data_fails_before_decoding(tmp_path):
     d.Rows = d.Columns = 8192  # within header limits, but 128 MiB per frame
     save(d, tmp_path / "IM0")
     stack = one_stack(tmp_path)
-    with pytest.raises(IntegrityError, match="implausibly large"):
+    assert "field of view 5734" in stack.unusable  # discovery already refuses it …
+    with pytest.raises(IntegrityError, match="field of view"):
         load_stack(stack)
+    with pytest.raises(IntegrityError, match="implausibly large"):  # … and so does the load guard
+        load_stack(dataclasses.replace(stack, unusable=None))
 
 
 def test_constant_frame_is_excluded(tmp_path):
