@@ -162,8 +162,8 @@ def choose_stacks(study: Study, series: str | None = None) -> StudyChoice:
                 "no 2-D axial T2: axial slices were reformatted through each disc "
                 "from the 3-D T2 volume (derived images)"
             )
-        elif any(st.role == "axial_t2" for st in unusable):
-            raise NoAxialT2Error(str(next(st for st in unusable if st.role == "axial_t2").unusable))
+        elif any(st.role == StackRole.AXIAL_T2 for st in unusable):
+            raise NoAxialT2Error(str(next(st for st in unusable if st.role == StackRole.AXIAL_T2).unusable))
         else:
             roles = sorted({f"{s.role} ({s.plane})" for s in study.stacks}) or ["none"]
             raise NoAxialT2Error(
