@@ -58,9 +58,10 @@ SEGMENT_LABELS = {
 @dataclass
 class _Group:
     headers: list[Any] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)
+    refs: list[tuple[Any, int]] = field(default_factory=list)  # (StackAnalysis, slice index)
     multiframe: bool = False
     frame_index: list[int] = field(default_factory=list)
+    positions: set = field(default_factory=set)
 
 
 def _segment_descriptions(analysis: StudyAnalysis) -> list:
@@ -106,6 +107,9 @@ def _segment_descriptions(analysis: StudyAnalysis) -> list:
 
 
 def _groups(analysis: StudyAnalysis) -> list[_Group]:
+    """Slices grouped into SEG instances: one per source geometry, and within it
+    one per repeat of a position (two acquisitions at the same positions would
+    otherwise give highdicom two frames at one plane position)."""
     groups: dict[tuple, _Group] = {}
     for sa in analysis.axial:
         headers = source_headers(sa.loaded)
@@ -114,18 +118,20 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
             if ds is None:  # derived slice (reformatted from a 3-D volume): no source image
                 continue
             if info.frame_index is not None:
-                key: tuple = ("multiframe", info.sop_instance_uid)
+                base: tuple = ("multiframe", info.sop_instance_uid)
             else:
-                key = (
+                base = (
                     str(ds.SeriesInstanceUID),
                     str(getattr(ds, "FrameOfReferenceUID", "")),
                     int(ds.Rows), int(ds.Columns),
                     tuple(round(float(v), 4) for v in info.orientation),
                     tuple(round(float(v), 5) for v in info.spacing_mm),
                 )
-            g = groups.setdefault(key, _Group())
-            mask = np.asarray(sa.labels[i]).astype(np.uint8)
-            mask[mask > 3] = 0  # only the contract labels 1–3 are written
+            position = tuple(round(float(v), 2) for v in info.position_mm)
+            repeat = 0
+            while position in (g := groups.setdefault((*base, repeat), _Group())).positions:
+                repeat += 1
+            g.positions.add(position)
             if info.frame_index is not None:
                 g.multiframe = True
                 if not g.headers:
@@ -133,8 +139,26 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
                 g.frame_index.append(info.frame_index)
             else:
                 g.headers.append(ds)
-            g.masks.append(mask)
+            g.refs.append((sa, i))
     return list(groups.values())
+
+
+def _label_frames(g: _Group) -> np.ndarray:
+    """The group's label maps as one (frames, rows, cols) uint8 array, built
+    with one copy; only the contract labels 1–3 are kept."""
+    shape = g.refs[0][0].labels.shape[1:]
+    n = int(getattr(g.headers[0], "NumberOfFrames", 1)) if g.multiframe else len(g.refs)
+    arr = np.zeros((n, *shape), np.uint8)
+    rows = g.frame_index if g.multiframe else range(len(g.refs))
+    by_stack: dict[int, tuple[Any, list[int], list[int]]] = {}
+    for row, (sa, i) in zip(rows, g.refs):
+        entry = by_stack.setdefault(id(sa), (sa, [], []))
+        entry[1].append(row)
+        entry[2].append(i)
+    for sa, out_rows, idx in by_stack.values():
+        arr[out_rows] = sa.labels[idx]
+    arr[arr > 3] = 0
+    return arr
 
 
 def seg_paths_for(path: Path, n: int) -> list[Path]:
@@ -151,17 +175,9 @@ def build_segs(analysis: StudyAnalysis) -> list:
     series_uid = hd.UID()
     segs = []
     for k, g in enumerate(groups, start=1):
-        if g.multiframe:
-            n_frames = int(getattr(g.headers[0], "NumberOfFrames", 1))
-            rows, cols = g.masks[0].shape
-            arr = np.zeros((n_frames, rows, cols), np.uint8)
-            for fi, m in zip(g.frame_index, g.masks):
-                arr[fi] = m
-        else:
-            arr = np.stack(g.masks)
         seg = hd.seg.Segmentation(
             source_images=g.headers,
-            pixel_array=arr,
+            pixel_array=_label_frames(g),
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=descs,
             series_instance_uid=series_uid,
