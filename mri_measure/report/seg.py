@@ -161,6 +161,16 @@ def _label_frames(g: _Group) -> np.ndarray:
     return arr
 
 
+def _keep_pixel_measures_readable(seg) -> None:
+    """A source without SliceThickness (type 2 in the MR Image module, so it may be
+    absent) gives a Pixel Measures item without it, which highdicom's own reader
+    refuses: record it present and empty (unknown) rather than invent a value."""
+    for group in seg.get("SharedFunctionalGroupsSequence", []):
+        for item in group.get("PixelMeasuresSequence", []):
+            if "SliceThickness" not in item:
+                item.SliceThickness = None
+
+
 def seg_paths_for(path: Path, n: int) -> list[Path]:
     """``seg.dcm``, ``seg_2.dcm``, … for ``n`` SEG instances."""
     return [path] + [path.with_name(f"{path.stem}_{k}{path.suffix}") for k in range(2, n + 1)]
@@ -192,6 +202,7 @@ def build_segs(analysis: StudyAnalysis) -> list:
             content_description="Dural sac and ligamentum flavum (automatic)",
             series_description="mri-measure SEG (dural sac, LF)",
         )
+        _keep_pixel_measures_readable(seg)
         segs.append(seg)
     return segs
 
