@@ -245,9 +245,9 @@ def _find_discs(sagittal: LoadedStack | None) -> tuple[DiscPlane, ...]:
     return tuple(find_discs(sagittal))
 
 
-#: Slices loaded, segmented and measured at a time (a multiple of the model's
-#: batch): bounds memory for a series of any length.
-CHUNK_SLICES = 16
+#: Slices loaded, segmented and measured at a time: bounds memory for a series
+#: of any length (a chunk's float32 probabilities at 512² take 8 MB per slice).
+CHUNK_SLICES = 8
 
 
 def _chunks(stack: Stack, size: int = CHUNK_SLICES):
@@ -316,8 +316,8 @@ def _analyse_stack(
         stage_s["segment_s"] += time.perf_counter() - t
         t = time.perf_counter()
         k0 = len(slices)
-        labels[k0:k0 + n] = np.argmax(probs, axis=1)
-        for k in range(n):
+        for k in range(n):  # one slice at a time: no (n, H, W) int64 argmax
+            labels[k0 + k] = np.argmax(probs[k], axis=0)
             measurements.append(measure_slice(labels[k0 + k], stack.spacing_mm, probabilities=probs[k]))
         probs_kept.extend(probs)
         pixels.append(lo.pixels)
