@@ -17,6 +17,12 @@ frame of reference. Axial T2 is often acquired as angled per-disc blocks
 *instance* is written per group, all in one SEG series: the first group goes
 to ``path`` (``seg.dcm``), further groups to ``seg_2.dcm``, ``seg_3.dcm``, …
 beside it. Every SEG frame references the source image it was derived from.
+Two more splits keep every instance valid and its memory bounded: slices at a
+position already in a group (a repeated acquisition: duplicate positions) go
+to a further group, as highdicom refuses two frames at one plane position;
+and a group of more than :data:`MAX_FRAME_PIXELS` label pixels (e.g. more than
+128 slices at 512²) is written as several instances. Each instance is built,
+saved and dropped before the next.
 Empty frames are omitted (highdicom default); a segment absent from a whole
 group still is described. When any slice was corrected by a reader
 (``SliceResult.corrected``) the segments are SEMIAUTOMATIC, else AUTOMATIC.
@@ -46,6 +52,8 @@ from ..types import StudyAnalysis
 from ._common import SOFTWARE_NAME, software_version, source_headers, temp_path_beside
 
 SEG_SERIES_NUMBER = 9701
+#: Most label pixels in one SEG instance (128 frames of 512², 327 of 320²).
+MAX_FRAME_PIXELS = 128 * 512 * 512
 MANUFACTURER = "mri-measure project"
 
 SEGMENT_LABELS = {
@@ -140,7 +148,19 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
             else:
                 g.headers.append(ds)
             g.refs.append((sa, i))
-    return list(groups.values())
+    return [part for g in groups.values() for part in _split(g)]
+
+
+def _split(g: _Group) -> list[_Group]:
+    """A single-frame group in parts of at most :data:`MAX_FRAME_PIXELS` pixels
+    (highdicom holds about three times a SEG instance's label array while it
+    builds one: this bounds that for a series of any length)."""
+    rows, cols = g.refs[0][0].labels.shape[1:]
+    cap = max(1, MAX_FRAME_PIXELS // (rows * cols))
+    if g.multiframe or len(g.refs) <= cap:
+        return [g]
+    return [_Group(headers=g.headers[i:i + cap], refs=g.refs[i:i + cap])
+            for i in range(0, len(g.refs), cap)]
 
 
 def _label_frames(g: _Group) -> np.ndarray:
@@ -159,6 +179,55 @@ def _label_frames(g: _Group) -> np.ndarray:
         arr[out_rows] = sa.labels[idx]
     arr[arr > 3] = 0
     return arr
+
+
+def _keep_pixel_measures_readable(seg) -> None:
+    """A source without SliceThickness (type 2 in the MR Image module, so it may be
+    absent) gives a Pixel Measures item without it, which highdicom's own reader
+    refuses: record it present and empty (unknown) rather than invent a value."""
+    for group in seg.get("SharedFunctionalGroupsSequence", []):
+        for item in group.get("PixelMeasuresSequence", []):
+            if "SliceThickness" not in item:
+                item.SliceThickness = None
+
+
+def seg_paths_for(path: Path, n: int) -> list[Path]:
+    """``seg.dcm``, ``seg_2.dcm``, … for ``n`` SEG instances."""
+    return [path] + [path.with_name(f"{path.stem}_{k}{path.suffix}") for k in range(2, n + 1)]
+
+
+def build_segs(analysis: StudyAnalysis) -> list:
+    """The highdicom Segmentation instances (one per geometry group and part)."""
+    return list(iter_segs(analysis))
+
+
+def iter_segs(analysis: StudyAnalysis):
+    """The Segmentation instances one at a time (each built when asked for)."""
+    import highdicom as hd
+
+    descs = _segment_descriptions(analysis)
+    groups = _groups(analysis)
+    series_uid = hd.UID()
+    for k, g in enumerate(groups, start=1):
+        seg = hd.seg.Segmentation(
+            source_images=g.headers,
+            pixel_array=_label_frames(g),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descs,
+            series_instance_uid=series_uid,
+            series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=hd.UID(),
+            instance_number=k,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=SOFTWARE_NAME,
+            software_versions=software_version(),
+            device_serial_number="0",
+            content_label="SPINE_SEG",
+            content_description="Dural sac and ligamentum flavum (automatic)",
+            series_description="mri-measure SEG (dural sac, LF)",
+        )
+        _keep_pixel_measures_readable(seg)
+        yield seg
 
 
 def _keep_pixel_measures_readable(seg) -> None:
@@ -227,13 +296,14 @@ def write_seg(analysis: StudyAnalysis, path: str | os.PathLike[str]) -> list[Pat
     Stale ``seg.dcm``/``seg_N.dcm`` files from an earlier run are removed.
     """
     path = Path(path)
-    segs = build_segs(analysis)
-    paths = seg_paths_for(path, len(segs)) if segs else []
-    for seg, p in zip(segs, paths):
-        save_dicom(seg, p)
-    if not segs:
+    paths: list[Path] = []
+    for seg in iter_segs(analysis):  # built, saved and dropped one at a time
+        p = path if not paths else path.with_name(f"{path.stem}_{len(paths) + 1}{path.suffix}")
+        paths.append(save_dicom(seg, p))
+        del seg
+    if not paths:
         path.unlink(missing_ok=True)
-    k = max(len(segs) + 1, 2)
+    k = max(len(paths) + 1, 2)
     while (stale := path.with_name(f"{path.stem}_{k}{path.suffix}")).exists():
         stale.unlink()
         k += 1

@@ -108,3 +108,28 @@ def test_seg_splits_repeated_positions_into_separate_instances(study, tmp_path):
         assert all(len(v) == len(set(v)) for v in by_segment.values())
         seen.append(len({u for _, _, u in seg.get_source_image_uids()}))
     assert seen == [n, n]
+
+
+def test_big_group_is_written_as_several_bounded_instances(study, tmp_path, monkeypatch):
+    """Past MAX_FRAME_PIXELS a geometry group becomes several SEG instances (one
+    series); every slice's mask is still there once and the SR still points at
+    the right frames."""
+    from mri_measure.report import seg as seg_module
+    from mri_measure.report import write_all
+
+    rows, cols = study.axial[0].labels.shape[1:]
+    monkeypatch.setattr(seg_module, "MAX_FRAME_PIXELS", 2 * rows * cols)
+    paths = write_all(study, tmp_path)
+    segs = [hd.seg.segread(p) for k, p in sorted(paths.items()) if k.startswith("seg")]
+    assert len(segs) == 4  # two blocks of 3 slices, at most 2 per instance
+    assert len({str(s.SeriesInstanceUID) for s in segs}) == 1
+    for sa in study.axial:
+        for k, info in enumerate(sa.loaded.slices):
+            having = [s for s in segs if info.sop_instance_uid in {u for _, _, u in s.get_source_image_uids()}]
+            assert len(having) == 1
+            px = having[0].get_pixels_by_source_instance(
+                source_sop_instance_uids=[info.sop_instance_uid], segment_numbers=[1, 2, 3],
+                combine_segments=True, skip_overlap_checks=True)
+            np.testing.assert_array_equal(px[0], sa.labels[k])
+    sr = hd.sr.srread(paths["sr"])
+    assert len(sr.content.get_planar_roi_measurement_groups()) == 3 * len(study.report.levels)
