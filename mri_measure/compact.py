@@ -4,8 +4,10 @@ time and keep only what later stages need.
 
 * :class:`CroppedProbabilities` — the segmenter's (n, 4, H, W) probabilities
   kept as one crop per slice: outside the box where the model looked, every
-  pixel is exactly background (1, 0, 0, 0), so the crop plus its box give the
-  full array back bit for bit. Indexing one slice returns the full float32
+  pixel is exactly background (1, 0, 0, 0). Inside, values are stored as
+  float16 (±0.0005 at 1; 0 and 1 exact): they are kept for display and
+  inspection only — every measurement was made from the float32 values while
+  the chunk was in memory. Indexing one slice returns a full float32
   (4, H, W) array; ``np.asarray`` materialises the whole stack.
 * :class:`PixelBuffer` — a stack's pixels filled a chunk at a time, held as
   uint16/int16 while every value is an integer in range (lossless: MR images
@@ -15,7 +17,7 @@ time and keep only what later stages need.
 >>> p = np.zeros((2, 4, 6, 5), np.float32); p[:, 0] = 1
 >>> p[1, :, 2:4, 1:3] = 0.25
 >>> cp = CroppedProbabilities.from_array(p)
->>> cp.shape, bool(np.array_equal(np.asarray(cp), p)), bool(np.array_equal(cp[1], p[1]))
+>>> cp.shape, bool(np.array_equal(np.asarray(cp), p)), bool(np.array_equal(cp[1], p[1]))  # 0.25: exact
 ((2, 4, 6, 5), True, True)
 >>> cp.crop_boxes
 ((0, 0, 0, 0), (2, 4, 1, 3))
@@ -73,7 +75,7 @@ class CroppedProbabilities:
                                  f"{(self._classes, *self._hw)}")
             r0, r1, c0, c1 = _box(p)
             self._boxes.append((r0, r1, c0, c1))
-            self._crops.append(np.array(p[:, r0:r1, c0:c1], dtype=np.float32, copy=True))
+            self._crops.append(np.array(p[:, r0:r1, c0:c1], dtype=np.float16))
 
     @property
     def shape(self) -> tuple[int, int, int, int]:

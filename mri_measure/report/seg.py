@@ -21,7 +21,7 @@ Two more splits keep every instance valid and its memory bounded: slices at a
 position already in a group (a repeated acquisition: duplicate positions) go
 to a further group, as highdicom refuses two frames at one plane position;
 and a group of more than :data:`MAX_FRAME_PIXELS` label pixels (e.g. more than
-128 slices at 512²) is written as several instances. Each instance is built,
+64 slices at 512²) is written as several instances. Each instance is built,
 saved and dropped before the next.
 Empty frames are omitted (highdicom default); a segment absent from a whole
 group still is described. When any slice was corrected by a reader
@@ -52,8 +52,9 @@ from ..types import StudyAnalysis
 from ._common import SOFTWARE_NAME, software_version, source_headers, temp_path_beside
 
 SEG_SERIES_NUMBER = 9701
-#: Most label pixels in one SEG instance (128 frames of 512², 327 of 320²).
-MAX_FRAME_PIXELS = 128 * 512 * 512
+#: Most label pixels in one SEG instance (64 frames of 512², 163 of 320²):
+#: highdicom holds about four bytes per label pixel while it builds an instance.
+MAX_FRAME_PIXELS = 64 * 512 * 512
 MANUFACTURER = "mri-measure project"
 
 SEGMENT_LABELS = {
@@ -153,8 +154,8 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
 
 def _split(g: _Group) -> list[_Group]:
     """A single-frame group in parts of at most :data:`MAX_FRAME_PIXELS` pixels
-    (highdicom holds about three times a SEG instance's label array while it
-    builds one: this bounds that for a series of any length)."""
+    (highdicom holds a one-hot copy of a SEG instance's label array, and more,
+    while it builds one: this bounds that for a series of any length)."""
     rows, cols = g.refs[0][0].labels.shape[1:]
     cap = max(1, MAX_FRAME_PIXELS // (rows * cols))
     if g.multiframe or len(g.refs) <= cap:
