@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 
+#: Level sources whose names are counted upward from the sacrum.
+COUNTED_SOURCES = (LevelSource.SAGITTAL, LevelSource.AXIAL_BLOCKS)
+
 #: An isotropic 3-D T2 volume: thin slices (≈ pixel size) and many of them.
 VOLUME_MAX_SLICE_SPACING_MM = 1.6
 VOLUME_MIN_SLICES = 40
@@ -251,11 +254,111 @@ def _find_discs(sagittal: LoadedStack | None) -> tuple[DiscPlane, ...]:
     return tuple(find_discs(sagittal))
 
 
-def _restrict_stack(loaded: LoadedStack) -> LoadedStack:
-    """Make ``loaded.stack.slices`` match the slices that survived loading."""
-    if loaded.stack.slices == loaded.slices:
-        return loaded
-    return replace(loaded, stack=replace(loaded.stack, slices=loaded.slices))
+#: Slices loaded, segmented and measured at a time: bounds memory for a series
+#: of any length (a chunk's float32 probabilities at 512² take 8 MB per slice).
+CHUNK_SLICES = 8
+
+
+def _chunks(stack: Stack, size: int = CHUNK_SLICES):
+    """(chunks of the slices that passed the off-line check, exclusions) of ``stack``."""
+    from .io.load import off_line_slices
+
+    off = off_line_slices(stack)
+    for i, reason in sorted(off.items()):
+        log.warning("stack %s: image %s excluded: %s", stack.stack_id, stack.slices[i].key, reason)
+    keep = [s for i, s in enumerate(stack.slices) if i not in off]
+    parts = [tuple(keep[i:i + size]) for i in range(0, len(keep), size)]
+    return parts, [(stack.slices[i].key, r) for i, r in sorted(off.items())]
+
+
+def _analyse_stack(
+    source: Stack | LoadedStack,
+    segmenter: Any,
+    stage_s: dict[str, float],
+    on_chunk: Callable[[int], None],
+) -> StackAnalysis:
+    """Load (a :class:`Stack`), segment and measure one axial stack a chunk of
+    :data:`CHUNK_SLICES` at a time. Only what later stages use is kept: the
+    pixels (losslessly compacted), uint8 labels, the probabilities as per-slice
+    crops, the measurements. A stack none of whose slices loads comes back with
+    no slices (and its exclusions)."""
+    from .compact import CroppedProbabilities, PixelBuffer
+    from .measure import measure_slice
+
+    if isinstance(source, Stack):
+        from .io.load import load_stack
+
+        stack = source
+        parts, excluded = _chunks(stack)
+
+        def loaded_parts():
+            for part in parts:
+                t = time.perf_counter()
+                lo = load_stack(replace(stack, slices=part), check_line=False, allow_empty=True)
+                stage_s["load_s"] += time.perf_counter() - t
+                excluded.extend(lo.excluded)
+                yield lo
+    else:
+        stack, excluded = source.stack, list(source.excluded)
+
+        def loaded_parts():
+            sl = source.slices
+            for i in range(0, len(sl), CHUNK_SLICES):
+                part = sl[i:i + CHUNK_SLICES]
+                yield LoadedStack(replace(stack, slices=part), source.pixels[i:i + CHUNK_SLICES], part)
+
+    capacity = sum(len(p) for p in parts) if isinstance(source, Stack) else len(source.slices)
+    hw = (stack.rows, stack.columns)
+    pixels = PixelBuffer(capacity, hw)
+    labels = np.zeros((capacity, *hw), np.uint8)
+    probs_kept = CroppedProbabilities(hw)
+    slices: list = []
+    measurements: list = []
+    for lo in loaded_parts():
+        n = len(lo.slices)
+        if n == 0:
+            continue
+        t = time.perf_counter()
+        probs = np.asarray(segmenter.predict_stack(lo), dtype=np.float32)
+        if probs.shape != (n, 4, *hw):
+            raise AssertionError(f"segmenter returned shape {probs.shape} for {lo.pixels.shape}")
+        stage_s["segment_s"] += time.perf_counter() - t
+        t = time.perf_counter()
+        k0 = len(slices)
+        for k in range(n):  # one slice at a time: no (n, H, W) int64 argmax
+            labels[k0 + k] = np.argmax(probs[k], axis=0)
+            measurements.append(measure_slice(labels[k0 + k], stack.spacing_mm, probabilities=probs[k]))
+        probs_kept.extend(probs)
+        pixels.append(lo.pixels)
+        slices.extend(lo.slices)
+        del probs, lo
+        stage_s["measure_s"] += time.perf_counter() - t
+        on_chunk(n)
+    kept = tuple(slices)
+    if not kept and isinstance(source, Stack):
+        from .io.load import load_stack
+
+        load_stack(source)  # raises the IntegrityError that says why nothing loaded
+    order = {s.key: i for i, s in enumerate(source.slices if isinstance(source, Stack) else stack.slices)}
+    excluded.sort(key=lambda kr: order.get(kr[0], len(order)))
+    if isinstance(source, Stack) and stack.slices != kept:
+        stack = replace(stack, slices=kept)
+    elif not isinstance(source, Stack):
+        stack = source.stack if source.stack.slices == kept else replace(source.stack, slices=kept)
+    loaded = LoadedStack(stack=stack, pixels=pixels.array(), slices=kept, excluded=tuple(excluded))
+    return StackAnalysis(loaded, probs_kept, labels[:len(kept)], tuple(measurements))
+
+
+def _require_measurable(stacks: Sequence[StackAnalysis]) -> None:
+    """Refuse a study on which no dural sac was found at all: not a lumbar axial T2
+    (another body part, a localizer) or one the model cannot read."""
+    if any(m.canal_area_mm2 is not None for sa in stacks for m in sa.measurements):
+        return
+    n = sum(len(sa.measurements) for sa in stacks)
+    raise InputError(
+        f"nothing measurable: no dural sac found on any of the {n} axial slice(s) "
+        "(is this a lumbar spine axial T2?)"
+    )
 
 
 def analyse_study(
@@ -311,52 +414,49 @@ def analyse_study(
                 "3-D T2 volume without 2-D axials, and no discs could be found on it to "
                 "reformat axial slices through; measure a study with axial T2 slices instead"
             )
-        axial_loaded = []
+        sources: list[Stack | LoadedStack] = []
         for loaded, assigned in reformat_axials(volume_loaded, discs):
-            axial_loaded.append(loaded)
+            sources.append(loaded)
             derived_levels.update(assigned)
+        del volume_loaded
     else:
-        axial_loaded = [_load(st) for st in choice.axial]
+        sources = list(choice.axial)
         discs = ()
-    for lo in axial_loaded:
-        for key, reason in lo.excluded:
+    timings["load_s"] = time.perf_counter() - t
+
+    stage_s = {"load_s": 0.0, "segment_s": 0.0, "measure_s": 0.0}
+    if segmenter is None:
+        from .segment import load_segmenter
+
+        t = time.perf_counter()
+        segmenter = load_segmenter(model, device=device)
+        stage_s["segment_s"] += time.perf_counter() - t
+    n_total = sum(x.n_slices if isinstance(x, Stack) else len(x.slices) for x in sources) or 1
+    done = 0
+
+    def on_chunk(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("segment", round(0.3 + 0.4 * done / n_total, 4))
+
+    progress("segment", 0.3)
+    stack_analyses = []
+    for src in sources:
+        sa = _analyse_stack(src, segmenter, stage_s, on_chunk)
+        for key, reason in sa.loaded.excluded:
             warnings.append(f"slice {key} excluded: {reason}")
-    axial_loaded = [_restrict_stack(lo) for lo in axial_loaded if lo.slices]
-    if not axial_loaded:
+        if sa.loaded.slices:
+            stack_analyses.append(sa)
+    if not stack_analyses:
         raise InputError(
             "every axial T2 slice failed the integrity checks (see warnings); "
             "the files look damaged — copy the study again from the source"
         )
-    timings["load_s"] = time.perf_counter() - t
-
-    progress("segment", 0.3)
-    t = time.perf_counter()
-    if segmenter is None:
-        from .segment import load_segmenter
-
-        segmenter = load_segmenter(model, device=device)
-    probs_per_stack = []
-    for i, lo in enumerate(axial_loaded):
-        probs = np.asarray(segmenter.predict_stack(lo), dtype=np.float32)
-        if probs.shape != (lo.pixels.shape[0], 4, *lo.pixels.shape[1:]):
-            raise AssertionError(f"segmenter returned shape {probs.shape} for {lo.pixels.shape}")
-        probs_per_stack.append(probs)
-        progress("segment", round(0.3 + 0.4 * (i + 1) / len(axial_loaded), 4))
-    timings["segment_s"] = time.perf_counter() - t
-
+    axial_loaded = [sa.loaded for sa in stack_analyses]
+    for k, v in stage_s.items():
+        timings[k] = timings.get(k, 0.0) + v
     progress("measure", 0.7)
-    t = time.perf_counter()
-    from .measure import measure_slice
-
-    stack_analyses = []
-    for lo, probs in zip(axial_loaded, probs_per_stack):
-        labels = np.argmax(probs, axis=1).astype(np.uint8)
-        ms = tuple(
-            measure_slice(labels[k], lo.stack.spacing_mm, probabilities=probs[k])
-            for k in range(labels.shape[0])
-        )
-        stack_analyses.append(StackAnalysis(lo, probs, labels, ms))
-    timings["measure_s"] = time.perf_counter() - t
+    _require_measurable(stack_analyses)
 
     progress("levels", 0.8)
     t = time.perf_counter()
@@ -377,6 +477,11 @@ def analyse_study(
                 [lo.stack for lo in axial_loaded], None, level_overrides
             )
             assignments.update({k: v for k, v in user.items() if v.source == LevelSource.USER})
+    if not any(a.level and a.source in COUNTED_SOURCES for a in assignments.values()):
+        # no level was counted from the sacrum: the note about that count would contradict
+        from .levels import SACRUM_NOTE
+
+        level_warnings = [w for w in level_warnings if w != SACRUM_NOTE]
     warnings.extend(level_warnings)
     timings["levels_s"] = time.perf_counter() - t
 

@@ -163,6 +163,8 @@ class LoadedStack:
 
     ``pixels`` is float32 of shape (len(slices), rows, cols) holding only the
     slices that passed; ``excluded`` lists (slice key, reason) for the rest.
+    (The pipeline keeps measured stacks' pixels as uint16/int16 when every value
+    is an integer in range: the same values, half the memory.)
     """
 
     stack: Stack
@@ -284,7 +286,8 @@ class StackAnalysis:
     all aligned with ``loaded.slices``."""
 
     loaded: LoadedStack
-    probabilities: np.ndarray  # (n, 4, rows, cols) float32, labels 0–3 in patient terms
+    probabilities: np.ndarray  # (n, 4, rows, cols), labels 0–3 in patient terms (pipeline:
+    # a CroppedProbabilities, see mri_measure.compact; slice k → float32 (4, rows, cols))
     labels: np.ndarray  # (n, rows, cols) uint8, contract values
     measurements: tuple[SliceMeasurement, ...]
 

@@ -77,8 +77,9 @@ def format_table(report) -> str:
         + (", ".join(meeting) if meeting else "none")
     )
     lines += ["", summary]
-    n_slices = len(report.slices)
-    lines.append(f"{n_slices} axial slice(s) measured; levels counted from the sacrum.")
+    from ..report.content import slices_line
+
+    lines.append(slices_line(report))
     for w in report.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)

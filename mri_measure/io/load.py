@@ -284,17 +284,22 @@ def off_line_slices(stack: Stack) -> dict[int, str]:
     }
 
 
-def load_stack(stack: Stack) -> LoadedStack:
+def load_stack(stack: Stack, *, check_line: bool = True, allow_empty: bool = False) -> LoadedStack:
     """Pixels of ``stack`` (float32, rescaled) for the images that pass every check.
 
     Images failing a check are listed in ``excluded`` as (slice key, reason)
     and logged; if none passes, :class:`IntegrityError` says why.
+
+    For loading a big stack a part at a time (the pipeline streams): with
+    ``check_line=False`` the off-line check (:func:`off_line_slices`, which needs
+    the whole stack) is left to the caller, and with ``allow_empty=True`` a part
+    none of whose images passes comes back with no pixels instead of raising.
     """
     install_library_redaction()
     if stack.unusable:
         raise IntegrityError(stack.unusable)
     images: dict[int, np.ndarray] = {}
-    excluded: dict[int, str] = off_line_slices(stack)
+    excluded: dict[int, str] = off_line_slices(stack) if check_line else {}
     opener = _Opener()
     try:
         with redacted_warnings():
@@ -337,6 +342,9 @@ def load_stack(stack: Stack) -> LoadedStack:
         opener.close()
     for i, reason in sorted(excluded.items()):
         log.warning("stack %s: image %s excluded: %s", stack.stack_id, stack.slices[i].key, reason)
+    if not images and allow_empty:
+        return LoadedStack(stack=stack, pixels=np.zeros((0, stack.rows, stack.columns), np.float32),
+                           slices=(), excluded=tuple((stack.slices[i].key, excluded[i]) for i in sorted(excluded)))
     if not images:
         first = excluded[min(excluded)] if excluded else "the stack is empty"
         raise IntegrityError(

@@ -98,12 +98,50 @@ def _read_one_header(info: SliceInfo) -> pydicom.Dataset:
         ) from None
 
 
+#: Type 2 attributes (present, possibly empty) of the Patient, General Study and
+#: MR Image modules that highdicom reads from the first source image to build a
+#: SEG or SR. Anonymised CDs often drop them altogether.
+WRITER_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "SliceThickness",
+)
+
+
+def writer_header(ds: Any) -> Any:
+    """``ds``, or a copy of it with every absent :data:`WRITER_TYPE2` attribute
+    added *empty* (type 2: present, value unknown). Never invents a value, and
+    never modifies ``ds``."""
+    missing = [kw for kw in WRITER_TYPE2 if kw not in ds]
+    if not missing:
+        return ds
+    from pydicom.dataset import Dataset
+
+    out = Dataset()
+    if hasattr(ds, "file_meta"):
+        out.file_meta = ds.file_meta
+    for elem in ds:
+        out.add(elem)
+    for kw in missing:
+        setattr(out, kw, None)
+    return out
+
+
 def source_headers(loaded: LoadedStack) -> dict[str, Any]:
     """Headers (no pixels) of a loaded stack's source files, keyed by slice key.
 
     Uses :func:`mri_measure.io.read_headers` when the io package provides it
     (it understands archive members); otherwise reads plain files directly.
     Derived slices (see :func:`is_derived`) have no header and are left out.
+    Each header passes through :func:`writer_header` (absent type 2 attributes
+    added empty), so highdicom can build a SEG/SR from an anonymised CD.
     """
     from dataclasses import replace
 
@@ -122,9 +160,12 @@ def source_headers(loaded: LoadedStack) -> dict[str, Any]:
         headers = list(read_headers(stack))
         by_key = {s.key: h for s, h in zip(stack.slices, headers)}
     out: dict[str, Any] = {}
+    completed: dict[int, Any] = {}  # frames of one multi-frame file share one header
     for info in real:
         ds = by_key.get(info.key)
         if ds is None:
             ds = _read_one_header(info)
-        out[info.key] = ds
+        if id(ds) not in completed:
+            completed[id(ds)] = writer_header(ds)
+        out[info.key] = completed[id(ds)]
     return out

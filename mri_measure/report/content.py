@@ -54,6 +54,22 @@ def summary_line(report: StudyReport) -> str:
     return text
 
 
+def slices_line(report: StudyReport) -> str:
+    """``"15 axial slice(s) measured; levels counted from the sacrum."`` — the second
+    half says where the slices' levels came from, and only what is true."""
+    sources = {s.level.source for s in report.slices if s.level.level}
+    counted = sources & {"sagittal", "axial_blocks"}
+    if counted and "user" in sources:
+        how = "levels counted from the sacrum, some set by the user"
+    elif counted:
+        how = "levels counted from the sacrum"
+    elif sources:
+        how = "levels set by the user"
+    else:
+        how = "no disc level assigned"
+    return f"{len(report.slices)} axial slice(s) measured; {how}."
+
+
 def level_source_text(lv: LevelMeasurement) -> str:
     return f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
 

@@ -9,6 +9,11 @@ referencing the SEG segment frame on the source image the value came from:
 * LF left / right: Thickness (LN 59089-3) in mm, derivation Maximum, finding
   site "Ligament" with laterality Left / Right.
 
+When no disc level has a value (no level could be assigned), the report holds
+one such group set per measured *slice* instead, tracking-identified by its
+image ("image 7 (stack 3.1, level unknown) canal"), with the slice's own
+values (no derivation).
+
 Observer context: the algorithm, as a device. The document is written
 UNVERIFIED and PRELIMINARY (CompletionFlag PARTIAL) until a reader signs off.
 Like the SEG it copies the patient and study modules: treat it as patient data.
@@ -20,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..types import LevelMeasurement, StudyAnalysis
+from ..types import LevelMeasurement, SliceResult, StudyAnalysis
 from ._common import SOFTWARE_NAME, find_slice, software_version, source_headers
 from .seg import MANUFACTURER, save_dicom
 
@@ -48,11 +53,12 @@ def _headers_by_uid(analysis: StudyAnalysis) -> dict[str, Any]:
     return out
 
 
-def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
+def _level_specs(lv: LevelMeasurement) -> list:
+    """(what, segment number, slice key, [(name, value, unit, derivation)], finding site)
+    of one disc level: canal minimum over the level's slices, LF maximum per side."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    groups = []
     specs = []
     canal_meas = []
     if lv.canal_area_mm2 is not None:
@@ -72,7 +78,36 @@ def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
                                           codes.SCT.Maximum)]
         specs.append((side, seg_no, uid, meas,
                       hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat)))
+    return specs
 
+
+def _slice_specs(sr_slice: SliceResult) -> list:
+    """The same for one slice's own values (no derivation: one image, one value)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    m = sr_slice.measurement
+    key = sr_slice.sop_instance_uid
+    canal = []
+    if m.canal_area_mm2 is not None:
+        canal.append((codes.SCT.Area, m.canal_area_mm2, codes.UCUM.SquareMillimeter, None))
+    if m.canal_ap_mm is not None:
+        canal.append((codes.SCT.Diameter, m.canal_ap_mm, codes.UCUM.Millimeter, None))
+    specs = [("canal", 1, key, canal, hd.sr.FindingSite(codes.SCT.DuraMater))]
+    for side, seg_no, value, lat in (("LF left", 2, m.lf_thickness_left_mm, codes.SCT.Left),
+                                     ("LF right", 3, m.lf_thickness_right_mm, codes.SCT.Right)):
+        meas = [] if value is None else [(codes.LN.Thickness, value, codes.UCUM.Millimeter, None)]
+        specs.append((side, seg_no, key, meas, hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat)))
+    return specs
+
+
+def _roi_groups(label: str, specs, frames, headers, analysis) -> list:
+    """TID 1411 groups for ``specs``, each referencing its SEG frame; ``label``
+    starts each tracking identifier (a level name, or an image)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    groups = []
     for what, seg_no, key, meas, site in specs:
         if not meas or key is None:
             continue
@@ -93,7 +128,7 @@ def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
             referenced_frame_numbers=ref_frames,
         )
         tracking = hd.sr.TrackingIdentifier(
-            uid=hd.UID(), identifier=f"{lv.level} {what}"[:64]
+            uid=hd.UID(), identifier=f"{label} {what}"[:64]
         )
         measurements = [
             hd.sr.Measurement(
@@ -125,10 +160,16 @@ def _groups_for_level(lv: LevelMeasurement, frames, headers, analysis) -> list:
     return groups
 
 
+def _slice_label(sr_slice: SliceResult) -> str:
+    number = sr_slice.instance_number if sr_slice.instance_number is not None else "?"
+    return f"image {number} (stack {sr_slice.stack_id}, level unknown)"
+
+
 def build_sr(analysis: StudyAnalysis, segs: Sequence[Any]):
-    """The highdicom Comprehensive3DSR for ``analysis``, referencing ``segs``,
-    or ``None`` when no level has a value that can be referenced (TID 1500
-    needs at least one measurement group)."""
+    """The highdicom Comprehensive3DSR for ``analysis``, referencing ``segs``:
+    per-level groups, or per-slice groups when no level has a value; ``None``
+    when not even a slice has a value that can be referenced (TID 1500 needs at
+    least one measurement group)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -150,7 +191,12 @@ def build_sr(analysis: StudyAnalysis, segs: Sequence[Any]):
     headers = _headers_by_uid(analysis)
     groups = []
     for lv in analysis.report.levels:
-        groups += _groups_for_level(lv, frames, headers, analysis)
+        groups += _roi_groups(lv.level, _level_specs(lv), frames, headers, analysis)
+    if not groups:
+        # no disc level has a value (levels unknown): report each slice's own values
+        for sr_slice in analysis.report.slices:
+            groups += _roi_groups(_slice_label(sr_slice), _slice_specs(sr_slice), frames,
+                                  headers, analysis)
     if not groups:
         return None  # TID 1500 needs at least one measurement group
     report = hd.sr.MeasurementReport(
