@@ -19,6 +19,7 @@ import numpy as np
 from .vocabulary import LevelSource, StackRole
 
 if TYPE_CHECKING:  # criteria imports types at run time; this is for the annotation only
+    from .compact import CroppedProbabilities
     from .criteria import Thresholds
 
 
@@ -286,8 +287,9 @@ class StackAnalysis:
     all aligned with ``loaded.slices``."""
 
     loaded: LoadedStack
-    probabilities: np.ndarray  # (n, 4, rows, cols), labels 0–3 in patient terms (pipeline:
-    # a CroppedProbabilities, see mri_measure.compact; slice k → float32 (4, rows, cols))
+    #: (n, 4, rows, cols), labels 0–3 in patient terms: an array, or (from the pipeline)
+    #: a compact CroppedProbabilities whose slice k is a float32 (4, rows, cols)
+    probabilities: np.ndarray | CroppedProbabilities
     labels: np.ndarray  # (n, rows, cols) uint8, contract values
     measurements: tuple[SliceMeasurement, ...]
 

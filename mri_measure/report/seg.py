@@ -222,52 +222,6 @@ def iter_segs(analysis: StudyAnalysis):
         yield seg
 
 
-def _keep_pixel_measures_readable(seg) -> None:
-    """A source without SliceThickness (type 2 in the MR Image module, so it may be
-    absent) gives a Pixel Measures item without it, which highdicom's own reader
-    refuses: record it present and empty (unknown) rather than invent a value."""
-    for group in seg.get("SharedFunctionalGroupsSequence", []):
-        for item in group.get("PixelMeasuresSequence", []):
-            if "SliceThickness" not in item:
-                item.SliceThickness = None
-
-
-def seg_paths_for(path: Path, n: int) -> list[Path]:
-    """``seg.dcm``, ``seg_2.dcm``, … for ``n`` SEG instances."""
-    return [path] + [path.with_name(f"{path.stem}_{k}{path.suffix}") for k in range(2, n + 1)]
-
-
-def build_segs(analysis: StudyAnalysis) -> list:
-    """The highdicom Segmentation instances (one per geometry group)."""
-    import highdicom as hd
-
-    descs = _segment_descriptions(analysis)
-    groups = _groups(analysis)
-    series_uid = hd.UID()
-    segs = []
-    for k, g in enumerate(groups, start=1):
-        seg = hd.seg.Segmentation(
-            source_images=g.headers,
-            pixel_array=_label_frames(g),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descs,
-            series_instance_uid=series_uid,
-            series_number=SEG_SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
-            instance_number=k,
-            manufacturer=MANUFACTURER,
-            manufacturer_model_name=SOFTWARE_NAME,
-            software_versions=software_version(),
-            device_serial_number="0",
-            content_label="SPINE_SEG",
-            content_description="Dural sac and ligamentum flavum (automatic)",
-            series_description="mri-measure SEG (dural sac, LF)",
-        )
-        _keep_pixel_measures_readable(seg)
-        segs.append(seg)
-    return segs
-
-
 def save_dicom(ds, path: Path) -> Path:
     """Save with a zeroed 128-byte preamble, atomically."""
     ds.preamble = b"\x00" * 128
