@@ -39,7 +39,7 @@ _WRAPPER = (
 
 _TRUTH_RUN = (
     "import sys; from mri_measure.pipeline import analyse_study, write_outputs; "
-    "from mri_measure.segment import TruthSegmenter; "
+    "from mri_measure.testing.truth import TruthSegmenter; "
     "write_outputs(analyse_study(sys.argv[1], segmenter=TruthSegmenter.from_npz(sys.argv[2])), sys.argv[3])"
 )
 

@@ -25,7 +25,7 @@ from mri_measure.atomic import OutputFolder
 from mri_measure.errors import IntegrityError, OutputError
 from mri_measure.pipeline import analyse_study, write_outputs
 from mri_measure.report import write_all
-from mri_measure.segment import TruthSegmenter
+from mri_measure.testing.truth import TruthSegmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 NORMAL = ROOT / "sample_dicoms" / "normal" / "CD"
@@ -271,7 +271,7 @@ RUNNER = textwrap.dedent(
     import mri_measure.io, mri_measure.report, mri_measure.levels  # imports before the start line
     from mri_measure.errors import MriMeasureError
     from mri_measure.pipeline import run_study
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     cd, out, ready, go = map(Path, sys.argv[1:5])
     seg = TruthSegmenter.from_npz(cd.parent / "truth_labels.npz")

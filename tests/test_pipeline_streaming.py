@@ -21,7 +21,7 @@ from mri_measure.compact import CroppedProbabilities
 from mri_measure.errors import InputError
 from mri_measure.io import load_stack
 from mri_measure.pipeline import analyse_study, write_outputs
-from mri_measure.segment import TruthSegmenter
+from mri_measure.testing.truth import TruthSegmenter
 from mri_measure.synth import write_cd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def test_non_lumbar_mr_exits_2_with_one_line(tmp_path):
 
 _PEAK = (
     "import resource, sys; from mri_measure.pipeline import analyse_study, write_outputs; "
-    "from mri_measure.segment import TruthSegmenter; "
+    "from mri_measure.testing.truth import TruthSegmenter; "
     "write_outputs(analyse_study(sys.argv[1], segmenter=TruthSegmenter.from_npz(sys.argv[2])), sys.argv[3]); "
     "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 )

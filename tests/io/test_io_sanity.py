@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from dicom_factory import PHI, SAGITTAL, save, stack_of
+from tests.io.dicom_factory import PHI, SAGITTAL, save, stack_of
 from pydicom.uid import generate_uid
 
 from mri_measure.errors import InputError, NoAxialT2Error, NoDicomError

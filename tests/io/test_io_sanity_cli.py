@@ -20,7 +20,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
-from test_io_sanity import declare_sizes
+from tests.io.test_io_sanity import declare_sizes
 
 FOREIGN = {"PatientName": "ROE^RICHARD", "PatientID": "OTHER-PATIENT-77", "PatientBirthDate": "19611003"}
 

@@ -108,7 +108,7 @@ def sample_copy(tmp_path_factory) -> Path:
 def analysis(sample_copy):
     """The sample CD analysed once (ground-truth segmenter), from the unmodified files."""
     from mri_measure.pipeline import analyse_study
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     return analyse_study(sample_copy, segmenter=TruthSegmenter.from_npz(SAMPLE / "truth_labels.npz"))
 
@@ -171,7 +171,7 @@ def test_whole_pipeline_survives_each_attribute_removed(keyword, tmp_path):
     """Exhaustive: discovery, loading, measuring and every writer on a CD lacking
     ``keyword`` (ground-truth segmenter, so only the model is left out)."""
     from mri_measure.pipeline import analyse_study, write_outputs
-    from mri_measure.segment import TruthSegmenter
+    from mri_measure.testing.truth import TruthSegmenter
 
     cd = tmp_path / "CD"
     shutil.copytree(SAMPLE / "CD", cd)
