@@ -113,11 +113,14 @@ def test_non_lumbar_mr_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+# Peak memory of the child's own address space (VmHWM, kB). Not getrusage's
+# ru_maxrss: Linux carries the high-water mark across exec, so a child spawned
+# by a large pytest process would report the parent's size.
 _PEAK = (
-    "import resource, sys; from mri_measure.pipeline import analyse_study, write_outputs; "
+    "import sys; from mri_measure.pipeline import analyse_study, write_outputs; "
     "from mri_measure.testing.truth import TruthSegmenter; "
     "write_outputs(analyse_study(sys.argv[1], segmenter=TruthSegmenter.from_npz(sys.argv[2])), sys.argv[3]); "
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "print(next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM:')))"
 )
 
 

@@ -64,7 +64,7 @@ def test_slices_line_says_only_what_is_true(study):
 
 
 def test_console_table_without_levels_does_not_claim_a_sacrum_count(study):
-    from mri_measure.cli import format_table
+    from mri_measure.cli.measure import format_table
 
     text = format_table(_unlevelled(study).report)
     assert "counted from the sacrum" not in text
