@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..types import LevelMeasurement, SliceInfo, SliceMeasurement, StudyAnalysis
+from ..vocabulary import Label
 from ._common import find_slice, fmt
 from ._raster import Canvas, encode, grey, resample, window
 
@@ -32,9 +33,9 @@ DISC_COLOUR = "#ffff00"  # yellow
 CROP_MM = 60.0
 
 LABEL_STYLE = (
-    (1, CANAL_COLOUR, "Dural sac (canal)"),
-    (2, LF_LEFT_COLOUR, "Lig. flavum, patient-LEFT"),
-    (3, LF_RIGHT_COLOUR, "Lig. flavum, patient-RIGHT"),
+    (Label.CANAL, CANAL_COLOUR, "Dural sac (canal)"),
+    (Label.LF_LEFT, LF_LEFT_COLOUR, "Lig. flavum, patient-LEFT"),
+    (Label.LF_RIGHT, LF_RIGHT_COLOUR, "Lig. flavum, patient-RIGHT"),
 )
 
 # layout, in final pixels
@@ -192,7 +193,7 @@ def _crop_box(labels: np.ndarray, spacing, shape) -> tuple[float, float, float, 
     """(x0, x1, y_bottom, y_top) in mm: a CROP_MM square around the sac."""
     dr, dc = spacing
     rows, cols = shape
-    mask = labels == 1
+    mask = labels == Label.CANAL
     if not mask.any():
         mask = labels > 0
     if mask.any():

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..types import StudyAnalysis
 from ..vocabulary import SCT_ANATOMICAL_STRUCTURE, SCT_LUMBAR_SPINE, Label
 from ._common import SOFTWARE_NAME, software_version, source_headers, temp_path_beside
@@ -117,6 +118,12 @@ def _groups(analysis: StudyAnalysis) -> list[_Group]:
             ds = headers.get(info.key)
             if ds is None:  # derived slice (reformatted from a 3-D volume): no source image
                 continue
+            if not str(getattr(ds, "FrameOfReferenceUID", "") or ""):
+                raise InputError(
+                    "the axial images have no FrameOfReferenceUID, which DICOM requires of MR "
+                    "images and a DICOM SEG must reference; re-export the study from the scanner "
+                    "or PACS (without --out the measurements are still printed)"
+                )
             if info.frame_index is not None:
                 base: tuple = ("multiframe", info.sop_instance_uid)
             else:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..criteria import Thresholds, straddles_threshold
 from ..errors import InputError
+from ..vocabulary import Label
 from . import metrics as M
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,10 @@ def slice_row(probs: np.ndarray, truth_labels: np.ndarray, spacing, truth: dict[
     from ..measure import measure_slice
 
     pred = np.argmax(probs, axis=0).astype(np.uint8)
-    tl = np.where(truth_labels <= 3, truth_labels, 0)
+    tl = np.where(truth_labels <= max(Label), truth_labels, 0)
     m = measure_slice(pred, spacing, probabilities=probs)
     row = {**extra, "spacing_mm": float(spacing[0])}
-    for c, name in ((1, "sac"), (2, "lf_left"), (3, "lf_right")):
+    for c, name in ((Label.CANAL, "sac"), (Label.LF_LEFT, "lf_left"), (Label.LF_RIGHT, "lf_right")):
         row[f"dice_{name}"] = M.dice(pred, tl, c)
     for k in ("canal_area_mm2", "lf_thickness_left_mm", "lf_thickness_right_mm", "canal_ap_mm"):
         row[f"true_{k}"] = truth.get(k)

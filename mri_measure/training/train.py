@@ -40,6 +40,7 @@ from ..segment import bundle as _bundle
 from ..segment.inference import resolve_device
 from ..segment.network import build_network
 from ..segment.preprocess import PREPROCESSING
+from ..vocabulary import Label
 from .data import load_user_cases, make_training_pair
 from .losses import hard_dice, segmentation_loss
 
@@ -159,7 +160,7 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
         "name": out.name,
         "version": f"1.0+seed{info['seed']}.step{info['step']}",
         "description": "Two-stage 2-D U-Net: canal localiser (coarse) + dural sac / LF segmenter (fine crop)",
-        "labels": {"0": "background", "1": "dural_sac", "2": "lf_left", "3": "lf_right"},
+        "labels": {str(int(lab)): lab.key for lab in Label},
         "label_notes": "channels 2/3 are patient-left/right whatever the image orientation",
         "weights": _bundle.WEIGHTS_NAME,
         "sha256": _bundle.sha256_file(out / _bundle.WEIGHTS_NAME),

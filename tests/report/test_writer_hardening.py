@@ -165,6 +165,25 @@ def test_anonymised_cd_without_birth_date_gives_every_output(tmp_path):
     check_read_back(out, removed)
 
 
+def test_images_without_frame_of_reference_exit_2_and_leave_no_folder(sample_copy, analysis, tmp_path):
+    """FrameOfReferenceUID is type 1 (not in the sweep above), yet real exports
+    lose it: a SEG cannot reference such images, so the writer stops with one
+    typed line (exit 2) instead of highdicom's ValueError (exit 1)."""
+    from mri_measure.pipeline import write_outputs
+
+    files = sorted({Path(s.source) for sa in analysis.axial for s in sa.loaded.slices})
+    saved = {p: p.read_bytes() for p in files}
+    out = tmp_path / "out"
+    try:
+        _strip(files, ["FrameOfReferenceUID"])
+        code, why = exit_code(lambda: write_outputs(analysis, out))
+    finally:
+        for p, data in saved.items():
+            p.write_bytes(data)
+    assert code == 2 and "FrameOfReferenceUID" in why, (code, why)
+    assert not out.exists() and not list(tmp_path.glob(".out*")), "a half-written folder was left"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("keyword", removable_attributes())
 def test_whole_pipeline_survives_each_attribute_removed(keyword, tmp_path):
