@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .compact import CroppedProbabilities
 from .criteria import Thresholds
 from .errors import OptionError
 from .pipeline import build_report, derived_warnings, write_outputs
@@ -240,8 +241,14 @@ class ReviewSession:
         n_classes = len(Label)
         for st in self.stacks:
             probs = st.analysis.probabilities
-            edited = [k for k, key in enumerate(st.keys) if key in self.corrected]
-            if edited:
+            edited = {k for k, key in enumerate(st.keys) if key in self.corrected}
+            if edited and isinstance(probs, CroppedProbabilities):
+                # stay compact: a full float32 copy of a long series is gigabytes
+                replaced = CroppedProbabilities(probs.shape[2:], probs.shape[1])
+                replaced.extend(one_hot(st.labels[k])[:n_classes] if k in edited else probs[k]
+                                for k in range(len(probs)))
+                probs = replaced
+            elif edited:
                 probs = np.array(probs, copy=True)
                 for k in edited:
                     probs[k] = one_hot(st.labels[k])[:n_classes]

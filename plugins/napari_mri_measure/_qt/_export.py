@@ -17,6 +17,19 @@ from mri_measure.review import ReviewSession
 from ._common import Say, ShowError
 
 
+#: Sub-folder made when the folder picked for an export already holds other files
+#: (the core never replaces files it did not write).
+RESULTS_SUBFOLDER = "mri-measure-results"
+
+
+def results_folder(picked: Path) -> Path:
+    """The folder an export picked in the dialog goes to: ``picked`` itself when it
+    is empty or holds earlier results, else a ``mri-measure-results`` folder in it."""
+    if not picked.is_dir() or (picked / "measurements.json").is_file() or not any(picked.iterdir()):
+        return picked
+    return picked / RESULTS_SUBFOLDER
+
+
 class ExportPanel(QWidget):
     """``session()`` gives the session to write; ``before_write()`` flushes pending edits."""
 
@@ -51,6 +64,7 @@ class ExportPanel(QWidget):
             out_dir = QFileDialog.getExistingDirectory(self, "Export to folder")
             if not out_dir:
                 return None
+            out_dir = results_folder(Path(out_dir))
         self._before_write()
         try:
             written = session.write(out_dir)
