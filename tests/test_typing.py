@@ -7,11 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ("vocabulary", "types", "errors", "criteria", "measure", "review", "pipeline", "report", "io")
 
 
-def test_mypy_passes_on_the_core_packages():
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory) -> str:
+    """One incremental cache for both mypy runs (the second reuses the first's analysis)."""
+    return str(tmp_path_factory.mktemp("mypy_cache"))
+
+
+def test_mypy_passes_on_the_core_packages(mypy_cache):
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -20,14 +28,14 @@ def test_mypy_passes_on_the_core_packages():
     covered = {Path(f).stem if f.endswith(".py") else Path(f).name for f in files}
     assert set(CORE) <= covered, f"[tool.mypy] files leave out {sorted(set(CORE) - covered)}"
     res = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "--config-file", str(ROOT / "pyproject.toml")],
+        [sys.executable, "-m", "mypy", "--cache-dir", mypy_cache, "--config-file", str(ROOT / "pyproject.toml")],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert "Success: no issues found" in res.stdout
 
 
-def test_mypy_would_catch_a_type_error(tmp_path):
+def test_mypy_would_catch_a_type_error(tmp_path, mypy_cache):
     """The configuration really checks: a wrong call into the public API fails."""
     bad = tmp_path / "bad.py"
     bad.write_text(
@@ -36,7 +44,7 @@ def test_mypy_would_catch_a_type_error(tmp_path):
         "flag: bool | None = t.lf_thickened('2.5 mm')\n"
     )
     res = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "--config-file", str(ROOT / "pyproject.toml"),
+        [sys.executable, "-m", "mypy", "--cache-dir", mypy_cache, "--config-file", str(ROOT / "pyproject.toml"),
          str(bad)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )

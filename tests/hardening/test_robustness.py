@@ -97,14 +97,20 @@ def _measure_case(case, work: Path) -> Outcome:
 
 @pytest.mark.slow
 def test_measure_gives_typed_error_or_correct_result(clean_cds, clean_results, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
     rng = random.Random(7)
+    cases = []  # made in order from one seeded generator, so the cases never change
     for i in range(N_MEASURE_CASES):
         kind = KINDS[i % len(KINDS)]
         name = "jpeg2000" if kind == "corrupt_codestream" else "explicit"
         work = tmp_path / f"m{i}"
         work.mkdir()
-        case = make_broken_case(clean_cds[name], work, rng, kind)
-        o = _measure_case(case, work)
+        cases.append((i, kind, name, work, make_broken_case(clean_cds[name], work, rng, kind)))
+    # two guarded CLI processes at a time (each in its own folder): the suite's longest test halves
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda c: _measure_case(c[4], c[3]), cases))
+    for (i, kind, name, work, case), o in zip(cases, outcomes):
         assert_clean_exit(o, f"measure {kind} #{i}")
         if o.returncode != 0:
             continue
