@@ -61,17 +61,8 @@ RESULT_COLUMNS = (
 
 ERROR_COLUMNS = ("key", "kind", "error_class", "message")
 
-_FLOAT_COLUMNS = (
-    "level_confidence",
-    "canal_area_mm2",
-    "canal_area_uncertainty_mm2",
-    "canal_ap_mm",
-    "lf_thickness_left_mm",
-    "lf_thickness_left_uncertainty_mm",
-    "lf_thickness_right_mm",
-    "lf_thickness_right_uncertainty_mm",
-    "lf_thickness_max_mm",
-)
+#: typed columns of the results table, derived from the shared level columns (units in the names)
+_FLOAT_COLUMNS = tuple(c for c in LEVEL_COLUMNS if c.endswith(("_mm", "_mm2", "_confidence")))
 _BOOL_COLUMNS = ("canal_narrowed", "lf_thickened", "meets_mild_imaging_criteria", "borderline")
 
 
