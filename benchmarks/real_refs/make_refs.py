@@ -125,7 +125,7 @@ def save(results: list[dict]) -> None:
             k=np.array([r["rec"]["k"] for r in rs], np.int16),
             spacing_mm=np.array(display_spacing(vol), np.float64),
             seed_rc=np.array([r["rec"]["seed_rc"] for r in rs], np.int16),
-            accepted=np.array([r["rec"]["verdict"] == "accepted" for r in rs]),
+            accepted=np.array([r["rec"]["verdict"].startswith("accepted") for r in rs]),
             masks=np.packbits(np.stack([r["mask"] for r in rs]), axis=-1),
             shape=np.array(rs[0]["mask"].shape, np.int16),
         )
@@ -133,7 +133,7 @@ def save(results: list[dict]) -> None:
     summary = {"about": "reference dural-sac outlines, region-grown from hand-placed seeds (make_refs.py)",
                "slices": recs}
     for name in sorted({r["volume"] for r in recs}):
-        acc = [r for r in recs if r["volume"] == name and r["verdict"] == "accepted"]
+        acc = [r for r in recs if r["volume"] == name and r["verdict"].startswith("accepted")]
         s = {"n_slices": len([r for r in recs if r["volume"] == name]), "n_accepted": len(acc)}
         if acc:
             s["median_area_mm2"] = float(np.median([r["area_mm2"] for r in acc]))
