@@ -111,6 +111,8 @@ def summarise(res: dict) -> dict:
         "outside_canal_reference_slices": sum(bool(r.get("outside_canal")) for r in refs),
         "outside_canal_all_slices": sum(bool(r.get("outside_canal")) for r in rows),
     }
+    s["found_fraction_reference_slices"] = s["found_reference_slices"] / max(1, s["reference_slices"])
+    s["found_fraction_all_slices"] = s["found_all_slices"] / max(1, s["slices"])
     return s
 
 
@@ -199,8 +201,9 @@ def main() -> int:
     for name, s in summary.items():
         def f(v, fmt):
             return "—" if v is None else format(v, fmt)
-        print(" | ".join([name, f"{s['found_reference_slices']}/{s['reference_slices']}",
-                          f"{s['found_all_slices']}/{s['slices']}", f(s["mean_dice"], ".3f"), f(s["median_dice"], ".3f"),
+        print(" | ".join([name,
+                          f"{s['found_reference_slices']}/{s['reference_slices']} ({100 * s['found_fraction_reference_slices']:.0f} %)",
+                          f"{s['found_all_slices']}/{s['slices']} ({100 * s['found_fraction_all_slices']:.0f} %)", f(s["mean_dice"], ".3f"), f(s["median_dice"], ".3f"),
                           f"{f(s['median_area_error_mm2'], '+.0f')} ({f(s['median_area_error_pct'], '+.0f')} %)",
                           f(s["mae_area_mm2"], ".0f"),
                           f"{s['outside_canal_reference_slices']}/{s['outside_canal_all_slices']}"]))
