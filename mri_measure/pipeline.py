@@ -518,9 +518,8 @@ def level_provenance(discs: Sequence[DiscPlane]) -> dict[str, Any]:
     from .segment.bundle import bundle_identity
 
     method = discs[0].method if discs else None
-    detector = bundle_identity()
-    if detector is not None:
-        detector = {**detector, "used": method == "learned"}
+    ident = bundle_identity()
+    detector: dict[str, Any] | None = None if ident is None else {**ident, "used": method == "learned"}
     return {"disc_method": method or None, "disc_detector": detector}
 
 

@@ -102,3 +102,34 @@ def test_dicomweb_url_errors_are_one_line_messages(dock, qtbot):
     text = widget.status.text()
     assert text.startswith("Error: ") and "\n" not in text and "Traceback" not in text
     assert widget.session is None and len(viewer.layers) == 0 and gated.calls == 0
+
+
+def _second_study(cd, dest):
+    """A copy of the CD as another study (new Study/Series/SOP Instance UIDs)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    uids: dict[str, str] = {}
+    for p in sorted(cd.rglob("*")):
+        if not p.is_file() or p.name == "DICOMDIR":
+            continue
+        ds = pydicom.dcmread(p)
+        for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            old = str(getattr(ds, kw))
+            setattr(ds, kw, uids.setdefault(old, generate_uid()))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        out = dest / p.relative_to(cd)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(out)
+
+
+def test_a_folder_of_several_studies_fills_the_pickers(dock, qtbot, phantom_cd, tmp_path):
+    import shutil
+
+    viewer, widget, gated = dock
+    shutil.copytree(phantom_cd, tmp_path / "two" / "A")
+    _second_study(phantom_cd, tmp_path / "two" / "B")
+    widget.open_source(tmp_path / "two")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert widget.study_combo.count() == 2 and "choose one" in widget.status.text()
+    assert widget.session is None and len(viewer.layers) == 0 and gated.calls == 0
