@@ -1,7 +1,6 @@
 """``measurements.json`` (schema_version "1.1") and ``measurements.csv``.
 
-Schema 1.1 only adds to version 1 (docs/design.md, "measurements.json schema
-versions"): ``models`` (the axial segmenter's and the sagittal disc detector's
+Schema 1.1 only adds to version 1 (docs/measurements-json.md): ``models`` (the axial segmenter's and the sagittal disc detector's
 name, version and sha256), and on every level and slice ``level_method`` and
 ``quality``. Every version-1 field keeps its name and meaning, so a reader that
 ignores unknown keys reads both; :func:`as_version_1` gives the exact version-1
@@ -23,8 +22,8 @@ import csv
 import io
 import json
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
@@ -179,7 +178,7 @@ def report_to_dict(report: StudyReport) -> dict[str, Any]:
         "models": {
             "axial_segmenter": model,
             "sagittal_disc_detector": None if detector is None
-            else {**_identity(detector), "used": bool(detector.get("used"))},  # type: ignore[dict-item]
+            else {**(_identity(detector) or {}), "used": bool(detector.get("used"))},
         },
         "thresholds": _jsonable(report.thresholds.to_dict()),
         "study": _jsonable(dict(report.study)),
