@@ -493,6 +493,7 @@ def analyse_study(
         sagittal=choice.sagittal,
         segmenter=segmenter,
         warnings=warnings,
+        provenance=level_provenance(discs),
     )
     timings["total_s"] = time.perf_counter() - t0
     report = replace(report, timings_s=timings)
@@ -508,6 +509,18 @@ def model_info(segmenter: Any) -> dict[str, Any] | None:
         "version": getattr(segmenter, "version", "unknown"),
         "sha256": getattr(segmenter, "sha256", None),
     }
+
+
+def level_provenance(discs: Sequence[DiscPlane]) -> dict[str, Any]:
+    """How the levels were found (``StudyReport.provenance``): the finder of the
+    discs that named them and the identity of the sagittal disc detector bundle
+    (``used`` when it found those discs)."""
+    from .segment.bundle import bundle_identity
+
+    method = discs[0].method if discs else None
+    ident = bundle_identity()
+    detector: dict[str, Any] | None = None if ident is None else {**ident, "used": method == "learned"}
+    return {"disc_method": method or None, "disc_detector": detector}
 
 
 def derived_warnings(slices: Sequence[SliceResult]) -> list[str]:
@@ -529,11 +542,12 @@ def build_report(
     segmenter: Any = None,
     warnings: Sequence[str] = (),
     corrected: frozenset[str] = frozenset(),
+    provenance: Mapping[str, Any] | None = None,
 ) -> StudyReport:
     """Assemble slices[] and levels[] from measured stacks and level assignments.
 
     Used by the pipeline and again by :class:`mri_measure.review.ReviewSession`
-    after every correction.
+    after every correction. ``provenance``: see :func:`level_provenance`.
     """
     unknown = LevelAssignment(None, LevelSource.UNKNOWN, 0.0)
     slices: list[SliceResult] = []
@@ -574,6 +588,7 @@ def build_report(
         levels=tuple(levels),
         slices=tuple(slices),
         warnings=tuple(all_warnings),
+        provenance=dict(provenance or {}),
     )
 
 

@@ -231,7 +231,8 @@ class ReviewSession:
             warnings=self._base_warnings,
             corrected=frozenset(self.corrected),
         )
-        self._report = replace(report, model=original.model, study=dict(original.study), timings_s={})
+        self._report = replace(report, model=original.model, study=dict(original.study), timings_s={},
+                               provenance=dict(original.provenance))
         return self._report
 
     def stack_analyses(self) -> tuple[StackAnalysis, ...]:

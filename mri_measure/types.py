@@ -218,6 +218,8 @@ class DiscPlane:
     confidence: float = 1.0
     height_mm: float | None = None  # disc height along the normal, when measured
     frame_of_reference_uid: str | None = None  # of the series the disc was found on
+    #: which finder found it: "learned" (the disc detector), "classical" (column analysis), "" unknown
+    method: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,11 @@ class LevelMeasurement:
 
 @dataclass(frozen=True)
 class StudyReport:
-    """Everything ``measurements.json`` (schema_version "1") holds. No PHI."""
+    """Everything ``measurements.json`` (schema_version "1.1") holds. No PHI.
+
+    ``provenance``: ``disc_method`` (:attr:`DiscPlane.method` of the discs that
+    named the levels, or ``None``) and ``disc_detector`` (name, version, sha256
+    and ``used`` of the sagittal disc detector bundle, or ``None`` when absent)."""
 
     software: dict[str, Any]
     model: dict[str, Any] | None
@@ -277,7 +283,8 @@ class StudyReport:
     levels: tuple[LevelMeasurement, ...]
     slices: tuple[SliceResult, ...]
     warnings: tuple[str, ...] = ()
-    schema_version: str = "1"
+    schema_version: str = "1.1"
+    provenance: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict, compare=False)
 
 

@@ -197,12 +197,42 @@ class LevelSource(_StrEnum):
         return self.value.replace("_", " ")
 
 
+class LevelMethod(_StrEnum):
+    """How a level was found (``level_method`` in ``measurements.json`` 1.1): the
+    :class:`LevelSource` refined by which sagittal disc finder named the discs.
+
+    >>> LevelMethod.from_source("sagittal", "learned"), LevelMethod.from_source("axial_blocks")
+    ('sagittal_disc_detector', 'axial_block_fallback')
+    >>> LevelMethod.from_source("sagittal")  # a version-1 document does not say which finder
+    'sagittal_discs'
+    """
+
+    SAGITTAL_DISC_DETECTOR = "sagittal_disc_detector"  # the learned detector on the sagittal T2
+    SAGITTAL_COLUMN_ANALYSIS = "sagittal_column_analysis"  # its classical fallback
+    SAGITTAL_DISCS = "sagittal_discs"  # discs on the sagittal T2, finder not recorded
+    AXIAL_BLOCK_FALLBACK = "axial_block_fallback"  # counted over the axial blocks
+    USER_OVERRIDE = "user_override"  # a reader's --level / napari correction
+    NONE = "none"  # no level
+
+    @classmethod
+    def from_source(cls, source: LevelSource | str, disc_method: str | None = None) -> LevelMethod:
+        """The method of a level whose source is ``source``; ``disc_method`` is
+        :attr:`DiscPlane.method <mri_measure.types.DiscPlane.method>` of the discs
+        that named it (``"learned"`` or ``"classical"``), when known."""
+        src = LevelSource(source)
+        if src is LevelSource.SAGITTAL:
+            return {"learned": cls.SAGITTAL_DISC_DETECTOR,
+                    "classical": cls.SAGITTAL_COLUMN_ANALYSIS}.get(disc_method or "", cls.SAGITTAL_DISCS)
+        return {LevelSource.AXIAL_BLOCKS: cls.AXIAL_BLOCK_FALLBACK, LevelSource.USER: cls.USER_OVERRIDE,
+                LevelSource.UNKNOWN: cls.NONE}[src]
+
+
 #: Tie-break order of level sources (first wins).
 LEVEL_SOURCE_PRECEDENCE = (LevelSource.USER, LevelSource.SAGITTAL, LevelSource.AXIAL_BLOCKS,
                            LevelSource.UNKNOWN)
 
 __all__ = [
-    "Code", "Label", "LevelSource", "LEVEL_SOURCE_PRECEDENCE", "SNOMED_SCHEMES", "StackRole",
+    "Code", "Label", "LevelMethod", "LevelSource", "LEVEL_SOURCE_PRECEDENCE", "SNOMED_SCHEMES", "StackRole",
     "SCT_ANATOMICAL_STRUCTURE", "SCT_DURA_MATER", "SCT_LEFT", "SCT_LIGAMENT", "SCT_LUMBAR_SPINE",
     "SCT_RIGHT", "label_from_codes", "label_from_segment_label", "one_hot",
 ]

@@ -66,7 +66,7 @@ def test_format_json_prints_the_measurements_document(tmp_path):
                   "--canal-threshold", "90")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert doc["schema_version"] == "1"
+    assert doc["schema_version"] == "1.1"
     assert doc["thresholds"]["lf_thickness_mm"]["value"] == 3.0
     assert doc["thresholds"]["canal_area_mm2"]["value"] == 90.0
 

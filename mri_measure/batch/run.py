@@ -69,10 +69,12 @@ def run_batch(
     model: str | None = None,
     segmenter: SegmenterSpec | None = None,
     progress: bool = True,
+    reports: bool = False,
     stream: TextIO | None = None,
     debug: bool = False,
 ) -> BatchSummary:
-    """Measure every study under ``root`` into ``out``; see the module docstring."""
+    """Measure every study under ``root`` into ``out``; see the module docstring.
+    ``reports``: also write each study's full output set into ``OUT/reports/<key>/``."""
     t_start = time.monotonic()
     root = Path(root)
     if not root.exists():
@@ -101,7 +103,8 @@ def run_batch(
             discs_sha = disc_detector_sha256()
             identity = Identity(warm["model"].get("sha256"),
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
-            runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
+            runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary,
+                            reports=reports)
             discovery = StreamingDiscovery(root)
             bar.start_clock()
             t_proc = time.monotonic()
@@ -117,7 +120,7 @@ def run_batch(
                         # a merged study supersedes a partial one queued in this run: never skip it
                         superseding = item.merged and item.key in runner.enqueued_keys
                         if resume and not superseding and store.is_done(
-                            item.key, identity, item.fingerprint
+                            item.key, identity, item.fingerprint, reports=reports
                         ):
                             skipped_keys.add(item.key)
                         else:

@@ -106,8 +106,10 @@ class Runner:
         timeout_s: float,
         counts: Counts,
         summary: BatchSummary,
+        reports: bool = False,
     ):
         self.client, self.store, self.spec, self.identity = client, store, spec, identity
+        self.reports = reports  # --reports: each study's full output set too
         self.timeout_s, self.counts, self.summary = timeout_s, counts, summary
         self.waiting: dict[str, FoundStudy] = {}  # key -> study, insertion (discovery) order
         self.jobs: dict[str, _Job] = {}  # key -> job on the cluster
@@ -150,7 +152,7 @@ class Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, StudyParcel(found.key, found.study), self.spec,
+            measure_study_task, StudyParcel(found.key, found.study), self.spec, self.reports,
             key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())
@@ -199,7 +201,8 @@ class Runner:
                     continue
                 _note_worker(self.summary, res)
                 if res["ok"]:
-                    self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint)
+                    self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint,
+                                             files=res.get("files"))
                 else:
                     self._fail(key, res["error_class"], res["message"])
                 self._finish(key, res["ok"], t_start)

@@ -3,10 +3,14 @@ and the consolidated tables rebuilt from them.
 
 Layout under ``OUT``::
 
-    studies/<key>/measurements.json   the study's measurements (schema_version "1")
+    studies/<key>/measurements.json   the study's measurements (schema_version "1.1";
+                                      a "1" document of an older run is read too)
     studies/<key>/DONE                JSON marker, written last: key, model sha256,
                                       software version, input fingerprint
     studies/<key>/ERROR.json          the last failure of this study (removed on success)
+    reports/<key>/                    with --reports: the study's full output set, as
+                                      ``measure --out`` writes it (measurements.json/.csv,
+                                      report.html/.pdf, seg.dcm, sr.dcm)
     units/<key>/ERROR.json            an input unit (zip, folder) that could not be read
     results.parquet, results.csv      one row per (study, level), rebuilt from DONE studies
     errors.csv                        one row per failed study or unit
@@ -17,7 +21,9 @@ this folder names a patient, a birth date or an input path.
 
 Every file is written to a temporary name in the same folder and moved into
 place with :func:`os.replace`; a study counts as done only once ``DONE`` is
-there, and ``DONE`` is written after ``measurements.json``. The tables are
+there, and ``DONE`` is written after ``measurements.json`` (and after the study's
+reports folder, which is filled in a hidden staging folder and renamed into
+place whole). The tables are
 rebuilt from scratch from the per-study files, so rebuilding is idempotent:
 a run killed at any point and resumed ends with exactly one row per
 (study, level).
@@ -30,6 +36,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,10 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes
-from ..report.json_csv import LEVEL_COLUMNS
+from ..errors import InputError
+from ..report.json_csv import LEVEL_COLUMNS, level_method_of, read_measurements
 
 STUDIES_DIR = "studies"
 UNITS_DIR = "units"
+REPORTS_DIR = "reports"
 MEASUREMENTS = "measurements.json"
 DONE = "DONE"
 ERROR = "ERROR.json"
@@ -87,6 +96,12 @@ def fingerprint(sop_keys: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Collapse whitespace to one line and cap its length."""
     flat = " ".join(str(text).split())
@@ -130,9 +145,16 @@ class BatchStore:
         except (FileNotFoundError, ValueError):
             return None
 
-    def is_done(self, key: str, identity: Identity, fingerprint: str | None = None) -> bool:
+    def report_dir(self, key: str) -> Path:
+        return self.root / REPORTS_DIR / key
+
+    def is_done(self, key: str, identity: Identity, fingerprint: str | None = None,
+                *, reports: bool = False) -> bool:
         """True when ``key`` finished with this model and software (and, if
-        given, the same set of input images) and its JSON is readable."""
+        given, the same set of input images) and its JSON is readable; with
+        ``reports``, its reports folder must be there too."""
+        if reports and not (self.report_dir(key) / MEASUREMENTS).is_file():
+            return False
         marker = self.read_done(key)
         if marker is None:
             return False
@@ -145,15 +167,21 @@ class BatchStore:
         return (self.study_dir(key) / MEASUREMENTS).is_file()
 
     def write_success(
-        self, key: str, doc: Mapping[str, Any], identity: Identity, fingerprint: str
+        self, key: str, doc: Mapping[str, Any], identity: Identity, fingerprint: str,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
-        """measurements.json first, then the DONE marker; clears an old failure."""
+        """The reports folder (``files``, if any), measurements.json, then the DONE
+        marker; clears an old failure."""
         d = self.study_dir(key)
         # an older DONE must not vouch for the new JSON while it is being replaced
         try:
             (d / DONE).unlink()
         except FileNotFoundError:
             pass
+        if files:
+            self.write_reports(key, files)
+        else:  # re-measured without --reports: an older report set would contradict the JSON
+            shutil.rmtree(self.report_dir(key), ignore_errors=True)
         text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
         atomic_write_text(d / MEASUREMENTS, text + "\n")
         marker = {"study_key": key, "fingerprint": fingerprint, **identity.as_dict()}
@@ -162,6 +190,29 @@ class BatchStore:
             (d / ERROR).unlink()
         except FileNotFoundError:
             pass
+
+    def write_reports(self, key: str, files: Mapping[str, bytes]) -> Path:
+        """Replace ``reports/<key>/`` with ``files`` (name → bytes) whole: written
+        into a hidden staging folder beside it, then renamed into place."""
+        target = self.report_dir(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=target.parent))
+        try:
+            for name, data in files.items():
+                if Path(name).name != name or name.startswith("."):
+                    raise ValueError("a report file name must be a plain name")
+                atomic_write_bytes(stage / name, data)
+            os.chmod(stage, 0o777 & ~_umask())
+            aside = None
+            if target.exists():
+                aside = target.parent / f".{key}.old-{os.getpid()}"
+                os.rename(target, aside)
+            os.rename(stage, target)
+            if aside is not None:
+                shutil.rmtree(aside, ignore_errors=True)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        return target
 
     def write_failure(self, key: str, error_class: str, message: str, *, kind: str = "study") -> None:
         base = self.root / (STUDIES_DIR if kind == "study" else UNITS_DIR) / key
@@ -177,9 +228,9 @@ class BatchStore:
         """(key, DONE marker, measurements dict) of every done study, by key."""
         for key in self.done_keys():
             marker = self.read_done(key)
-            try:
-                doc = json.loads((self.study_dir(key) / MEASUREMENTS).read_text(encoding="utf-8"))
-            except (FileNotFoundError, ValueError):
+            try:  # version 1 (an older run resumed) or 1.x
+                doc = read_measurements(self.study_dir(key) / MEASUREMENTS)
+            except InputError:
                 continue  # cannot happen with the write order above; never guess
             if marker is not None:
                 yield key, marker, doc
@@ -233,6 +284,7 @@ def rows_for_study(key: str, doc: Mapping[str, Any], marker: Mapping[str, Any]) 
     for lv in levels:
         row = {c: lv.get(c) for c in RESULT_COLUMNS}
         row.update(common)
+        row["level_method"] = level_method_of(lv)  # a version-1 document: from level_source
         row["borderline_reasons"] = ";".join(lv.get("borderline_reasons") or ())
         row["n_slices_at_level"] = len(lv.get("slice_sop_instance_uids") or ())
         rows.append(row)

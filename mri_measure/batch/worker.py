@@ -136,8 +136,23 @@ class StudyParcel:
         self.key, self.study = state
 
 
-def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec) -> dict[str, Any]:
-    """Measure one study in this worker; never raises for a bad study."""
+def render_reports(analysis: Any) -> dict[str, bytes]:
+    """Every output file ``measure --out`` writes for ``analysis`` (the same
+    :func:`~mri_measure.report.write_all`), as file name → bytes: rendered in a
+    private temporary folder here, written into OUT by the client."""
+    import tempfile
+    from pathlib import Path
+
+    from ..report import write_all
+
+    with tempfile.TemporaryDirectory(prefix="mri-measure-reports-") as tmp:
+        written = write_all(analysis, tmp)
+        return {Path(p).name: Path(p).read_bytes() for p in written.values()}
+
+
+def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec, reports: bool = False) -> dict[str, Any]:
+    """Measure one study in this worker; never raises for a bad study. With
+    ``reports`` the result also carries ``files`` (:func:`render_reports`)."""
     study = parcel.study
     _announce_start()
     from ..errors import MriMeasureError
@@ -152,10 +167,12 @@ def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec) -> dict[str, An
 
         analysis = analyse_study(study, segmenter=seg)
         doc = report_to_dict(analysis.report)
+        files = render_reports(analysis) if reports else None
         del analysis
         return {
             "ok": True,
             "doc": doc,
+            "files": files,
             "seconds": time.perf_counter() - t0,
             "cpu_s": time.process_time() - c0,
             **_process_info(spec),

@@ -15,6 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--timeout-per-study", type=float, default=600.0, metavar="S")
     s.add_argument("--device", default="cpu")
     s.add_argument("--model", help="model bundle directory (default: the shipped model)")
+    s.add_argument("--reports", action="store_true",
+                   help="also write each study's report.html/.pdf, seg.dcm, sr.dcm and "
+                        "measurements.json/.csv into OUT/reports/<key>/")
     s.set_defaults(handler=run)
     return s
 
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         timeout_per_study=args.timeout_per_study,
         device=args.device,
         model=args.model,
+        reports=args.reports,
         progress=not args.quiet,
         debug=args.debug,
     )
@@ -41,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"batch: {summary.n_studies} studies — " + ", ".join(parts)
         + f"; {summary.n_result_rows} result row(s) in results.parquet/results.csv"
+        + (", reports in reports/" if args.reports else "")
         + (f", {summary.n_error_rows} in errors.csv" if summary.n_error_rows else "")
         + f" ({summary.wall_s:.0f} s)"
     )

@@ -9,8 +9,9 @@ scans every other file anyway, so a stale or partial DICOMDIR loses nothing.
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pydicom
@@ -76,12 +77,7 @@ def read_dicomdir(dicomdir_path: str, files: Iterable[str]) -> DicomdirHint:
     found by the walk of the DICOMDIR's folder)."""
     hint = DicomdirHint()
     root = os.path.dirname(os.path.abspath(dicomdir_path))
-    exact: dict[str, str] = {}
-    loose: dict[str, str] = {}
-    for f in files:
-        rel = os.path.relpath(f, root).replace(os.sep, "/")
-        exact.setdefault(rel, f)
-        loose.setdefault(normalise_file_id(rel), f)
+    rel_to_file = {os.path.relpath(f, root).replace(os.sep, "/"): f for f in files}
     with redacted_warnings():
         try:
             ds = pydicom.dcmread(dicomdir_path)
@@ -90,7 +86,62 @@ def read_dicomdir(dicomdir_path: str, files: Iterable[str]) -> DicomdirHint:
             hint.readable = False
             return hint
         _release_staging(fs)
-    seen: set[str] = set()
+    _resolve(ds, rel_to_file, hint)
+    return hint
+
+
+#: MediaStorageSOPClassUID of a DICOMDIR (Media Storage Directory Storage).
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def zip_dicomdir_members(names: Iterable[str]) -> list[str]:
+    """Members of a zip named DICOMDIR (any case, any folder), shallowest first.
+
+    >>> zip_dicomdir_members(["CD/IM1", "CD/DICOMDIR", "other/sub/dicomdir", "DICOMDIR.txt"])
+    ['CD/DICOMDIR', 'other/sub/dicomdir']
+    """
+    found = [n for n in names if n.replace("\\", "/").rsplit("/", 1)[-1].lower() == "dicomdir"]
+    return sorted(found, key=lambda n: (n.count("/"), n))
+
+
+def read_zip_dicomdir(data_of: Callable[[str], bytes], names: Sequence[str]) -> DicomdirHint | None:
+    """The DICOMDIR hint of a zip holding a CD (or several): every member named
+    DICOMDIR, each resolved, as on a CD, against the members under its own folder
+    (case- and suffix-forgiving). ``data_of(member)`` reads a member's bytes;
+    ``referenced`` lists member names. ``None`` when the zip holds no DICOMDIR.
+
+    Nothing is extracted: the DICOMDIR is parsed from memory (pydicom's
+    ``FileSet`` needs a file on disk, so the record tree is checked here by its
+    SOP class and its DirectoryRecordSequence instead)."""
+    dicomdirs = zip_dicomdir_members(names)
+    if not dicomdirs:
+        return None
+    hint = DicomdirHint()
+    for member in dicomdirs:
+        folder = member.rsplit("/", 1)[0] + "/" if "/" in member else ""
+        rel_to_member = {n[len(folder):]: n for n in names if n.startswith(folder) and n != member}
+        with redacted_warnings():
+            try:
+                ds = pydicom.dcmread(io.BytesIO(data_of(member)))
+                sop_class = str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+                if sop_class != MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" not in ds:
+                    raise ValueError("not a DICOMDIR")
+            except Exception:
+                hint.readable = False
+                continue
+        _resolve(ds, rel_to_member, hint)
+    return hint
+
+
+def _resolve(ds: pydicom.Dataset, rel_to_locator: dict[str, str], hint: DicomdirHint) -> None:
+    """Add the references of DICOMDIR ``ds`` to ``hint``, resolved against
+    ``rel_to_locator`` (path relative to the DICOMDIR's folder → locator)."""
+    exact: dict[str, str] = {}
+    loose: dict[str, str] = {}
+    for rel, loc in rel_to_locator.items():
+        exact.setdefault(rel, loc)
+        loose.setdefault(normalise_file_id(rel), loc)
+    seen = set(hint.referenced)
     for fid in _file_ids(ds):
         hint.n_references += 1
         path = exact.get(fid)
@@ -104,7 +155,6 @@ def read_dicomdir(dicomdir_path: str, files: Iterable[str]) -> DicomdirHint:
         if path not in seen:
             seen.add(path)
             hint.referenced.append(path)
-    return hint
 
 
 def _release_staging(fs: FileSet) -> None:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from ..errors import InputError, NoDicomError
 from ..logs import install_library_redaction, redacted_warnings
 from ..types import Discovery, Stack, Study
-from .dicomdir import DicomdirHint, find_dicomdir, read_dicomdir
+from .dicomdir import DicomdirHint, find_dicomdir, read_dicomdir, read_zip_dicomdir
 from .headers import (
     BadDicom,
     ImageHeader,
@@ -28,7 +28,8 @@ from .headers import (
 )
 from .roles import guess_role, has_orthogonal_stacks
 from .sanity import drop_duplicate_positions, duplicate_warnings, foreign_images, spacing_verdict
-from .sources import MEMBER_LIMITS, WalkReport, iter_zip, walk_files
+from .sources import (MEMBER_LIMITS, WalkReport, open_zip, read_member_bytes, safe_zip_members, walk_files,
+                      zip_locator)
 from .stacks import spacing_problems, split_series
 
 log = logging.getLogger("mri_measure.io")
@@ -116,14 +117,29 @@ def _scan_files(paths: list[str], scan: _Scan) -> None:
             scan.n_unreadable += 1
 
 
-def _scan_zip(archive: str, scan: _Scan, report: WalkReport) -> None:
-    for locator, zf, info in iter_zip(archive, report):
+def _scan_zip(archive: str, scan: _Scan, report: WalkReport) -> DicomdirHint | None:
+    """Scan every safe member of ``archive``; a DICOMDIR inside it is used as
+    the hint, as on a CD (its files first, its damaged references counted);
+    returns that hint, if any."""
+    with open_zip(archive) as zf:
+        infos = safe_zip_members(zf, report)
+        by_name = {i.filename: i for i in infos}
         try:
-            with zf.open(info) as fp:
-                scan.add(fp, locator)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error):
-            scan.n_files += 1
-            scan.n_broken += 1
+            hint = read_zip_dicomdir(lambda m: read_member_bytes(zf, m), list(by_name))
+        except (InputError, OSError):
+            hint = DicomdirHint(readable=False)
+        order = list(by_name)
+        if hint is not None:
+            scan.referenced |= {zip_locator(archive, m) for m in hint.referenced}
+            order = _ordered_with_hint(order, hint)
+        for name in order:
+            try:
+                with zf.open(by_name[name]) as fp:
+                    scan.add(fp, zip_locator(archive, name))
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error):
+                scan.n_files += 1
+                scan.n_broken += 1
+    return hint
 
 
 def _ordered_with_hint(files: list[str], hint: DicomdirHint | None) -> list[str]:
@@ -148,8 +164,7 @@ def _iter_sources(path: Path, scan: _Scan, report: WalkReport) -> DicomdirHint |
         raise NoDicomError(f"the input path does not exist or is not a file or folder; {_HINT}")
     resolved = str(path.resolve())
     if zipfile.is_zipfile(resolved):
-        _scan_zip(resolved, scan, report)
-        return None
+        return _scan_zip(resolved, scan, report)
     if path.name.lower() == "dicomdir":
         root = os.path.dirname(resolved)
         files = walk_files(root, report)

@@ -21,7 +21,9 @@ _WHERE = {
     "Figures": "figures",
     "render_figures": "figures",
     "write_html": "html",
+    "as_version_1": "json_csv",
     "load_schema": "json_csv",
+    "read_measurements": "json_csv",
     "report_to_dict": "json_csv",
     "write_csv": "json_csv",
     "write_json": "json_csv",
@@ -35,7 +37,8 @@ __all__ = sorted(_WHERE)
 if TYPE_CHECKING:  # pragma: no cover
     from .figures import Figures, render_figures
     from .html import write_html
-    from .json_csv import load_schema, report_to_dict, write_csv, write_json
+    from .json_csv import (as_version_1, load_schema, read_measurements, report_to_dict, write_csv,
+                           write_json)
     from .pdf import write_pdf
     from .seg import write_seg
     from .sr import write_sr

@@ -1,4 +1,11 @@
-"""``measurements.json`` (schema_version "1") and ``measurements.csv``.
+"""``measurements.json`` (schema_version "1.1") and ``measurements.csv``.
+
+Schema 1.1 only adds to version 1 (docs/measurements-json.md): ``models`` (the axial segmenter's and the sagittal disc detector's
+name, version and sha256), and on every level and slice ``level_method`` and
+``quality``. Every version-1 field keeps its name and meaning, so a reader that
+ignores unknown keys reads both; :func:`as_version_1` gives the exact version-1
+document (valid against the unchanged ``measurements.schema.v1.json``) for a
+reader that validates strictly. Both schemas ship beside this module.
 
 Areas are rounded to 0.1 mm², thicknesses to 0.01 mm, AP diameters to
 0.1 mm, confidences to 0.001. Criteria flags are computed upstream on the
@@ -15,23 +22,37 @@ import csv
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..types import LevelMeasurement, SliceResult, StudyReport
+from ..vocabulary import LevelMethod
 from ._common import atomic_write_bytes, rnd
+from .quality import value_quality
 
 AREA_DIGITS = 1
 THICKNESS_DIGITS = 2
 AP_DIGITS = 1
 CONFIDENCE_DIGITS = 3
 
-SCHEMA_PATH = Path(__file__).with_name("measurements.schema.json")
+#: The version :func:`report_to_dict` writes, and the versions it can write.
+SCHEMA_VERSION = "1.1"
+SCHEMA_PATHS = {
+    "1": Path(__file__).with_name("measurements.schema.v1.json"),
+    "1.1": Path(__file__).with_name("measurements.schema.v1.1.json"),
+}
+SCHEMA_PATH = SCHEMA_PATHS[SCHEMA_VERSION]
+#: What 1.1 adds: top-level keys, and keys of every levels[] / slices[] entry.
+ADDED_IN_1_1 = {"document": ("models",), "level": ("level_method", "quality"),
+                "slice": ("level_method", "quality")}
 
 #: Per-level measurement columns shared by measurements.csv and batch results tables.
 LEVEL_COLUMNS = (
     "level",
     "level_source",
+    "level_method",
     "level_confidence",
     "canal_area_mm2",
     "canal_area_uncertainty_mm2",
@@ -52,10 +73,11 @@ LEVEL_COLUMNS = (
 CSV_COLUMNS = (*LEVEL_COLUMNS, "representative_sop_instance_uid")
 
 
-def _level_dict(lv: LevelMeasurement) -> dict[str, Any]:
+def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[str, Any]:
     return {
         "level": lv.level,
         "level_source": lv.level_source,
+        "level_method": LevelMethod.from_source(lv.level_source, disc_method),
         "level_confidence": rnd(lv.level_confidence, CONFIDENCE_DIGITS),
         "canal_area_mm2": rnd(lv.canal_area_mm2, AREA_DIGITS),
         "canal_area_uncertainty_mm2": rnd(lv.canal_area_uncertainty_mm2, AREA_DIGITS),
@@ -80,10 +102,14 @@ def _level_dict(lv: LevelMeasurement) -> dict[str, Any]:
         "lf_thickness_left_sop_instance_uid": lv.lf_thickness_left_sop_instance_uid,
         "lf_thickness_right_sop_instance_uid": lv.lf_thickness_right_sop_instance_uid,
         "slice_sop_instance_uids": list(lv.slice_sop_instance_uids),
+        "quality": value_quality(
+            {"canal_area_mm2": lv.canal_area_mm2, "lf_thickness_left_mm": lv.lf_thickness_left_mm,
+             "lf_thickness_right_mm": lv.lf_thickness_right_mm}
+        ),
     }
 
 
-def _slice_dict(sr: SliceResult) -> dict[str, Any]:
+def _slice_dict(sr: SliceResult, disc_method: str | None = None) -> dict[str, Any]:
     m = sr.measurement
     sides = [v for v in (m.lf_thickness_left_mm, m.lf_thickness_right_mm) if v is not None]
     return {
@@ -92,6 +118,7 @@ def _slice_dict(sr: SliceResult) -> dict[str, Any]:
         "instance_number": sr.instance_number,
         "level": sr.level.level,
         "level_source": sr.level.source,
+        "level_method": LevelMethod.from_source(sr.level.source, disc_method),
         "level_confidence": rnd(sr.level.confidence, CONFIDENCE_DIGITS),
         "level_distance_mm": rnd(sr.level.distance_mm, 1),
         "canal_area_mm2": rnd(m.canal_area_mm2, AREA_DIGITS),
@@ -109,6 +136,11 @@ def _slice_dict(sr: SliceResult) -> dict[str, Any]:
         "canal_ap_uncertainty_mm": rnd(m.canal_ap_uncertainty_mm, AP_DIGITS),
         "quality_flags": list(sr.quality_flags),
         "corrected": bool(sr.corrected),
+        "quality": value_quality(
+            {"canal_area_mm2": m.canal_area_mm2, "lf_thickness_left_mm": m.lf_thickness_left_mm,
+             "lf_thickness_right_mm": m.lf_thickness_right_mm},
+            sr.quality_flags,
+        ),
     }
 
 
@@ -123,33 +155,101 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _identity(ident: Any) -> dict[str, Any] | None:
+    if ident is None:
+        return None
+    return {"name": ident.get("name"), "version": ident.get("version"), "sha256": ident.get("sha256")}
+
+
 def report_to_dict(report: StudyReport) -> dict[str, Any]:
-    """The ``measurements.json`` document (schema_version "1") as a dict."""
-    model = None
-    if report.model is not None:
-        model = {
-            "name": report.model.get("name"),
-            "version": report.model.get("version"),
-            "sha256": report.model.get("sha256"),
-        }
+    """The ``measurements.json`` document as a dict, in ``report.schema_version``
+    (``"1.1"`` unless the report says ``"1"``)."""
+    version = str(report.schema_version)
+    if version not in SCHEMA_PATHS:
+        raise ValueError(f"cannot write measurements.json schema_version {version!r}")
+    model = _identity(report.model)
+    prov = report.provenance or {}
+    disc_method = prov.get("disc_method")
+    detector = prov.get("disc_detector")
     doc: dict[str, Any] = {
-        "schema_version": str(report.schema_version),
+        "schema_version": SCHEMA_VERSION,
         "software": _jsonable(dict(report.software)),
         "model": model,
+        "models": {
+            "axial_segmenter": model,
+            "sagittal_disc_detector": None if detector is None
+            else {**(_identity(detector) or {}), "used": bool(detector.get("used"))},
+        },
         "thresholds": _jsonable(report.thresholds.to_dict()),
         "study": _jsonable(dict(report.study)),
-        "levels": [_level_dict(lv) for lv in report.levels],
-        "slices": [_slice_dict(s) for s in report.slices],
+        "levels": [_level_dict(lv, disc_method) for lv in report.levels],
+        "slices": [_slice_dict(s, disc_method) for s in report.slices],
         "warnings": [str(w) for w in report.warnings],
     }
     if report.timings_s:
         doc["timings_s"] = {k: rnd(v, 3) for k, v in report.timings_s.items()}
+    return as_version_1(doc) if version == "1" else _jsonable(doc)
+
+
+def as_version_1(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The version-1 document of a 1.x ``measurements.json`` dict: the fields 1.1
+    added dropped, ``schema_version`` ``"1"``; valid against the version-1 schema.
+    A version-1 document comes back as it was (a copy)."""
+    out = {k: v for k, v in doc.items() if k not in ADDED_IN_1_1["document"]}
+    out["schema_version"] = "1"
+    out["levels"] = [{k: v for k, v in lv.items() if k not in ADDED_IN_1_1["level"]}
+                     for lv in doc.get("levels") or ()]
+    out["slices"] = [{k: v for k, v in sl.items() if k not in ADDED_IN_1_1["slice"]}
+                     for sl in doc.get("slices") or ()]
+    return _jsonable(out)
+
+
+def is_readable_version(version: Any) -> bool:
+    """True for every schema_version this code reads: ``"1"`` and any ``"1.x"``
+    (a later 1.x only adds fields).
+
+    >>> [is_readable_version(v) for v in ("1", "1.1", "1.7", "2", "2.0", None, 1)]
+    [True, True, True, False, False, False, False]
+    """
+    return isinstance(version, str) and (version == "1" or (version.startswith("1.") and version[2:].isdigit()))
+
+
+def read_measurements(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A ``measurements.json`` (version 1 or 1.x) read back as a dict; an
+    :class:`~mri_measure.errors.InputError` (one line) when it is unreadable or of
+    another major version. Readers use ``doc.get`` for the fields 1.1 added."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read measurements.json ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or not is_readable_version(doc.get("schema_version")):
+        version = doc.get("schema_version") if isinstance(doc, dict) else None
+        raise InputError(
+            f"measurements.json schema_version {version!r} is not one this version reads (1, 1.x)"
+        )
     return doc
 
 
-def load_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``measurements.json``."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def level_method_of(entry: Mapping[str, Any]) -> str:
+    """``level_method`` of a levels[] / slices[] entry; for a version-1 entry, the
+    method its ``level_source`` implies (``LevelMethod.from_source``)."""
+    method = entry.get("level_method")
+    if method:
+        return str(method)
+    try:
+        return str(LevelMethod.from_source(entry.get("level_source") or "unknown"))
+    except ValueError:
+        return str(LevelMethod.NONE)
+
+
+def load_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``measurements.json`` ``version``
+    (``"1.1"``, the one written, by default; ``"1"``)."""
+    try:
+        path = SCHEMA_PATHS[str(version)]
+    except KeyError:
+        raise ValueError(f"no measurements.json schema for version {version!r}") from None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def write_json(report: StudyReport, path: str | os.PathLike[str]) -> Path:
@@ -173,7 +273,8 @@ def write_csv(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    disc_method = (report.provenance or {}).get("disc_method")
     for lv in report.levels:
-        row = _level_dict(lv)
+        row = _level_dict(lv, disc_method)
         writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
     return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))

@@ -109,12 +109,21 @@ def load_state(path: Path) -> dict[str, Any]:
 def disc_detector_sha256() -> str | None:
     """sha256 of the shipped disc detector's weights as its metadata records it
     (no torch, no hashing), or ``None`` when the bundle is absent or unreadable."""
+    ident = bundle_identity(DISC_DETECTOR_BUNDLE_NAME)
+    return ident["sha256"] if ident else None
+
+
+def bundle_identity(name: str = DISC_DETECTOR_BUNDLE_NAME) -> dict[str, str | None] | None:
+    """Name, version and weights sha256 of a shipped bundle as its metadata records
+    them (no torch; the sha256 is verified whenever the weights are loaded), or
+    ``None`` when the bundle is absent or unreadable."""
     try:
-        meta = json.loads((models_dir() / DISC_DETECTOR_BUNDLE_NAME / METADATA_NAME).read_text(encoding="utf-8"))
+        meta = json.loads((models_dir() / name / METADATA_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    sha = meta.get("sha256") if isinstance(meta, dict) else None
-    return str(sha) if sha else None
+    if not isinstance(meta, dict) or not meta.get("sha256"):
+        return None
+    return {k: (str(meta[k]) if meta.get(k) is not None else None) for k in ("name", "version", "sha256")}
 
 
 def write_metadata(bundle_dir: Path, meta: dict[str, Any]) -> Path:

@@ -91,7 +91,7 @@ def test_local_cluster_records_bad_studies_and_finishes_the_others(tmp_path, poo
     _assert_one_row_per_study_level(out, good)
     for key in good:
         doc = json.loads((out / "studies" / key / "measurements.json").read_text())
-        assert doc["schema_version"] == "1" and doc["slices"], key
+        assert doc["schema_version"] == "1.1" and doc["slices"], key
         assert all(lv["canal_area_mm2"] and lv["canal_area_mm2"] > 0 for lv in doc["levels"])
         marker = json.loads((out / "studies" / key / "DONE").read_text())
         assert marker["software_version"] and "fingerprint" in marker

@@ -108,3 +108,25 @@ def test_study_without_levels_still_has_one_row(tmp_path):
     store.write_success("k", _doc([]), IDENT, "fp")
     rows = store.result_rows()
     assert len(rows) == 1 and rows[0]["study_key"] == "k" and rows[0]["level"] is None
+
+
+def test_version_1_and_1_1_documents_consolidate_together(tmp_path):
+    """An OUT folder of an older run (version-1 JSON) resumed by this one (1.1):
+    both go into the table; the version-1 rows get the level_method their
+    level_source implies. Re-measuring without --reports drops an old reports folder."""
+    store = BatchStore(tmp_path)
+    store.write_success("old", _doc(["L4-L5"]), IDENT, "fp")  # schema_version "1"
+    new = _doc(["L5-S1"])
+    new["schema_version"] = "1.1"
+    new["levels"][0].update(level_source="sagittal", level_method="sagittal_disc_detector")
+    files = {"report.html": b"<html></html>", "measurements.json": json.dumps(new).encode()}
+    store.write_success("new", new, IDENT, "fp", files=files)
+    assert (tmp_path / "reports" / "new" / "report.html").read_bytes() == b"<html></html>"
+    assert store.is_done("new", IDENT, "fp", reports=True)
+    assert not store.is_done("old", IDENT, "fp", reports=True)  # --resume --reports redoes it
+    store.consolidate()
+    rows = {r["study_key"]: r for r in pq.read_table(tmp_path / "results.parquet").to_pylist()}
+    assert rows["old"]["level_method"] == "axial_block_fallback"
+    assert rows["new"]["level_method"] == "sagittal_disc_detector"
+    store.write_success("new", new, IDENT, "fp")
+    assert not (tmp_path / "reports" / "new").exists()

@@ -354,7 +354,8 @@ def test_cancel_and_errors_are_one_line_messages(viewer_widget, qtbot, tmp_path,
     assert "series" in text
     # a folder without DICOM -> one line
     (tmp_path / "empty").mkdir()
-    widget.open_source(tmp_path / "empty")
+    widget.open_source(tmp_path / "empty")  # opened off the GUI thread
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     text = widget.status.text()
     assert text.startswith("Error: ") and "\n" not in text
     assert str(tmp_path) not in text  # no input paths in messages

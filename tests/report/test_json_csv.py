@@ -18,7 +18,7 @@ def test_json_validates_against_schema(doc):
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(doc)
-    assert doc["schema_version"] == "1"
+    assert doc["schema_version"] == "1.1"
     assert doc == report_to_dict_roundtrip(doc)
 
 

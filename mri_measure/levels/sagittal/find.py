@@ -80,7 +80,7 @@ def _learned_discs(image: np.ndarray, sl: SliceInfo, for_uid: str | None) -> tup
     return tuple(
         DiscPlane(level=level_name(rank), centre_mm=tuple(float(v) for v in centre),  # type: ignore[arg-type]
                   normal=tuple(float(v) for v in nvec), confidence=conf,  # type: ignore[arg-type]
-                  height_mm=float(height), frame_of_reference_uid=for_uid)
+                  height_mm=float(height), frame_of_reference_uid=for_uid, method="learned")
         for rank, ((centre, _, height), nvec) in enumerate(zip(planes, normals))
     )
 
@@ -149,6 +149,7 @@ def find_discs(loaded_sagittal: LoadedStack, method: str = "auto") -> tuple[Disc
                 confidence=conf,
                 height_mm=height,
                 frame_of_reference_uid=for_uid,
+                method="classical",
             )
         )
     return tuple(discs)

@@ -1,6 +1,14 @@
-"""Study panel: pick a study (from open layers or **Open folder…**) and its axial
-series, **Segment** in a napari ``thread_worker`` with a progress bar fed by the
-pipeline's progress callback, **Cancel** at the next stage."""
+"""Study panel: **Open folder…** / **Open DICOMweb study…**, pick a study (from
+open layers or what was opened) and its axial series, **Segment**.
+
+Opening and segmenting are one path, :func:`mri_measure.analyse_study` of the
+source (a folder, a URL, or a discovered :class:`~mri_measure.Study`), run in a
+napari ``thread_worker`` off the GUI thread, with a progress bar fed by the
+pipeline's ``progress(stage, fraction)`` callback. **Cancel** makes that callback
+raise at its next call (the next chunk of slices): the worker ends, and nothing in
+the viewer or the panel changes (results reach the viewer only on success). A
+folder with several studies or axial series is offered in the combos instead
+(discovered in the same worker), to pick one and press **Segment**."""
 
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -21,13 +30,26 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from mri_measure import MriMeasureError, StackRole, Study, StudyAnalysis
+from mri_measure import AmbiguousSeriesError, MriMeasureError, OptionError, StackRole, Study, StudyAnalysis
 
 from .._layers import META_KEY
 from ._common import Say, ShowError
 
 #: ``(analysis, study, segmenter)`` of a finished segmentation
 OnAnalysis = Callable[[StudyAnalysis, Study, Any], None]
+
+
+#: URL schemes "Open DICOMweb study…" accepts
+URL_SCHEMES = ("http://", "https://")
+
+
+def is_url(source: Any) -> bool:
+    """True for a DICOMweb URL (``http(s)://…``), as opposed to a path or a Study.
+
+    >>> is_url("https://pacs.example/dicom-web/studies/1.2.3"), is_url("/data/CD")
+    (True, False)
+    """
+    return isinstance(source, str) and source.strip().lower().startswith(URL_SCHEMES)
 
 
 class Cancelled(Exception):
@@ -66,6 +88,13 @@ class StudyPanel(QWidget):
         self.open_button = QPushButton("Open folder…")
         self.open_button.clicked.connect(lambda: self.open_source())
         row.addWidget(self.open_button)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.dicomweb_button = QPushButton("Open DICOMweb study…")
+        self.dicomweb_button.setToolTip("a DICOMweb study URL: http(s)://host:port/dicom-web/studies/<StudyInstanceUID>")
+        self.dicomweb_button.clicked.connect(lambda: self.open_dicomweb())
+        row.addWidget(self.dicomweb_button)
         lay.addLayout(row)
 
         row = QHBoxLayout()
@@ -141,28 +170,40 @@ class StudyPanel(QWidget):
         i = self.study_combo.currentIndex()
         return self._studies[i] if 0 <= i < len(self._studies) else None
 
+    def _add_studies(self, studies: list[Study], select: Study | None = None) -> None:
+        known = {s.study_instance_uid for s in self._studies}
+        for st in studies:
+            if st.study_instance_uid not in known:
+                self._studies.append(st)
+                known.add(st.study_instance_uid)
+        self.refresh_studies()
+        if select is not None:
+            uids = [s.study_instance_uid for s in self._studies]
+            self.study_combo.setCurrentIndex(uids.index(select.study_instance_uid))
+
     def open_source(self, path: str | Path | None = None) -> None:
-        """Discover a CD / DICOMDIR / folder / file and offer its studies."""
+        """Open a CD / DICOMDIR / folder / zip / file: analysed off the GUI thread
+        (see the module docstring); a folder of several studies or series is offered
+        in the combos instead."""
         if path is None:
             path = QFileDialog.getExistingDirectory(self, "Open a study folder or CD")
             if not path:
                 return
-        try:
-            from mri_measure import discover
+        self.run(str(path), label="opening")
 
-            found = discover(path)
-        except Exception as exc:  # noqa: BLE001 - shown as one line
-            self._show_error(exc)
+    def open_dicomweb(self, url: str | None = None) -> None:
+        """Open one study from a PACS by its DICOMweb URL, as :meth:`open_source`."""
+        if url is None:
+            url, ok = QInputDialog.getText(
+                self, "Open DICOMweb study",
+                "DICOMweb study URL (http(s)://host:port/dicom-web/studies/<StudyInstanceUID>):")
+            if not ok or not url.strip():
+                return
+        url = url.strip()
+        if not is_url(url):
+            self._show_error(OptionError("a DICOMweb study URL starts with http:// or https://"))
             return
-        known = {s.study_instance_uid for s in self._studies}
-        for st in found.studies:
-            if st.study_instance_uid not in known:
-                self._studies.append(st)
-        self.refresh_studies()
-        uids = [s.study_instance_uid for s in self._studies]
-        if found.studies:
-            self.study_combo.setCurrentIndex(uids.index(found.studies[0].study_instance_uid))
-        self._say(f"found {len(found.studies)} study(ies); press Segment")
+        self.run(url, label="opening")
 
     # ------------------------------------------------------------------ segment
 
@@ -180,6 +221,13 @@ class StudyPanel(QWidget):
             return
         if series is None:
             series = self.series_combo.currentData()
+        self.run(study, series=series, label="segmenting")
+
+    def run(self, source: str | Study, *, series: str | None = None, label: str = "segmenting") -> None:
+        """:func:`mri_measure.analyse_study` of ``source`` (a path, a DICOMweb URL or a
+        Study) in a napari ``thread_worker``, with progress and cancel."""
+        if self.busy:
+            return
         from napari.qt.threading import thread_worker
 
         from mri_measure import analyse_study
@@ -195,12 +243,25 @@ class StudyPanel(QWidget):
         def work() -> tuple[str, Any]:
             # user errors and cancellation come back as values: napari's worker would
             # otherwise relay them as exceptions (a traceback notification)
+            chosen: list[Study] = []
             try:
+                progress("open" if label == "opening" else "model", 0.0)
                 segmenter = factory() if factory is not None else None
                 progress("model", 0.0)
-                analysis = analyse_study(study, series=series, segmenter=segmenter, progress=progress)
+                analysis = analyse_study(source, series=series, segmenter=segmenter, progress=progress,
+                                         on_study=chosen.append)
+            except AmbiguousSeriesError as exc:
+                if isinstance(source, Study) or is_url(source):
+                    return ("error", exc)
+                try:  # several studies or axial series: offer them to choose from
+                    from mri_measure import discover
+
+                    return ("choose", (list(discover(source).studies), exc))
+                except MriMeasureError as exc2:
+                    return ("error", exc2)
             except (MriMeasureError, Cancelled) as exc:
                 return ("error", exc)  # (superqt re-raises a returned exception)
+            study = source if isinstance(source, Study) else chosen[0]
             return ("ok", (analysis, study, segmenter))
 
         worker = thread_worker(work, start_thread=False)()
@@ -208,11 +269,12 @@ class StudyPanel(QWidget):
         worker.errored.connect(self._on_worker_error)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
-        self.segment_button.setEnabled(False)
+        for button in (self.segment_button, self.open_button, self.dicomweb_button):
+            button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setValue(0)
         self.progress.setFormat("%p% starting")
-        self._say("segmenting…")
+        self._say(f"{label}…")
         worker.start()
 
     def cancel(self) -> None:
@@ -232,14 +294,15 @@ class StudyPanel(QWidget):
         if isinstance(exc, Cancelled):
             self.progress.setValue(0)
             self.progress.setFormat("cancelled")
-            self._say("segmentation cancelled")
+            self._say("cancelled; nothing was changed")
             return
         self.progress.setFormat("failed")
         self._show_error(exc)
 
     def _on_worker_finished(self) -> None:
         self._worker = None
-        self.segment_button.setEnabled(True)
+        for button in (self.segment_button, self.open_button, self.dicomweb_button):
+            button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
     def _on_returned(self, result: tuple[str, Any]) -> None:
@@ -247,8 +310,18 @@ class StudyPanel(QWidget):
         if kind == "error":
             self._on_worker_error(value)
             return
+        if kind == "choose":
+            studies, _why = value
+            self._add_studies(studies, select=studies[0] if studies else None)
+            self.progress.setValue(0)
+            self.progress.setFormat("choose a study")
+            what = "studies" if len(studies) > 1 else "axial T2 series"
+            self._say(f"found several {what}; choose one and press Segment")
+            return
         analysis, study, segmenter = value
         try:
             self._on_analysis_ready(analysis, study, segmenter)
         except Exception as exc:  # noqa: BLE001
             self._show_error(exc)
+            return
+        self._add_studies([study], select=study)

@@ -3,11 +3,12 @@
 One widget per concern, composed here (as napari-animation keeps one widget
 per file under ``_qt/``):
 
-* :class:`~._study.StudyPanel` (``_study.py``): pick a study (from open layers,
-  or **Open folder…**) and optionally its axial series → **Segment** runs
-  :func:`mri_measure.analyse_study` in a napari ``thread_worker`` (progress
-  bar fed by the pipeline's progress callback, **Cancel** stops it at the next
-  stage);
+* :class:`~._study.StudyPanel` (``_study.py``): **Open folder…** or **Open
+  DICOMweb study…** (a URL), or pick a study from open layers and optionally its
+  axial series → **Segment**; each runs :func:`mri_measure.analyse_study` of its
+  source in a napari ``thread_worker`` (progress bar fed by the pipeline's
+  progress callback; **Cancel** stops it at the next chunk of slices and leaves
+  the viewer unchanged);
 * :class:`~._editing.EditingPanel` (``_editing.py``): the current stack as
   image, labels (contract values, named colours) and measurement lines; edits
   with napari's own label tools are picked up from the labels layer's events,
@@ -56,7 +57,8 @@ class MeasureWidget(QWidget):
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.status = QLabel("Open a study (File ▸ Open, a sample, or Open folder…), then Segment.")
+        self.status = QLabel("Open a study (File ▸ Open, a sample, Open folder… or Open DICOMweb study…), "
+                             "then Segment.")
         self.status.setWordWrap(True)
         self.study = StudyPanel(napari_viewer, say=self._say, show_error=self._show_error,
                                 on_analysis=self._on_analysis, parent=self)
@@ -78,6 +80,7 @@ class MeasureWidget(QWidget):
         s, e, x = self.study, self.editing, self.exporter
         self.study_combo, self.open_button, self.series_combo = s.study_combo, s.open_button, s.series_combo
         self.segment_button, self.cancel_button, self.progress = s.segment_button, s.cancel_button, s.progress
+        self.dicomweb_button = s.dicomweb_button
         self._bridge = s.bridge
         self.stack_combo, self.legend, self.slice_label = e.stack_combo, e.legend, e.slice_label
         self.level_combo, self.level_button, self.block_check = e.level_combo, e.level_button, e.block_check
@@ -135,6 +138,9 @@ class MeasureWidget(QWidget):
 
     def open_source(self, path: str | Path | None = None) -> None:
         self.study.open_source(path)
+
+    def open_dicomweb(self, url: str | None = None) -> None:
+        self.study.open_dicomweb(url)
 
     def segment(self, study: Study | None = None, series: str | None = None) -> None:
         self.study.segment(study, series)
