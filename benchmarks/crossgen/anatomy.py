@@ -153,7 +153,7 @@ def sample_anatomy(rng: np.random.Generator, level: str) -> Params:
         roots=np.asarray(roots, float),
         conus=conus,
         extra={"fat_inf": float(rng.uniform(0.0, 0.45)), "vein": bool(rng.random() < 0.6),
-               "fascia_mm": float(rng.uniform(14, 24))},
+               "fascia_mm": float(rng.uniform(14, 24)), "fascia": bool(rng.random() < 0.5)},
     )
 
 
@@ -291,7 +291,8 @@ class Anatomy:
         tip = float(self.spinous.p[-1, 1])
         t[mus & (np.abs(x) < 1.2) & (y > tip)] = SCFAT            # midline septum
         fx = self.p.extra.get("fascia_mm", 20.0) + 0.35 * (y - self.spinous.p[0, 1])
-        t[mus & (np.abs(np.abs(x) - fx) < 0.5) & (y > self.spinous.p[0, 1] + 4)] = SCFAT
+        if self.p.extra.get("fascia", True):
+            t[mus & (np.abs(np.abs(x) - fx) < 0.4) & (y > self.spinous.p[0, 1] + 4)] = SCFAT
         t[self.canal.inside(x, y)] = EPIFAT
         # vertebral body or disc
         disc = self._in_disc(z)

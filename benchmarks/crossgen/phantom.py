@@ -15,13 +15,14 @@ or finer (≥ 8× the pixel), aligned with the pixels:
 - ``canal_area_mm2`` — dural-sac area (CSF + roots inside the dura);
 - ``lf_left_mm`` / ``lf_right_mm`` — 2 × the largest inscribed radius of
   each ligamentum flavum (CLINICAL.md), from a Euclidean distance transform
-  of the fine mask with the half-sample boundary correction;
+  of the fine mask (the nearest outside sample lies 0–½ step beyond the
+  boundary, so a ¼-step correction bounds the error by ±½ step, 0.025 mm);
 - ``labels`` — per pixel 0 background, 1 sac, 2 LF patient-left, 3 LF
   patient-right (the fine mask's majority).
 
 >>> import numpy as np
 >>> case = render_level("L4-L5", 0.8, seed=3, fov_mm=120.0)
->>> len(case.slices), case.slices[0].image.dtype, case.slices[0].labels.max() <= 3
+>>> len(case.slices), case.slices[0].image.dtype, int(case.slices[0].labels.max()) <= 3
 (3, dtype('uint16'), True)
 """
 
@@ -185,7 +186,7 @@ def render_truth(an: A.Anatomy, acq: Acquisition, z0: float):
         if not mask.any():
             return 0.0
         d = ndimage.distance_transform_edt(np.pad(mask, 1))
-        return float(2 * (d.max() - 0.5) * step)
+        return float(2 * (d.max() - 0.25) * step)
 
     shp = (r1 - r0, m, c1 - c0, m)
     for lab, mk in ((1, sac), (2, lfl), (3, lfr)):
