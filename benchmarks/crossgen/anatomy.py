@@ -111,7 +111,7 @@ def sample_anatomy(rng: np.random.Generator, level: str) -> Params:
         if all((rx - a) ** 2 + (ry - b) ** 2 > (rr + c + 0.02) ** 2 for a, b, c in roots):
             roots.append((rx, ry, rr))
     conus = None
-    if level in UPPER and rng.random() < 0.6:
+    if level in ("T12-L1", "L1-L2") and rng.random() < 0.6:   # the conus ends near L1-L2
         conus = (rng.uniform(-0.1, 0.1), rng.uniform(-0.15, 0.15), rng.uniform(0.3, 0.42))
     return Params(
         level=level,

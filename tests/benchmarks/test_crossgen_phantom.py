@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -66,3 +67,15 @@ def test_labels_agree_with_truth_numbers_and_seeds_reproduce():
     assert (s.labels == 2).any() and (s.labels == 3).any()
     # the dural sac is the brightest structure: CSF above the ligaments on the image
     assert s.image[s.labels == 1].mean() > 2 * s.image[s.labels == 2].mean()
+
+
+def test_generator_is_independent_of_the_package_and_training_never_sees_it():
+    root = Path(__file__).resolve().parents[2]
+    for f in (root / "benchmarks" / "crossgen").glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("mri_measure", "tests") for n in names), \
+                f"{f.name} imports {names}: the generator must stay independent of the package"
+    for f in (root / "mri_measure").rglob("*.py"):
+        assert "crossgen" not in f.read_text(), f"{f.relative_to(root)} must not use the cross-generator"
