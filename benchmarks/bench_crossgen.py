@@ -49,11 +49,16 @@ CANAL_MM2, LF_MM = 100.0, 2.5
 DEFAULT_MODEL = ROOT / "models" / "lumbar-axial-unet"
 
 
+#: bump when plan() or write_study() change what is generated
+STUDY_LAYOUT = "2"
+
+
 def generator_hash() -> str:
-    h = hashlib.sha256()
+    """Names a generated set: the generator's source and the study layout."""
+    h = hashlib.sha256(STUDY_LAYOUT.encode())
     for f in sorted((Path(__file__).resolve().parent / "crossgen").glob("*.py")):
-        h.update(f.read_bytes())
-    h.update(Path(__file__).read_bytes())
+        if f.name != "figure.py":
+            h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -81,7 +86,9 @@ def write_study(study: dict, folder: Path) -> list[dict]:
     for j, (level, lseed) in enumerate(study["levels"]):
         case = render_level(level, study["spacing_mm"], lseed, study_acq=sacq)
         acq = case.acq
-        t = np.deg2rad(LORDOSIS_DEG[level] + np.random.default_rng(lseed + 1).normal(0, 2))
+        # within ±1.2° of the level's angle: neighbouring blocks of one series stay > 1° apart
+        # (the loader groups slices within 1° into one stack)
+        t = np.deg2rad(LORDOSIS_DEG[level] + np.random.default_rng(lseed + 1).uniform(-1.2, 1.2))
         row_dir, col_dir = np.array([1.0, 0, 0]), np.array([0, np.cos(t), np.sin(t)])
         normal = np.cross(row_dir, col_dir)
         centre = np.array([0.0, 20.0, 90.0 - 38.0 * j])
@@ -123,17 +130,24 @@ def generate(n_levels: int, seed: int, cache: Path) -> list[dict]:
     return studies
 
 
+#: flags that only restate that a value is missing: not a reason
+TAUTOLOGIES = frozenset({"no_canal_found", "no_lf_found"})
+
+
 def _reason(level_out: dict | None, slices_out: list[dict]) -> str | None:
     """A stated reason for a missing value: any non-empty *reason* /
-    not-measurable / quality field on the level or its slices."""
-    texts = []
+    not-measurable / quality-verdict field on the level or its slices, or a
+    quality flag other than the bare "nothing found" ones."""
+    texts: list[str] = []
     for d in ([level_out] if level_out else []) + slices_out:
         for k, v in d.items():
             if k == "borderline_reasons" or not v:
                 continue
-            if "reason" in k or "measurable" in k or k in ("quality", "quality_flags", "quality_verdict"):
-                texts.append(f"{k}={v}" if not isinstance(v, str) else v)
-    return "; ".join(str(t) for t in texts) or None
+            if k == "quality_flags":
+                texts += [f for f in v if f not in TAUTOLOGIES]
+            elif "reason" in k or "measurable" in k or k.startswith("quality"):
+                texts.append(v if isinstance(v, str) else f"{k}={v}")
+    return "; ".join(dict.fromkeys(str(t) for t in texts)) or None
 
 
 def run_cli(study_dir: Path, out_dir: Path, model: Path, levels: list[dict]) -> tuple[dict | None, str]:
@@ -160,7 +174,7 @@ def compare(studies: list[dict], outputs: dict[str, tuple[dict | None, str]]) ->
         for tr in st["levels"]:
             lo = by_level.get(tr["level"])
             so = [by_inst[s["instance"]] for s in tr["slices"] if s["instance"] in by_inst]
-            reason = err or _reason(lo, so) or (None if lo is not None else None)
+            reason = err or _reason(lo, so)
             pred = {
                 "canal_area_mm2": (lo or {}).get("canal_area_mm2"),
                 "lf_left_mm": (lo or {}).get("lf_thickness_left_mm"),

@@ -30,7 +30,7 @@ N_TISSUES = 16
 UPPER = ("T12-L1", "L1-L2", "L2-L3")
 LOWER = ("L4-L5", "L5-S1")
 #: how often a level is drawn stenotic (dural sac ≤ 100 mm²)
-P_STENOTIC = {"L1-L2": 0.25, "L2-L3": 0.3, "L3-L4": 0.5, "L4-L5": 0.6, "L5-S1": 0.4}
+P_STENOTIC = {"L1-L2": 0.3, "L2-L3": 0.35, "L3-L4": 0.55, "L4-L5": 0.65, "L5-S1": 0.45}
 DURA_MARGIN_MM = 0.3  # sac kept this far from ligament, bone and disc
 
 
