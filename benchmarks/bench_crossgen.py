@@ -110,14 +110,16 @@ def write_study(study: dict, folder: Path) -> list[dict]:
     return truth
 
 
-def generate(n_levels: int, seed: int, cache: Path) -> list[dict]:
+def generate(n_levels: int, seed: int, cache: Path) -> tuple[list[dict], float, bool]:
+    """(studies with their truth, seconds the generation took, whether it came from the cache)."""
     manifest = cache / "manifest.json"
     key = {"n_levels": n_levels, "seed": seed, "generator": generator_hash()}
     if manifest.exists():
         m = json.loads(manifest.read_text())
         if m.get("key") == key:
-            return m["studies"]
+            return m["studies"], float(m.get("generate_s", 0.0)), True
     cache.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     studies = []
     for k, st in enumerate(plan(n_levels, seed)):
         folder = cache / f"study{k:02d}"
@@ -126,8 +128,9 @@ def generate(n_levels: int, seed: int, cache: Path) -> list[dict]:
         studies.append({"folder": folder.name, "spacing_mm": st["spacing_mm"], "levels": truth})
         print(f"  generated study {k} ({st['spacing_mm']} mm, {len(truth)} levels) in {time.perf_counter() - t0:.1f} s",
               flush=True)
-    manifest.write_text(json.dumps({"key": key, "studies": studies}, indent=1))
-    return studies
+    gen_s = time.perf_counter() - t0
+    manifest.write_text(json.dumps({"key": key, "generate_s": round(gen_s, 1), "studies": studies}, indent=1))
+    return studies, gen_s, False
 
 
 #: flags that only restate that a value is missing: not a reason
@@ -241,7 +244,7 @@ def summarise(rows: list[dict]) -> dict:
 
 
 COLS = (("levels", "n"), ("canal_mae_mm2", "canal MAE mm²"), ("canal_bias_mm2", "bias mm²"),
-        ("lf_left_mae_mm", "LF L MAE mm"), ("lf_right_mae_mm", "LF R MAE mm"),
+        ("lf_mae_mm", "LF MAE mm"), ("lf_left_mae_mm", "LF L MAE mm"), ("lf_right_mae_mm", "LF R MAE mm"),
         ("agree_canal_narrowed_pct", "narrowed agree %"), ("agree_lf_thickened_pct", "LF≥2.5 agree %"),
         ("agree_both_pct", "both agree %"), ("missing_with_reason", "missing (reason)"),
         ("missing_without_reason", "missing (no reason)"))
@@ -271,9 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --n-levels must be ≥ 1", file=sys.stderr)
         return 2
     cache = a.cache or Path(tempfile.gettempdir()) / f"mri_measure_crossgen_s{a.seed}_n{a.n_levels}_{generator_hash()}"
-    t0 = time.perf_counter()
-    studies = generate(a.n_levels, a.seed, cache)
-    t_gen = time.perf_counter() - t0
+    studies, t_gen, cached = generate(a.n_levels, a.seed, cache)
     outputs = {}
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -288,16 +289,31 @@ def main(argv: list[str] | None = None) -> int:
               "n_levels": a.n_levels, "seed": a.seed, "generator": generator_hash(),
               "thresholds": {"canal_narrowed_mm2": CANAL_MM2, "lf_thickened_mm": LF_MM},
               "summary": summary, "levels": rows,
-              "timing_s": {"generate": round(t_gen, 1), "cli": round(t_cli, 1)}}
+              "timing_s": {"generate": round(t_gen, 1), "cli": round(t_cli, 1)}, "generation_cached": cached}
     a.out.write_text(json.dumps(result, indent=1))
     print(table(summary))
-    print(f"generate {t_gen:.0f} s (cached: {cache}), CLI {t_cli:.0f} s; wrote {a.out}")
+    print(f"generate {t_gen:.0f} s ({'from the cache' if cached else 'cached for reruns'}: {cache}), "
+          f"CLI {t_cli:.0f} s; wrote {a.out}")
     if a.append_results:
-        cmd = f"python benchmarks/bench_crossgen.py --model {result['model']} --n-levels {a.n_levels} --seed {a.seed}"
-        replace_section("bench_crossgen", "<!-- bench_crossgen:start -->\n"
-                        "## Cross-generator (benchmarks/crossgen, issue 18)\n\n"
-                        f"    {cmd}\n\n{table(summary)}\n\n<!-- bench_crossgen:end -->")
+        replace_section("bench_crossgen", results_block(result))
     return 0
+
+
+def results_block(result: dict) -> str:
+    """The RESULTS.md section for one run (``result`` as written to --out)."""
+    cmd = (f"python benchmarks/bench_crossgen.py --model {result['model']} --n-levels {result['n_levels']} "
+           f"--seed {result['seed']} --out crossgen.json --append-results")
+    t = result["timing_s"]
+    return ("<!-- bench_crossgen:start -->\n## Cross-generator (benchmarks/crossgen, issue 18)\n\n"
+            f"    {cmd}\n\n"
+            f"Model `{result['model']}`, generator `{result['generator']}`; {result['n_levels']} levels "
+            "(a third each at 0.45 / 0.6 / 0.8 mm), 3 slices per level, truth per level = minimum dural-sac area "
+            "over the block and maximum LF per side; calls: narrowed ≤ 100 mm², LF thickened ≥ 2.5 mm (a missing "
+            "value counts as disagreement); missing = canal, LF-left and LF-right values absent from "
+            "measurements.json, with or without a stated reason (a bare no_canal_found / no_lf_found flag is "
+            f"not a reason). Generation {t['generate']:.0f} s once (then cached), CLI {t['cli']:.0f} s "
+            "(2 shared CPU cores).\n\n"
+            f"{table(result['summary'])}\n\n<!-- bench_crossgen:end -->")
 
 
 if __name__ == "__main__":
