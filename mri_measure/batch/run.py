@@ -44,6 +44,7 @@ from .. import __version__
 from .cluster import open_client, quiet_distributed
 from .discovery import FoundStudy, StreamingDiscovery, UnitFailed
 from .progress import Counts, ProgressBar
+from .remote import RemoteDiscovery, RemoteQuery
 from .runner import POLL_S, BatchSummary, Runner
 from .store import BatchStore, Identity
 from .worker import SegmenterSpec, warm_up_task
@@ -58,7 +59,7 @@ def segmenter_spec(model: str | None, device: str) -> SegmenterSpec:
 
 
 def run_batch(
-    root: str | os.PathLike[str],
+    root: str | os.PathLike[str] | RemoteQuery,
     out: str | os.PathLike[str],
     *,
     workers: int | None = None,
@@ -72,14 +73,20 @@ def run_batch(
     stream: TextIO | None = None,
     debug: bool = False,
 ) -> BatchSummary:
-    """Measure every study under ``root`` into ``out``; see the module docstring."""
+    """Measure every study under ``root`` into ``out``; see the module docstring.
+
+    ``root`` may be a :class:`~mri_measure.batch.remote.RemoteQuery`: the MR
+    studies of a DICOMweb server (:mod:`mri_measure.batch.remote`).
+    """
     t_start = time.monotonic()
-    root = Path(root)
-    if not root.exists():
-        raise InputError("the batch ROOT does not exist; give a folder, CD or .zip holding DICOM studies")
-    root_real, out_real = root.resolve(), Path(out).resolve()
-    if out_real == root_real or root_real in out_real.parents:
-        raise OptionError("--out must not be inside ROOT: batch never writes into its input")
+    remote = root if isinstance(root, RemoteQuery) else None
+    if remote is None:
+        root = Path(root)  # type: ignore[arg-type]
+        if not root.exists():
+            raise InputError("the batch ROOT does not exist; give a folder, CD or .zip holding DICOM studies")
+        root_real, out_real = root.resolve(), Path(out).resolve()
+        if out_real == root_real or root_real in out_real.parents:
+            raise OptionError("--out must not be inside ROOT: batch never writes into its input")
     if timeout_per_study <= 0:
         raise OptionError("--timeout-per-study must be positive")
     store = BatchStore(out)
@@ -102,7 +109,7 @@ def run_batch(
             identity = Identity(warm["model"].get("sha256"),
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
-            discovery = StreamingDiscovery(root)
+            discovery = RemoteDiscovery(remote) if remote is not None else StreamingDiscovery(root)
             bar.start_clock()
             t_proc = time.monotonic()
             c_proc = time.process_time()
@@ -125,7 +132,7 @@ def run_batch(
                             runner.enqueue(item)
                         counts.skipped = summary.skipped = len(skipped_keys)
                     elif isinstance(item, UnitFailed):
-                        store.write_failure(item.key, item.error_class, item.message, kind="unit")
+                        store.write_failure(item.key, item.error_class, item.message, kind=item.kind)
                         runner.unit_failed(t_start)
                     if runner.wake.is_set() or time.monotonic() - last_poll >= POLL_S:
                         runner.poll(t_start)
@@ -137,6 +144,11 @@ def run_batch(
                 for w in dict.fromkeys(st.warnings):
                     log.warning("discovery: %s", w)
                 if st.n_dicom == 0 and not st.n_unit_failures:
+                    if remote is not None:
+                        raise NoDicomError(
+                            f"no MR study on the DICOMweb server at {remote.conn.where} matches "
+                            "(ModalitiesInStudy=MR and the --since/--study-description filters)"
+                        )
                     raise NoDicomError(
                         f"no DICOM files found under the batch ROOT ({st.n_files} file(s) scanned)"
                     )

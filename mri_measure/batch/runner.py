@@ -150,7 +150,7 @@ class Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, StudyParcel(found.key, found.study), self.spec,
+            measure_study_task, StudyParcel(found.key, found.remote or found.study), self.spec,
             key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())
