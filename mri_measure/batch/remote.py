@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import DicomwebError
+from ..errors import DicomwebError, NoDicomError
 from ..io.dicomweb import Connection, open_client, search_mr_studies
 from ..types import Study
 from .discovery import DiscoveryStats, FoundStudy, Tick, UnitFailed
@@ -84,12 +84,21 @@ class RemoteDiscovery:
     and :class:`Tick`, like the file discovery."""
 
     def __init__(self, query: RemoteQuery) -> None:
+        """Searches at once (before any cluster starts): an unreachable server, refused
+        credentials or no matching study fail here, in a second, with one line."""
         self.query = query
         self.stats = DiscoveryStats()
+        q = query
+        self.hits = search_mr_studies(q.conn, since=q.since, description=q.description, limit=q.limit)
+        if not self.hits:
+            raise NoDicomError(
+                f"no MR study on the DICOMweb server at {q.conn.where} matches "
+                "(ModalitiesInStudy=MR and the --since/--study-description/--limit filters)"
+            )
 
     def __iter__(self) -> Iterator[FoundStudy | UnitFailed | Tick]:
         q, st = self.query, self.stats
-        hits = search_mr_studies(q.conn, since=q.since, description=q.description, limit=q.limit)
+        hits = self.hits
         st.n_units = 1
         client = open_client(q.conn, pool_size=1)
         for hit in hits:

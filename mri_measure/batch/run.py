@@ -89,6 +89,8 @@ def run_batch(
             raise OptionError("--out must not be inside ROOT: batch never writes into its input")
     if timeout_per_study <= 0:
         raise OptionError("--timeout-per-study must be positive")
+    # a DICOMweb server is asked first: unreachable or refusing, it fails before any worker starts
+    remote_discovery = RemoteDiscovery(remote) if remote is not None else None
     store = BatchStore(out)
     spec = segmenter or segmenter_spec(model, device)
     summary = BatchSummary()
@@ -109,7 +111,7 @@ def run_batch(
             identity = Identity(warm["model"].get("sha256"),
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
-            discovery = RemoteDiscovery(remote) if remote is not None else StreamingDiscovery(root)
+            discovery = remote_discovery or StreamingDiscovery(root)
             bar.start_clock()
             t_proc = time.monotonic()
             c_proc = time.process_time()
@@ -144,11 +146,6 @@ def run_batch(
                 for w in dict.fromkeys(st.warnings):
                     log.warning("discovery: %s", w)
                 if st.n_dicom == 0 and not st.n_unit_failures:
-                    if remote is not None:
-                        raise NoDicomError(
-                            f"no MR study on the DICOMweb server at {remote.conn.where} matches "
-                            "(ModalitiesInStudy=MR and the --since/--study-description filters)"
-                        )
                     raise NoDicomError(
                         f"no DICOM files found under the batch ROOT ({st.n_files} file(s) scanned)"
                     )

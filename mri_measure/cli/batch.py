@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g = s.add_argument_group("DICOMweb study filters (ROOT is a URL)")
     g.add_argument("--since", metavar="DATE", help="only studies from this StudyDate on (YYYY-MM-DD)")
     g.add_argument("--study-description", metavar="PATTERN",
-                   help="only studies whose StudyDescription matches (* and ? wildcards, as the server matches)")
+                   help="only studies whose StudyDescription matches (* and ? wildcards, case-insensitive)")
     g.add_argument("--limit", type=int, metavar="N", help="at most N studies (the oldest first)")
     from . import dicomweb
 

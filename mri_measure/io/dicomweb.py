@@ -207,6 +207,10 @@ def open_client(conn: Connection, *, pool_size: int = DEFAULT_WORKERS) -> Any:
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     client = DICOMwebClient(conn.root, session=session, headers=headers or None, timeout=conn.timeout_s)
+    # dicomweb_client's own retrying repeats *every* exception (a refused connection, a
+    # timeout) five times with back-off (30 s and more); _request retries only what
+    # a busy server answers (429/502/503/504), a few times, briefly
+    client.set_http_retry_params(retry=False)
     return client
 
 
@@ -243,13 +247,25 @@ def _explain(exc: BaseException, conn: Connection, what: str) -> DicomwebError:
     return DicomwebError(f"the DICOMweb server at {at} sent an unusable answer to {what} ({type(exc).__name__})")
 
 
+#: answers of a busy server, retried RETRIES times after RETRY_WAIT_S, 2 × RETRY_WAIT_S, …
+RETRY_STATUS = (429, 502, 503, 504)
+RETRIES = 3
+RETRY_WAIT_S = 0.5
+
+
 def _request(conn: Connection, what: str, call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except DicomwebError:
-        raise
-    except Exception as exc:  # requests, retrying and decoding errors: one line each
-        raise _explain(exc, conn, what) from None
+    for attempt in range(RETRIES + 1):
+        try:
+            return call()
+        except DicomwebError:
+            raise
+        except Exception as exc:  # requests and decoding errors: one line each
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status in RETRY_STATUS and attempt < RETRIES:
+                time.sleep(RETRY_WAIT_S * 2 ** attempt)
+                continue
+            raise _explain(exc, conn, what) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _value(item: dict, tag: str) -> str | None:
@@ -339,10 +355,16 @@ def fetch_study(
     t0 = time.perf_counter()
     datasets = study_metadata(client, conn, study_uid)
     report.n_series_in_study = len({str(ds.get("SeriesInstanceUID", "")) for ds in datasets})
+    wanted = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
     if select is not None:
-        wanted = set(select(study_from_metadata(study_uid, datasets)))
-    else:
-        wanted = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+        try:
+            study = study_from_metadata(study_uid, datasets)
+        except NoDicomError:
+            # a server whose metadata holds only the main tags (no geometry, no timing):
+            # nothing to choose with, so every series is retrieved and chosen from the files
+            log.warning("DICOMweb: the study metadata holds no image geometry; retrieving every series")
+        else:
+            wanted = set(select(study))
     todo = [
         (str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
         for ds in datasets
@@ -413,16 +435,19 @@ def search_mr_studies(
 ) -> list[StudyHit]:
     """Every MR study on the server (QIDO-RS, ``ModalitiesInStudy=MR``), oldest first.
 
-    ``since``: ``YYYYMMDD`` (StudyDate on or after); ``description``: a
-    StudyDescription pattern with ``*``/``?`` wildcards (matched by the
-    server); ``limit``: at most that many studies.
+    ``since``: ``YYYYMMDD`` (StudyDate on or after; asked of the server and
+    checked here); ``description``: a StudyDescription pattern with ``*``/``?``
+    wildcards, matched here, case-insensitively (servers differ: Orthanc finds
+    nothing for a value with spaces); ``limit``: at most that many studies, the
+    oldest first.
     """
+    import fnmatch
+
     client = open_client(conn)
     filters: dict[str, Any] = {"ModalitiesInStudy": "MR"}
     if since:
         filters["StudyDate"] = f"{since}-"
-    if description:
-        filters["StudyDescription"] = description
+    pattern = description.upper() if description else None
     fields = ["StudyInstanceUID", "StudyDate", "StudyDescription", "ModalitiesInStudy"]
     hits: list[StudyHit] = []
     seen: set[str] = set()
@@ -436,7 +461,12 @@ def search_mr_studies(
             if not uid or uid in seen or (mods and "MR" not in [str(m).upper() for m in mods]):
                 continue
             seen.add(uid)
-            hits.append(StudyHit(uid, _value(item, "00080020"), _value(item, "00081030") or ""))
+            hit = StudyHit(uid, _value(item, "00080020"), _value(item, "00081030") or "")
+            if since and (hit.study_date or "") < since:
+                continue
+            if pattern and not fnmatch.fnmatchcase(hit.study_description.upper(), pattern):
+                continue
+            hits.append(hit)
         if len(batch) < page:
             break
         offset += len(batch)
