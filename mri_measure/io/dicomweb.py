@@ -276,13 +276,9 @@ def _value(item: dict, tag: str) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 
-def study_metadata(client: Any, conn: Connection, study_uid: str) -> list[Any]:
-    """Headers of every instance of the study (WADO-RS metadata, no pixels), as pydicom Datasets."""
+def _datasets(items: Sequence[dict]) -> list[Any]:
     from pydicom import Dataset
 
-    items = _request(conn, "the study", lambda: client.retrieve_study_metadata(study_uid))
-    if not items:
-        raise DicomwebError(f"the study was not found on the DICOMweb server at {conn.where} (no instances)")
     out = []
     for item in items:
         try:
@@ -292,6 +288,27 @@ def study_metadata(client: Any, conn: Connection, study_uid: str) -> list[Any]:
     if len(out) < len(items):
         log.warning("DICOMweb: %d instance(s) with unreadable metadata were left out", len(items) - len(out))
     return out
+
+
+def study_series(client: Any, conn: Connection, study_uid: str) -> list[tuple[str, str]]:
+    """``(SeriesInstanceUID, Modality)`` of every series of the study (QIDO-RS)."""
+    items = _request(conn, "the study", lambda: client.search_for_series(
+        study_uid, fields=["SeriesInstanceUID", "Modality"], get_remaining=True))
+    out = [(uid, (_value(i, "00080060") or "").upper()) for i in items if (uid := _value(i, _SERIES_UID))]
+    if not out:
+        raise DicomwebError(f"the study was not found on the DICOMweb server at {conn.where} (no series)")
+    return out
+
+
+def series_metadata(client: Any, conn: Connection, study_uid: str, series: Sequence[str],
+                    workers: int = DEFAULT_WORKERS) -> list[Any]:
+    """Headers of every instance of ``series`` (WADO-RS metadata, no pixels), as pydicom Datasets."""
+    def one(uid: str) -> list[dict]:
+        return _request(conn, "the series metadata", lambda: client.retrieve_series_metadata(study_uid, uid))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(series)))) as pool:
+        items = [item for got in pool.map(one, series) for item in got]
+    return _datasets(items)
 
 
 def study_from_metadata(study_uid: str, datasets: Sequence[Any]) -> Study:
@@ -343,54 +360,62 @@ def fetch_study(
 ) -> FetchReport:
     """Retrieve the instances of the series ``select(study)`` names into ``dest``.
 
-    ``select`` gets the study as built from the metadata (headers only) and
-    returns the SeriesInstanceUIDs to retrieve; it may raise (no axial T2,
-    ambiguous series) before any pixel is downloaded. Without it every series
-    is retrieved. Instances are written as ``dest/<n>.dcm`` as they arrive,
-    ``workers`` at a time, as stored on the server (no transcoding).
+    The study's series list (QIDO-RS) comes first; the metadata (WADO-RS,
+    headers only) of its MR series (not SEG, SR or other derived objects) is
+    read in parallel and turned into the :class:`Study` discovery would build;
+    ``select`` gets that study and returns the SeriesInstanceUIDs to retrieve —
+    it may raise (no axial T2, ambiguous series) before any pixel is downloaded.
+    Without it every MR series is retrieved. Each chosen series is one streamed
+    WADO-RS answer (``workers`` series at a time), every instance written as
+    ``dest/<series>-<n>.dcm`` as it arrives, as stored on the server (no transcoding).
     """
     out = Path(dest)
     report = FetchReport(study_uid)
     client = open_client(conn, pool_size=workers)
     t0 = time.perf_counter()
-    datasets = study_metadata(client, conn, study_uid)
-    report.n_series_in_study = len({str(ds.get("SeriesInstanceUID", "")) for ds in datasets})
-    wanted = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    all_series = study_series(client, conn, study_uid)
+    report.n_series_in_study = len(all_series)
+    candidates = [uid for uid, modality in all_series if modality in ("MR", "")]
+    if not candidates:
+        raise DicomwebError("the DICOMweb study has no MR series to measure")
+    wanted = set(candidates)
     if select is not None:
+        datasets = series_metadata(client, conn, study_uid, candidates, workers)
         try:
             study = study_from_metadata(study_uid, datasets)
         except NoDicomError:
             # a server whose metadata holds only the main tags (no geometry, no timing):
-            # nothing to choose with, so every series is retrieved and chosen from the files
-            log.warning("DICOMweb: the study metadata holds no image geometry; retrieving every series")
+            # nothing to choose with, so every MR series is retrieved and chosen from the files
+            log.warning("DICOMweb: the series metadata holds no image geometry; retrieving every MR series")
         else:
             wanted = set(select(study))
-    todo = [
-        (str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
-        for ds in datasets
-        if "SOPInstanceUID" in ds and str(ds.get("SeriesInstanceUID", "")) in wanted
-    ]
-    report.series = tuple(sorted(wanted))
+    report.series = tuple(uid for uid in candidates if uid in wanted)
     report.metadata_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     lock = threading.Lock()
 
-    def one(job: tuple[int, tuple[str, str]]) -> None:
-        n, (series_uid, sop_uid) = job
-        ds = _request(conn, "an instance", lambda: client.retrieve_instance(
-            study_uid, series_uid, sop_uid, media_types=_AS_STORED))
-        size = _write_instance(ds, out / f"{n:06d}.dcm")
-        with lock:
-            report.n_instances += 1
-            report.n_bytes += size
+    def one(job: tuple[int, str]) -> None:
+        k, series_uid = job
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="wado") as pool:
-        for _ in pool.map(one, enumerate(todo)):
+        def stream() -> None:
+            n = 0
+            for ds in client.iter_series(study_uid, series_uid, media_types=_AS_STORED):
+                n += 1
+                size = _write_instance(ds, out / f"{k:03d}-{n:06d}.dcm")
+                with lock:
+                    report.n_instances += 1
+                    report.n_bytes += size
+
+        _request(conn, "the series", stream)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(report.series) or 1)),
+                            thread_name_prefix="wado") as pool:
+        for _ in pool.map(one, enumerate(report.series)):
             pass
     report.retrieve_s = time.perf_counter() - t1
     log.info(
         "DICOMweb: retrieved %d instance(s) of %d/%d series (%.1f MB) in %.2f s",
-        report.n_instances, len(wanted), report.n_series_in_study, report.n_bytes / 1e6,
+        report.n_instances, len(report.series), report.n_series_in_study, report.n_bytes / 1e6,
         report.metadata_s + report.retrieve_s,
     )
     return report
