@@ -17,8 +17,13 @@ back into a study), so storing results does not make ``--resume`` redo it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ..errors import DicomwebError, NoDicomError
 from ..io.dicomweb import Connection, open_client, search_mr_studies
@@ -96,23 +101,114 @@ class RemoteDiscovery:
                 "(ModalitiesInStudy=MR and the --since/--study-description/--limit filters)"
             )
 
+        self.prefetch: Prefetch | None = None
+
     def __iter__(self) -> Iterator[FoundStudy | UnitFailed | Tick]:
         q, st = self.query, self.stats
-        hits = self.hits
         st.n_units = 1
         client = open_client(q.conn, pool_size=1)
-        for hit in hits:
+        for hit in self.hits:
             key = opaque_key(hit.study_instance_uid)
             try:
                 sops = measured_instances(q.conn, client, hit.study_instance_uid)
             except DicomwebError as exc:
                 st.n_unit_failures += 1
-                yield UnitFailed(key, type(exc).__name__, str(exc))
+                yield UnitFailed(key, type(exc).__name__, str(exc), kind="study")
                 continue
             st.n_files += len(sops)
             st.n_dicom += len(sops)
             st.n_studies += 1
             placeholder = Study(hit.study_instance_uid, (), hit.study_description)
             remote = RemoteStudy(q.conn, hit.study_instance_uid, q.fetch_workers)
-            yield FoundStudy(key, placeholder, fingerprint(sops), len(sops), remote=remote)
+            found = FoundStudy(key, placeholder, fingerprint(sops), len(sops), remote=remote)
+            if self.prefetch is None or self.prefetch.skip(found):
+                yield found
+            else:
+                yield from self.prefetch.add(found)
             yield Tick()
+        if self.prefetch is not None:
+            yield from self.prefetch.drain()
+
+
+class Prefetch:
+    """Retrieve studies on the batch client while the workers measure earlier ones
+    (the embedded cluster only: its workers see this machine's files).
+
+    A study is fetched into ``cache/<key>`` (the series it needs, as
+    ``measure URL`` does) by one background thread, discovered there, and
+    handed on as an ordinary :class:`FoundStudy` of local files — the workers
+    then run exactly the file batch. At most ``ahead`` fetched studies wait or
+    run at a time (disk use is bounded); a folder is removed once its study is
+    ``finished`` (recorded), and the whole cache by :meth:`close`.
+    """
+
+    def __init__(self, cache: Path, ahead: int, finished: Callable[[str], bool],
+                 skip: Callable[[FoundStudy], bool]) -> None:
+        self.cache, self.ahead = cache, max(1, ahead)
+        self.finished, self.skip = finished, skip
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self.queue: deque[tuple[FoundStudy, Future]] = deque()
+        self.live: set[str] = set()  # keys whose folder exists
+
+    def _fetch(self, found: FoundStudy) -> FoundStudy | UnitFailed:
+        from ..errors import MriMeasureError
+        from ..io import discover
+        from ..io.dicomweb import fetch_study
+        from ..logs import redact
+        from ..pipeline import needed_series
+
+        folder = self.cache / found.key
+        folder.mkdir(parents=True, exist_ok=True)
+        remote = found.remote
+        try:
+            fetch_study(remote.conn, remote.study_instance_uid, folder, select=needed_series,
+                        workers=remote.fetch_workers)
+            studies = [s for s in discover(folder).studies if s.study_instance_uid == remote.study_instance_uid]
+            if not studies:
+                raise DicomwebError("the retrieved instances do not belong to the study asked for")
+        except MriMeasureError as exc:
+            return UnitFailed(found.key, type(exc).__name__, str(exc), kind="study")
+        except Exception as exc:  # a bug or a library failure: recorded, redacted, the rest carry on
+            return UnitFailed(found.key, type(exc).__name__, "internal error: " + redact(str(exc)), kind="study")
+        return replace(found, study=studies[0], remote=None)
+
+    def _sweep(self) -> None:
+        for key in [k for k in self.live if self.finished(k)]:
+            shutil.rmtree(self.cache / key, ignore_errors=True)
+            self.live.discard(key)
+
+    def _ready(self, wait: bool) -> Iterator[FoundStudy | UnitFailed | Tick]:
+        while self.queue and (self.queue[0][1].done() or wait):
+            found, fut = self.queue[0]
+            if not fut.done():
+                yield Tick()
+                time.sleep(0.02)
+                continue
+            self.queue.popleft()
+            item = fut.result()
+            if isinstance(item, UnitFailed):
+                shutil.rmtree(self.cache / found.key, ignore_errors=True)
+                self.live.discard(found.key)
+            yield item
+
+    def add(self, found: FoundStudy) -> Iterator[FoundStudy | UnitFailed | Tick]:
+        self._sweep()
+        while len(self.live) >= self.ahead:  # enough fetched ahead: let the workers catch up
+            yield from self._ready(wait=False)
+            yield Tick()
+            time.sleep(0.05)
+            self._sweep()
+        self.live.add(found.key)
+        self.queue.append((found, self.pool.submit(self._fetch, found)))
+        yield from self._ready(wait=False)
+
+    def drain(self) -> Iterator[FoundStudy | UnitFailed | Tick]:
+        yield from self._ready(wait=True)
+
+    def sweep(self) -> None:
+        """Remove the folders of finished studies (the run loop calls it while it waits)."""
+        self._sweep()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.cache, ignore_errors=True)

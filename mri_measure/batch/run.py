@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
@@ -44,7 +45,7 @@ from .. import __version__
 from .cluster import open_client, quiet_distributed
 from .discovery import FoundStudy, StreamingDiscovery, UnitFailed
 from .progress import Counts, ProgressBar
-from .remote import RemoteDiscovery, RemoteQuery
+from .remote import Prefetch, RemoteDiscovery, RemoteQuery
 from .runner import POLL_S, BatchSummary, Runner
 from .store import BatchStore, Identity
 from .worker import SegmenterSpec, warm_up_task
@@ -91,6 +92,7 @@ def run_batch(
         raise OptionError("--timeout-per-study must be positive")
     # a DICOMweb server is asked first: unreachable or refusing, it fails before any worker starts
     remote_discovery = RemoteDiscovery(remote) if remote is not None else None
+    prefetch: Prefetch | None = None
     store = BatchStore(out)
     spec = segmenter or segmenter_spec(model, device)
     summary = BatchSummary()
@@ -112,6 +114,15 @@ def run_batch(
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary)
             discovery = remote_discovery or StreamingDiscovery(root)
+            if remote_discovery is not None and scheduler is None:
+                # embedded cluster: its workers read this machine's files, so the client
+                # fetches the next studies while they measure (the fetch overlaps the work)
+                remote_discovery.prefetch = prefetch = Prefetch(
+                    Path(tempfile.mkdtemp(prefix="mri-measure-dicomweb-batch-")),
+                    ahead=max(1, summary.n_workers) + 1,
+                    finished=lambda k: k in runner.ok_keys or k in runner.failed_keys,
+                    skip=lambda f: resume and store.is_done(f.key, identity, f.fingerprint),
+                )
             bar.start_clock()
             t_proc = time.monotonic()
             c_proc = time.process_time()
@@ -152,12 +163,16 @@ def run_batch(
                 while runner.busy():
                     runner.poll(t_start)
                     bar.update(counts)
+                    if prefetch is not None:
+                        prefetch.sweep()
                     runner.wake.wait(POLL_S)
                 summary.processing_s = time.monotonic() - t_proc
                 summary.client_cpu_s = time.process_time() - c_proc
             finally:
                 runner.close()
                 bar.close(counts)
+                if prefetch is not None:
+                    prefetch.close()
     except KeyboardInterrupt:
         store.consolidate()  # what finished so far is in the tables; --resume does the rest
         raise

@@ -272,3 +272,23 @@ def test_connection_never_shows_secrets_and_urls_are_checked():
         Connection.from_options("https://pacs.example/dw", user="u", password_env="NOPE", environ={})
     with pytest.raises(DicomwebError, match="/studies/"):
         split_study_url("https://pacs.example/dicom-web")
+
+
+def test_a_worker_of_a_remote_cluster_retrieves_its_study_itself(orthanc, batch_on_pacs, tmp_path, monkeypatch):
+    """With --scheduler the workers may not see the client's files: each retrieves its
+    study into its own temporary folder (removed afterwards) and measures it."""
+    import tempfile
+
+    from mri_measure.batch.remote import RemoteStudy
+    from mri_measure.batch.worker import StudyParcel, measure_study_task
+    from mri_measure.io.dicomweb import Connection
+    from mri_measure.testing.truth import truth_spec
+
+    truth_dir, uids = batch_on_pacs
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    remote = RemoteStudy(Connection(orthanc.dicomweb, user=USER, password=PASSWORD), uids[0])
+    assert PASSWORD not in repr(remote)
+    res = measure_study_task(StudyParcel("key", remote), truth_spec(truth_dir))
+    assert res["ok"], res
+    assert res["doc"]["study"]["study_instance_uid"] == uids[0] and res["doc"]["slices"]
+    assert list(tmp_path.iterdir()) == [], "the worker's temporary folder was left behind"
