@@ -14,7 +14,7 @@ from typing import Any
 
 def add_options(s: argparse.ArgumentParser, *, store: bool = True) -> None:
     g = s.add_argument_group(
-        "DICOMweb (when the input is an http(s):// URL, or with --store-to)",
+        "DICOMweb (when the input is an http(s):// URL" + (", or with --store-to)" if store else ")"),
         "credentials come from the environment: MRI_MEASURE_DICOMWEB_USER, "
         "MRI_MEASURE_DICOMWEB_PASSWORD, MRI_MEASURE_DICOMWEB_TOKEN (bearer), "
         "MRI_MEASURE_DICOMWEB_CA_BUNDLE",
@@ -31,7 +31,7 @@ def add_options(s: argparse.ArgumentParser, *, store: bool = True) -> None:
     g.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds to wait for each DICOMweb answer (default 60)")
     g.add_argument("--fetch-workers", type=int, default=8, metavar="N",
-                   help="instances retrieved in parallel (default 8)")
+                   help="series metadata and series retrieved in parallel (default 8)")
 
 
 def connection(args: argparse.Namespace, root: str) -> Any:

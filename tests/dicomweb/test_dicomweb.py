@@ -174,7 +174,10 @@ def test_batch_over_dicomweb_resumes_after_sigkill_measuring_every_study_once(or
     cmd = [sys.executable, "-m", "mri_measure.testing.cli", "--truth", str(truth_dir), "batch",
            orthanc.dicomweb, "--out", str(out), "--workers", "1", "--since", "2025-01-01",
            "--study-description", "BATCH*"]
-    proc = subprocess.Popen(cmd, start_new_session=True, env=_auth_env(), cwd=ROOT,
+    tmp = tmp_path / "tmp"  # TMPDIR of the runs: where the prefetch cache lives
+    tmp.mkdir()
+    env = {**_auth_env(), "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(cmd, start_new_session=True, env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -194,9 +197,11 @@ def test_batch_over_dicomweb_resumes_after_sigkill_measuring_every_study_once(or
     assert 1 <= n_before < len(uids)
     assert not (out / "results.csv").exists()
 
-    res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=_auth_env(), cwd=ROOT,
+    left = sorted(tmp.glob("mri-measure-dicomweb-batch-*"))  # SIGKILL: no chance to clean up
+    res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=180)
     assert res.returncode == 0, res.stderr
+    assert sorted(tmp.glob("mri-measure-dicomweb-batch-*")) == left, "the finished run left its cache"
     assert f"{n_before} already done" in res.stdout and f"{len(uids) - n_before} measured" in res.stdout
     assert PASSWORD not in res.stdout + res.stderr
     rows = read_results_csv(out)
