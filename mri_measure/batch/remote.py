@@ -71,13 +71,13 @@ def normalise_date(text: str) -> str:
 
 def measured_instances(conn: Connection, client, study_uid: str) -> list[str]:
     """SOPInstanceUIDs of the study's images (QIDO-RS), without SEG and SR."""
-    from ..io.dicomweb import _request, _value
+    from ..io.dicomweb import first_value, request
 
-    items = _request(conn, "the study", lambda: client.search_for_instances(
+    items = request(conn, "the study", lambda: client.search_for_instances(
         study_uid, fields=["SOPInstanceUID", "SOPClassUID"], get_remaining=True))
     out = []
     for item in items:
-        sop, cls = _value(item, "00080018"), _value(item, "00080016") or ""
+        sop, cls = first_value(item, "00080018"), first_value(item, "00080016") or ""
         if sop and not cls.startswith(_DERIVED_CLASS_PREFIXES):
             out.append(sop)
     return out
