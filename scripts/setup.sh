@@ -29,9 +29,10 @@ if [[ $mode == test ]]; then
   command -v Xvfb >/dev/null || need+=(xvfb)
   command -v dciodvfy >/dev/null || need+=(dicom3tools)
   command -v pdftoppm >/dev/null || need+=(poppler-utils)
-  # a real PACS for tests/dicomweb (started by the tests themselves, never as a service)
-  command -v Orthanc >/dev/null || [[ -x /usr/sbin/Orthanc ]] || need+=(orthanc)
-  ls /usr/share/orthanc/plugins/libOrthancDicomWeb.so >/dev/null 2>&1 || need+=(orthanc-dicomweb)
+  # a real PACS for tests/dicomweb: the tests start their own Orthanc on a free loopback port
+  # (the package's system service, where the init system starts one, is not used)
+  dpkg -s orthanc >/dev/null 2>&1 || need+=(orthanc)
+  dpkg -s orthanc-dicomweb >/dev/null 2>&1 || need+=(orthanc-dicomweb)
   for lib in libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-xinput0 libxcb-image0 \
              libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0 \
              libgl1 libegl1 libfontconfig1 libdbus-1-3; do
