@@ -154,11 +154,12 @@ def test_measure_url_gives_the_cd_numbers_and_store_to_adds_new_seg_and_sr_serie
 def test_qido_filters_select_by_date_description_and_limit(orthanc, batch_on_pacs, sample_on_pacs):
     from mri_measure.io.dicomweb import Connection, search_mr_studies
 
-    _, uids = batch_on_pacs
+    _, uids, bad = batch_on_pacs
     conn = Connection(orthanc.dicomweb, user=USER, password=PASSWORD)
     every = [h.study_instance_uid for h in search_mr_studies(conn)]
-    assert set(uids) | {sample_on_pacs} <= set(every)
-    assert [h.study_instance_uid for h in search_mr_studies(conn, since="20250101")] == uids
+    assert set(uids) | {sample_on_pacs, bad} <= set(every)
+    assert [h.study_instance_uid for h in search_mr_studies(conn, since="20250101")] == uids + [bad]
+    assert [h.study_instance_uid for h in search_mr_studies(conn, since="20250103")] == [uids[2], bad]
     assert [h.study_instance_uid for h in search_mr_studies(conn, description="BATCH PHANTOM 3")] == [uids[2]]
     assert [h.study_instance_uid for h in search_mr_studies(conn, since="20250102", description="BATCH*",
                                                             limit=2)] == uids[1:3]
@@ -166,10 +167,12 @@ def test_qido_filters_select_by_date_description_and_limit(orthanc, batch_on_pac
 
 @pytest.mark.slow
 def test_batch_over_dicomweb_resumes_after_sigkill_measuring_every_study_once(orthanc, batch_on_pacs, tmp_path):
+    """Three good studies and one without an axial T2: killed mid-run and resumed,
+    each good study is measured once, the bad one is recorded as failed."""
     from mri_measure.batch.store import opaque_key
     from tests.batch.batch_archive import read_errors_csv, read_results_csv
 
-    truth_dir, uids = batch_on_pacs
+    truth_dir, uids, bad = batch_on_pacs
     out = tmp_path / "OUT"
     cmd = [sys.executable, "-m", "mri_measure.testing.cli", "--truth", str(truth_dir), "batch",
            orthanc.dicomweb, "--out", str(out), "--workers", "1", "--since", "2025-01-01",
@@ -200,15 +203,18 @@ def test_batch_over_dicomweb_resumes_after_sigkill_measuring_every_study_once(or
     left = sorted(tmp.glob("mri-measure-dicomweb-batch-*"))  # SIGKILL: no chance to clean up
     res = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, cwd=ROOT,
                          timeout=180)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 3, res.stderr  # 3: some study failed (the bad one)
     assert sorted(tmp.glob("mri-measure-dicomweb-batch-*")) == left, "the finished run left its cache"
     assert f"{n_before} already done" in res.stdout and f"{len(uids) - n_before} measured" in res.stdout
+    assert "1 failed" in res.stdout
     assert PASSWORD not in res.stdout + res.stderr
     rows = read_results_csv(out)
     pairs = [(r["study_key"], r["level"]) for r in rows]
     assert len(pairs) == len(set(pairs)), "a study was measured twice"
     assert {k for k, _ in pairs} == {opaque_key(u) for u in uids}
-    assert read_errors_csv(out) == []
+    errors = read_errors_csv(out)
+    assert [(e["key"], e["error_class"]) for e in errors] == [(opaque_key(bad), "NoAxialT2Error")]
+    assert "axial T2" in errors[0]["message"] and "\n" not in errors[0]["message"]
     for done in (out / "studies").glob("*/DONE"):
         doc = json.loads((done.parent / "measurements.json").read_text())
         assert doc["model"]["name"] == "truth" and doc["slices"]
@@ -289,7 +295,7 @@ def test_a_worker_of_a_remote_cluster_retrieves_its_study_itself(orthanc, batch_
     from mri_measure.io.dicomweb import Connection
     from mri_measure.testing.truth import truth_spec
 
-    truth_dir, uids = batch_on_pacs
+    truth_dir, uids, _ = batch_on_pacs
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     remote = RemoteStudy(Connection(orthanc.dicomweb, user=USER, password=PASSWORD), uids[0])
     assert PASSWORD not in repr(remote)
@@ -297,3 +303,40 @@ def test_a_worker_of_a_remote_cluster_retrieves_its_study_itself(orthanc, batch_
     assert res["ok"], res
     assert res["doc"]["study"]["study_instance_uid"] == uids[0] and res["doc"]["slices"]
     assert list(tmp_path.iterdir()) == [], "the worker's temporary folder was left behind"
+
+
+def test_bearer_token_is_sent_and_a_403_is_one_line(tmp_path):
+    """A bearer token reaches the server as `Authorization: Bearer …` (a stdlib HTTP
+    server records what arrives; Orthanc has no token auth) and a 403 is one line."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mri_measure.errors import DicomwebError
+    from mri_measure.io.dicomweb import Connection, fetch_study
+
+    seen: list[str | None] = []
+
+    class Forbidden(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        conn = Connection.from_options(f"http://127.0.0.1:{server.server_port}/dicom-web",
+                                       environ={"MRI_MEASURE_DICOMWEB_TOKEN": "tok-98765"})
+        with pytest.raises(DicomwebError) as err:
+            fetch_study(conn, "1.2.3", tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Bearer tok-98765"]
+    message = str(err.value)
+    assert "HTTP 403" in message and "\n" not in message and "tok-98765" not in message
