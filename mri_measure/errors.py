@@ -54,3 +54,9 @@ class OptionError(MriMeasureError):
 class OutputError(MriMeasureError):
     """The output folder cannot be used: not a folder, not writable, no free
     space, busy with another run, or holding another study's results."""
+
+
+class DicomwebError(InputError):
+    """A DICOMweb server could not be used: unreachable, credentials refused
+    (401/403), study not found (404), a timeout, or another HTTP failure.
+    Messages name the server only as ``scheme://host:port`` (never credentials)."""

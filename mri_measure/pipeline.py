@@ -225,6 +225,16 @@ def _choose_study(studies: Sequence[Study], series: str | None) -> Study:
     )
 
 
+def needed_series(study: Study, series: str | None = None) -> tuple[str, ...]:
+    """SeriesInstanceUIDs the analysis of ``study`` reads: the chosen axial T2
+    series, the sagittal T2 and the 3-D volume (what a PACS fetch retrieves).
+    Raises what :func:`choose_stacks` raises, before any pixel is read."""
+    choice = choose_stacks(study, series)
+    uids = [s.series_instance_uid for s in choice.axial]
+    uids += [s.series_instance_uid for s in (choice.sagittal, choice.volume) if s is not None]
+    return tuple(dict.fromkeys(uids))
+
+
 # --------------------------------------------------------------------------- analysis
 
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install everything mri-measure needs into the project's own virtual environment .venv
 # (in the repository root; never the system's site-packages), on Debian/Ubuntu, Python >= 3.10.
-#   bash scripts/setup.sh          # .venv with the model + batch extras (enough to run mri-measure)
+#   bash scripts/setup.sh          # .venv with the model + batch + pacs extras (enough to run mri-measure)
 #   bash scripts/setup.sh --test   # + every extra (napari, test) and the system packages the test
 #                                  #   suite uses (xvfb, Qt xcb libs, dicom3tools for dciodvfy,
-#                                  #   poppler-utils for pdftoppm/pdftotext)
+#                                  #   poppler-utils for pdftoppm/pdftotext, orthanc + orthanc-dicomweb for
+#                                  #   the DICOMweb tests against a real PACS)
 # Idempotent: a healthy .venv set up from the same pyproject.toml is reused as is (seconds).
 # Afterwards: `source .venv/bin/activate`, or call .venv/bin/python / .venv/bin/mri-measure.
 set -euo pipefail
@@ -28,6 +29,10 @@ if [[ $mode == test ]]; then
   command -v Xvfb >/dev/null || need+=(xvfb)
   command -v dciodvfy >/dev/null || need+=(dicom3tools)
   command -v pdftoppm >/dev/null || need+=(poppler-utils)
+  # a real PACS for tests/dicomweb: the tests start their own Orthanc on a free loopback port
+  # (the package's system service, where the init system starts one, is not used)
+  dpkg -s orthanc >/dev/null 2>&1 || need+=(orthanc)
+  dpkg -s orthanc-dicomweb >/dev/null 2>&1 || need+=(orthanc-dicomweb)
   for lib in libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-xinput0 libxcb-image0 \
              libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0 \
              libgl1 libegl1 libfontconfig1 libdbus-1-3; do
@@ -70,7 +75,7 @@ want() {
 }
 stamp_ok() { [[ -f $VENV/.setup-$1 && "$(cat "$VENV/.setup-$1")" == "$(want "$1")" ]]; }
 
-extras="model,batch"; [[ $mode == test ]] && extras="all"
+extras="model,batch,pacs"; [[ $mode == test ]] && extras="all"
 installed_here() {  # the editable install points at this checkout (run from / so ./ is not on sys.path)
   (cd / && "$VPY" -c 'import sys, mri_measure; sys.exit(not mri_measure.__file__.startswith(sys.argv[1]))' \
      "$ROOT/" 2>/dev/null)

@@ -97,6 +97,8 @@ def _extras_for(relpath: str) -> set[str]:
             extras.add("model")
         if part.startswith("batch"):  # mri_measure/batch/, batch_*.py, cli/batch.py
             extras.add("batch")
+        if part == "dicomweb":  # io/dicomweb.py: the DICOMweb client
+            extras.add("pacs")
         if part == "testing":  # fault injection + truth segmenter, used by the batch tests
             extras.update(("model", "batch"))
     return extras

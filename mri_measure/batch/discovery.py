@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .store import fingerprint, opaque_key
 from ..errors import InputError
@@ -68,6 +69,7 @@ class FoundStudy:
     fingerprint: str
     n_images: int
     merged: bool = False  # re-emitted after the walk with images from several units
+    remote: Any = None  # batch.remote.RemoteStudy: retrieved by the worker (``study`` is a placeholder)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class UnitFailed:
     key: str
     error_class: str
     message: str
+    kind: str = "unit"  # "study": a DICOMweb study whose instances could not be listed
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
@@ -44,6 +45,7 @@ from .. import __version__
 from .cluster import open_client, quiet_distributed
 from .discovery import FoundStudy, StreamingDiscovery, UnitFailed
 from .progress import Counts, ProgressBar
+from .remote import Prefetch, RemoteDiscovery, RemoteQuery
 from .runner import POLL_S, BatchSummary, Runner
 from .store import BatchStore, Identity
 from .worker import SegmenterSpec, warm_up_task
@@ -58,7 +60,7 @@ def segmenter_spec(model: str | None, device: str) -> SegmenterSpec:
 
 
 def run_batch(
-    root: str | os.PathLike[str],
+    root: str | os.PathLike[str] | RemoteQuery,
     out: str | os.PathLike[str],
     *,
     workers: int | None = None,
@@ -74,16 +76,25 @@ def run_batch(
     debug: bool = False,
 ) -> BatchSummary:
     """Measure every study under ``root`` into ``out``; see the module docstring.
-    ``reports``: also write each study's full output set into ``OUT/reports/<key>/``."""
+    ``reports``: also write each study's full output set into ``OUT/reports/<key>/``.
+
+    ``root`` may be a :class:`~mri_measure.batch.remote.RemoteQuery`: the MR
+    studies of a DICOMweb server (:mod:`mri_measure.batch.remote`).
+    """
     t_start = time.monotonic()
-    root = Path(root)
-    if not root.exists():
-        raise InputError("the batch ROOT does not exist; give a folder, CD or .zip holding DICOM studies")
-    root_real, out_real = root.resolve(), Path(out).resolve()
-    if out_real == root_real or root_real in out_real.parents:
-        raise OptionError("--out must not be inside ROOT: batch never writes into its input")
+    remote = root if isinstance(root, RemoteQuery) else None
+    if remote is None:
+        root = Path(root)  # type: ignore[arg-type]
+        if not root.exists():
+            raise InputError("the batch ROOT does not exist; give a folder, CD or .zip holding DICOM studies")
+        root_real, out_real = root.resolve(), Path(out).resolve()
+        if out_real == root_real or root_real in out_real.parents:
+            raise OptionError("--out must not be inside ROOT: batch never writes into its input")
     if timeout_per_study <= 0:
         raise OptionError("--timeout-per-study must be positive")
+    # a DICOMweb server is asked first: unreachable or refusing, it fails before any worker starts
+    remote_discovery = RemoteDiscovery(remote) if remote is not None else None
+    prefetch: Prefetch | None = None
     store = BatchStore(out)
     spec = segmenter or segmenter_spec(model, device)
     summary = BatchSummary()
@@ -105,7 +116,16 @@ def run_batch(
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary,
                             reports=reports)
-            discovery = StreamingDiscovery(root)
+            discovery = remote_discovery or StreamingDiscovery(root)
+            if remote_discovery is not None and scheduler is None:
+                # embedded cluster: its workers read this machine's files, so the client
+                # fetches the next studies while they measure (the fetch overlaps the work)
+                remote_discovery.prefetch = prefetch = Prefetch(
+                    Path(tempfile.mkdtemp(prefix="mri-measure-dicomweb-batch-")),
+                    ahead=max(1, summary.n_workers) + 1,
+                    finished=lambda k: k in runner.ok_keys or k in runner.failed_keys,
+                    skip=lambda f: resume and store.is_done(f.key, identity, f.fingerprint, reports=reports),
+                )
             bar.start_clock()
             t_proc = time.monotonic()
             c_proc = time.process_time()
@@ -128,7 +148,7 @@ def run_batch(
                             runner.enqueue(item)
                         counts.skipped = summary.skipped = len(skipped_keys)
                     elif isinstance(item, UnitFailed):
-                        store.write_failure(item.key, item.error_class, item.message, kind="unit")
+                        store.write_failure(item.key, item.error_class, item.message, kind=item.kind)
                         runner.unit_failed(t_start)
                     if runner.wake.is_set() or time.monotonic() - last_poll >= POLL_S:
                         runner.poll(t_start)
@@ -146,12 +166,16 @@ def run_batch(
                 while runner.busy():
                     runner.poll(t_start)
                     bar.update(counts)
+                    if prefetch is not None:
+                        prefetch.sweep()
                     runner.wake.wait(POLL_S)
                 summary.processing_s = time.monotonic() - t_proc
                 summary.client_cpu_s = time.process_time() - c_proc
             finally:
                 runner.close()
                 bar.close(counts)
+                if prefetch is not None:
+                    prefetch.close()
     except KeyboardInterrupt:
         store.consolidate()  # what finished so far is in the tables; --resume does the rest
         raise

@@ -152,7 +152,7 @@ class Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, StudyParcel(found.key, found.study), self.spec, self.reports,
+            measure_study_task, StudyParcel(found.key, found.remote or found.study), self.spec, self.reports,
             key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())

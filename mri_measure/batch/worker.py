@@ -165,7 +165,15 @@ def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec, reports: bool =
         from ..pipeline import analyse_study
         from ..report import report_to_dict
 
-        analysis = analyse_study(study, segmenter=seg)
+        if hasattr(study, "conn"):  # batch.remote.RemoteStudy: retrieve, then as a folder
+            from ..io.dicomweb import fetched_study
+            from ..pipeline import needed_series
+
+            with fetched_study(study.conn, study.study_instance_uid, select=needed_series,
+                               workers=study.fetch_workers) as (folder, _):
+                analysis = analyse_study(folder, segmenter=seg)
+        else:
+            analysis = analyse_study(study, segmenter=seg)
         doc = report_to_dict(analysis.report)
         files = render_reports(analysis) if reports else None
         del analysis

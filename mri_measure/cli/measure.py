@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 EXIT_OK = 0
 
@@ -19,7 +22,8 @@ def _level_override(text: str) -> tuple[str, str]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     s = subparsers.add_parser("measure", help="measure one study end to end")
-    s.add_argument("path", help="CD root, DICOMDIR, folder, .zip or single file")
+    s.add_argument("path", help="CD root, DICOMDIR, folder, .zip, single file, or a DICOMweb study URL "
+                   "(http(s)://host/dicom-web/studies/<StudyInstanceUID>)")
     s.add_argument("--out", help="write measurements.json/.csv, report.html/.pdf, seg.dcm, sr.dcm")
     s.add_argument("--overwrite", action="store_true",
                    help="replace another study's results in --out (this study's are always replaced)")
@@ -37,6 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     s.add_argument("--model", help="model bundle directory (default: the shipped model)")
+    from . import dicomweb
+
+    dicomweb.add_options(s)
     s.set_defaults(handler=run)
     return s
 
@@ -100,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
 
     options = dict(series=args.series, level_overrides=overrides or None, thresholds=thresholds,
                    device=args.device, model=args.model, progress=progress)
-    if args.out:  # --out checked before the analysis, written atomically after it
-        analysis, written = measure_to_folder(args.path, args.out, overwrite=args.overwrite, **options)
-    else:
-        analysis, written = analyse_study(args.path, **options), {}
+    with _input(args) as source, _output(args) as out:
+        if out:  # --out checked before the analysis, written atomically after it
+            analysis, written = measure_to_folder(source, out, overwrite=args.overwrite, **options)
+        else:
+            analysis, written = analyse_study(source, **options), {}
+        stored = _store(args, analysis, written) if args.store_to else None
     if sys.stderr.isatty() and not args.quiet and args.format == "table":
         print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
     if args.format == "json":
@@ -112,6 +121,46 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report_to_dict(analysis.report), indent=2))
     else:
         print(format_table(analysis.report))
-        if written:
+        if written and args.out:
             print(f"\nwrote {', '.join(sorted(p.name for p in written.values()))} to the output folder")
+    if stored:
+        print(stored, file=sys.stderr if args.format == "json" else sys.stdout)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _input(args: argparse.Namespace) -> Iterator[str]:
+    """The input as a path: a DICOMweb study URL is fetched (the series the
+    analysis needs) into a temporary folder that is removed afterwards."""
+    from ..io.dicomweb import is_url
+
+    if not is_url(args.path):
+        yield args.path
+        return
+    from ..io.dicomweb import fetched_study, split_study_url
+    from ..pipeline import needed_series
+    from . import dicomweb
+
+    root, study_uid = split_study_url(args.path)
+    conn = dicomweb.connection(args, root)
+    with fetched_study(conn, study_uid, select=lambda st: needed_series(st, args.series),
+                       workers=args.fetch_workers) as (folder, _):
+        yield str(folder)
+
+
+@contextlib.contextmanager
+def _output(args: argparse.Namespace) -> Iterator[str | None]:
+    """--out, or a temporary one when only --store-to needs the SEG and SR files."""
+    if args.out or not args.store_to:
+        yield args.out
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mri-measure-store-") as tmp:
+        yield str(Path(tmp) / "out")
+
+
+def _store(args: argparse.Namespace, analysis, written: dict) -> str:
+    from . import dicomweb
+
+    return dicomweb.store_outputs(args, str(analysis.report.study["study_instance_uid"]), written)

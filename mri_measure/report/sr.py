@@ -260,4 +260,22 @@ def write_sr(analysis: StudyAnalysis, seg_path: str | os.PathLike[str] | Sequenc
         Path(path).unlink(missing_ok=True)
         return None
     _drop_segment_number_beside_frame(sr.ContentSequence)
+    sr.SoftwareVersions = provenance(analysis)
     return save_dicom(sr, Path(path))
+
+
+def provenance(analysis: StudyAnalysis, run_id: str | None = None) -> list[str]:
+    """SoftwareVersions of the SR: which software, model and run produced it
+    (each value ≤ 64 characters, LO): ``mri-measure <version>``, ``model <name>
+    <version>``, ``model sha256:<first 16 hex>``, ``run <id>`` — the run id is new for
+    every SR written, so two runs on one study are told apart in the PACS."""
+    import uuid
+
+    model = analysis.report.model or {}
+    values = [f"{SOFTWARE_NAME} {software_version()}"]
+    if model:
+        values.append(f"model {model.get('name') or '?'} {model.get('version') or '?'}")
+        if model.get("sha256"):
+            values.append(f"model sha256:{str(model['sha256'])[:16]}")
+    values.append(f"run {run_id or uuid.uuid4().hex}")
+    return [v[:64] for v in values]
