@@ -37,7 +37,9 @@ lf_without_sac          the sac of the slice is ok (the LF is checked   "dural s
 lf_tta_disagreement     mirror Dice of that LF ≥ :data:`MIN_TTA_DICE_LF`  "the model disagrees with itself on the
                         (0.50; a thin structure)                         left LF (mirror Dice 0.31 < 0.50)"
 lf_thickness_implausible :data:`LF_THICKNESS_RANGE_MM` 0.5–10 mm         "LF thickness 12.3 mm outside 0.5–10 mm"
-lf_position_implausible  centroid behind the sac's anterior border, on   "left LF lies in front of the sac" /
+lf_position_implausible  centroid not more than :data:`ANTERIOR_        "left LF lies in front of the sac" /
+                        TOLERANCE_MM` (2 mm) in front of the sac's
+                        anterior border, on
                         its side (≥ −:data:`MIDLINE_TOLERANCE_MM` 2 mm   "left LF is on the wrong side" /
                         across the midline), and ≤                      "left LF is 14.2 mm from the sac
                         :data:`MAX_LF_SAC_GAP_MM` (8 mm) from the sac     (> 8 mm)"
@@ -71,7 +73,8 @@ Why these thresholds (docs/clinical.md has the long form):
   stenotic 4–5.5 mm (CLINICAL.md); < 0.5 mm is below a pixel, > 10 mm is
   lamina or muscle. The LF lines the posterolateral canal: its centroid is
   never in front of the sac's anterior border (on slices cut obliquely through
-  the lordosis it lies beside the sac, level with its centre), on its own side (2 mm midline tolerance: the two
+  the lordosis it lies beside the sac, level with its centre, and a fringe
+  of it can reach the sac's anterior corner: 2 mm tolerance), on its own side (2 mm midline tolerance: the two
   ligaments meet in the midline), and it touches the sac or is separated from
   it only by epidural fat (≤ 8 mm even with abundant fat). On T2 it is dark.
 
@@ -102,8 +105,11 @@ RING_MM = (1.5, 5.0)
 UNIFORM_TOLERANCE = 0.10
 MAX_UNIFORM_RING = 0.60
 MIN_T2_CONTRAST = 0.05
+MIN_T2_BRIGHTNESS_RANK = 0.75
+NEIGHBOURHOOD_MM = 20.0
 LF_THICKNESS_RANGE_MM = (0.5, 10.0)
 MIDLINE_TOLERANCE_MM = 2.0
+ANTERIOR_TOLERANCE_MM = 2.0
 MAX_LF_SAC_GAP_MM = 8.0
 #: the echo time from which a series counts as T2-weighted (ms)
 T2_MIN_ECHO_TIME_MS = 60.0
@@ -232,6 +238,15 @@ def _check_sac(
                     "the outline lies inside a uniform region larger than a canal (vertebral body or disc?)")
     if is_t2 and (inside - float(np.median(ring_vals))) < MIN_T2_CONTRAST * scale:
         return _bad("sac_not_bright", "the sac is not brighter than its surroundings on T2 (CSF is bright)")
+    if is_t2:
+        dist = ndimage.distance_transform_edt(~main, sampling=spacing)
+        near = (dist > 0) & (dist <= NEIGHBOURHOOD_MM) & np.isfinite(image)
+        rank = float(np.mean(image[near] < inside)) if near.any() else 1.0
+        if rank < MIN_T2_BRIGHTNESS_RANK:
+            return _bad("sac_not_bright",
+                        f"the sac is not among the brightest tissue around it on T2 (brighter than "
+                        f"{100 * rank:.0f} % < {100 * MIN_T2_BRIGHTNESS_RANK:.0f} % within "
+                        f"{NEIGHBOURHOOD_MM:g} mm; CSF is bright)")
     return None
 
 
@@ -253,7 +268,7 @@ def _check_lf(
     d = c_lf - c_sac
     rr, cc = np.nonzero(sac)
     depth = (np.stack([rr, cc], 1) * sp - c_sac) @ posterior  # sac pixels along posterior
-    if float(d @ posterior) < float(depth.min()):
+    if float(d @ posterior) < float(depth.min()) - ANTERIOR_TOLERANCE_MM:
         return _bad("lf_position_implausible", f"{side} LF lies in front of the sac")
     lateral = float(d @ left) * (1.0 if side == "left" else -1.0)
     if lateral < -MIDLINE_TOLERANCE_MM:
