@@ -12,8 +12,9 @@ referencing the SEG segment frame on the source image the value came from:
 A value the quality check refused (:mod:`mri_measure.measure.quality`) is never
 written as a numeric measurement: its group carries, instead of the number, a
 qualitative evaluation "Measurement quality" = "not measurable: <reason>"
-(private coding scheme :data:`QUALITY_SCHEME`, the flag as code value, the
-reason as code meaning, cut to 64 characters), referencing the SEG frame of
+(private coding scheme :data:`QUALITY_SCHEME`, code value "not_measurable",
+the reason as code meaning in Latin-1, cut to 64 characters; the full reason
+is in measurements.json), referencing the SEG frame of
 the first of the level's slices on which the structure was segmented (none:
 no group).
 
@@ -47,10 +48,14 @@ def quality_evaluation(flag: str | None, reason: str) -> Any:
     import highdicom as hd
 
     name = hd.sr.CodedConcept("quality", QUALITY_SCHEME, "Measurement quality")
-    text = f"not measurable: {reason}"
-    value = hd.sr.CodedConcept((flag or "not_measurable")[:16], QUALITY_SCHEME,
-                               text if len(text) <= 64 else text[:63] + "…")
+    text = f"not measurable: {reason}".translate(_LATIN1)
+    text = text.encode("latin-1", "replace").decode("latin-1")  # the SR's character set
+    value = hd.sr.CodedConcept("not_measurable", QUALITY_SCHEME,
+                               text if len(text) <= 64 else text[:61] + "...")
     return hd.sr.QualitativeEvaluation(name=name, value=value)
+
+
+_LATIN1 = str.maketrans({"–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "×": "x"})
 
 
 def _refusal(verdict: Any) -> tuple[str | None, str] | None:
