@@ -285,9 +285,9 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
         for value, uid in (("canal_area_mm2", canal_uid), ("lf_thickness_left_mm", left_uid),
                            ("lf_thickness_right_mm", right_uid))
     })
-    canal_ap = None
-    if rep is not None and rep.measurement.canal_area_mm2 is not None and rep.quality.canal_area_mm2.ok:
-        canal_ap = rep.measurement.canal_ap_mm
+    canal_ap = rep.measurement.canal_ap_mm if rep is not None else None
+    if rep is not None and rep.measurement.canal_area_mm2 is not None and not rep.quality.canal_area_mm2.ok:
+        canal_ap = None  # the sac of that slice was refused: so is its AP diameter
     return LevelMeasurement(
         level=name,
         level_source=source,

@@ -8,44 +8,47 @@ as a number and no criterion is computed from it (:mod:`mri_measure.criteria`).
 The criteria, in the order they are checked (the first that fails gives the
 reason; ``flag`` is the name that goes into ``quality_flags``):
 
-Dural sac (canal area)
+Dural sac (canal area), flag — check (threshold) — reason text:
 
-=====================  ==============================================  ==========================================
-flag                   criterion (threshold)                           reason text
-=====================  ==============================================  ==========================================
-no_canal_found         a sac was segmented                             "no dural sac found"
-tta_disagreement       Dice of the plain and mirrored model outputs    "the model disagrees with itself on the
-                       of the sac ≥ :data:`MIN_TTA_DICE_SAC` (0.80)     sac (mirror Dice 0.62 < 0.80)"
-sac_area_implausible   :data:`SAC_AREA_RANGE_MM2` 20–400 mm²           "sac area 12 mm² outside 20–400 mm²"
-sac_fragmented         second-largest sac component <                  "sac in 2 pieces (second 45 % of the
-                       :data:`MAX_SECOND_COMPONENT` (30 %) of the main  main one)"
-sac_shape_implausible  solidity ≥ :data:`MIN_SOLIDITY` (0.70) and       "sac shape implausible (solidity 0.52
-                       axis ratio ≤ :data:`MAX_AXIS_RATIO` (3.5)        < 0.70)" / "(axis ratio 4.8 > 3.5)"
-sac_in_uniform_region  < :data:`MAX_UNIFORM_RING` (60 %) of a ring      "the outline lies inside a uniform region
-                       1.5–5 mm around the sac has the sac's            larger than a canal (vertebral body or
-                       intensity (± 10 % of the slice's range)          disc?)"
-sac_not_bright         T2 only: sac median − ring median ≥              "the sac is not brighter than its
-                       :data:`MIN_T2_CONTRAST` (0.05) × slice range     surroundings on T2 (CSF is bright)"
-=====================  ==============================================  ==========================================
+- ``no_canal_found`` — a sac was segmented — "no dural sac found"
+- ``tta_disagreement`` — mirror-TTA Dice of the sac ≥ :data:`MIN_TTA_DICE_SAC`
+  (0.80) — "the model disagrees with itself on the sac (mirror Dice 0.62 < 0.80)"
+- ``sac_area_implausible`` — area within :data:`SAC_AREA_RANGE_MM2` (20–400 mm²)
+  — "sac area 12 mm² outside 20–400 mm²"
+- ``sac_fragmented`` — second-largest sac piece < :data:`MAX_SECOND_COMPONENT`
+  (30 %) of the main one — "sac in 2 pieces (second 45 % of the main one)"
+- ``sac_shape_implausible`` — solidity ≥ :data:`MIN_SOLIDITY` (0.70) and axis
+  ratio ≤ :data:`MAX_AXIS_RATIO` (3.5) — "sac shape implausible (solidity 0.52
+  < 0.70)" / "sac shape implausible (axis ratio 4.8 > 3.5)"
+- ``sac_in_uniform_region`` — less than :data:`MAX_UNIFORM_RING` (60 %) of a
+  :data:`RING_MM` (1.5–5 mm) ring around the sac within ± :data:`UNIFORM_TOLERANCE`
+  (10 %) of the slice's 1–99 % intensity range of the sac's median — "the
+  outline lies inside a uniform region larger than a canal (vertebral body or disc?)"
+- ``sac_not_bright`` (T2 only) — sac median − ring median ≥
+  :data:`MIN_T2_CONTRAST` (0.05) × range — "the sac is not brighter than its
+  surroundings on T2 (CSF is bright)"; and the sac median brighter than at
+  least :data:`MIN_T2_BRIGHTNESS_RANK` (75 %) of the pixels within
+  :data:`NEIGHBOURHOOD_MM` (20 mm) — "the sac is not among the brightest
+  tissue around it on T2 (brighter than 59 % < 75 % within 20 mm; CSF is bright)"
 
-Ligamentum flavum (per side)
+Ligamentum flavum, per side:
 
-======================  ==============================================  ==========================================
-no_lf_found             an LF of that side was segmented                "no ligamentum flavum found (left)"
-lf_without_sac          the sac of the slice is ok (the LF is checked   "dural sac not measurable: the LF
-                        against it)                                     position cannot be checked"
-lf_tta_disagreement     mirror Dice of that LF ≥ :data:`MIN_TTA_DICE_LF`  "the model disagrees with itself on the
-                        (0.50; a thin structure)                         left LF (mirror Dice 0.31 < 0.50)"
-lf_thickness_implausible :data:`LF_THICKNESS_RANGE_MM` 0.5–10 mm         "LF thickness 12.3 mm outside 0.5–10 mm"
-lf_position_implausible  centroid not more than :data:`ANTERIOR_        "left LF lies in front of the sac" /
-                        TOLERANCE_MM` (2 mm) in front of the sac's
-                        anterior border, on
-                        its side (≥ −:data:`MIDLINE_TOLERANCE_MM` 2 mm   "left LF is on the wrong side" /
-                        across the midline), and ≤                      "left LF is 14.2 mm from the sac
-                        :data:`MAX_LF_SAC_GAP_MM` (8 mm) from the sac     (> 8 mm)"
-lf_not_dark             T2 only: LF median below the sac median          "the left LF is not darker than the sac
-                        (LF is hypointense, CSF bright)                  on T2"
-======================  ==============================================  ==========================================
+- ``no_lf_found`` — an LF of that side was segmented — "no ligamentum flavum found (left)"
+- ``lf_without_sac`` — the slice's sac is ok (the LF is checked against it) —
+  "dural sac not measurable: the LF position cannot be checked"
+- ``lf_tta_disagreement`` — mirror-TTA Dice of that LF ≥ :data:`MIN_TTA_DICE_LF`
+  (0.50, a thin structure) — "the model disagrees with itself on the left LF
+  (mirror Dice 0.31 < 0.50)"
+- ``lf_thickness_implausible`` — thickness within :data:`LF_THICKNESS_RANGE_MM`
+  (0.5–10 mm) — "LF thickness 12.3 mm outside 0.5–10 mm"
+- ``lf_position_implausible`` — centroid not more than
+  :data:`ANTERIOR_TOLERANCE_MM` (2 mm) in front of the sac's anterior border —
+  "left LF lies in front of the sac"; on its own side of the sac's centroid
+  (at most :data:`MIDLINE_TOLERANCE_MM`, 2 mm, across) — "left LF is on the
+  wrong side"; at most :data:`MAX_LF_SAC_GAP_MM` (8 mm) from the sac — "left
+  LF is 14.2 mm from the sac (> 8 mm)"
+- ``lf_not_dark`` (T2 only) — LF median below the sac median — "the left LF
+  is not darker than the sac on T2"
 
 Why these thresholds (docs/clinical.md has the long form):
 
@@ -66,9 +69,13 @@ Why these thresholds (docs/clinical.md has the long form):
   intensity of what surrounds it; a sac is bounded by fat, ligament, bone and
   roots of other intensities. 60 % of a 1.5–5 mm ring at the sac's own
   intensity means the outline sits inside something larger than a canal.
-- **T2 contrast.** On T2, CSF is the brightest tissue in the canal. Applied
-  only when the series is T2 (``is_t2``: the pipeline's axial T2 role or an
-  echo time ≥ 60 ms), because on T1 CSF is dark.
+- **T2 brightness.** On T2, CSF is the brightest tissue around the canal. On
+  the real cervical T2 of ``../shared/data/tptbox_cervical_t2`` (13 slices,
+  canal + cord labels) the ring contrast is 0.43–0.79, the brightness rank
+  0.90–1.00 and the uniform ring fraction 0.01–0.07; a phantom sac moved onto
+  the disc in front of it ranks 0.59. Applied only when the series is T2
+  (``is_t2``: the pipeline's axial T2 role or an echo time ≥ 60 ms), because
+  on T1 CSF is dark.
 - **LF thickness 0.5–10 mm, position, darkness.** Normal LF is 2.2–3.5 mm,
   stenotic 4–5.5 mm (CLINICAL.md); < 0.5 mm is below a pixel, > 10 mm is
   lamina or muscle. The LF lines the posterolateral canal: its centroid is
@@ -332,7 +339,9 @@ def assess_slice(
             scale = float(p99 - p1) if p99 > p1 else 1.0
         else:
             img = None
-    tta = tuple(float(v) for v in tta_dice) if tta_dice is not None else (None, None, None)
+    tta: tuple[float | None, ...] = (None, None, None)
+    if tta_dice is not None:  # NaN: no crop was segmented, nothing to compare
+        tta = tuple(float(v) if np.isfinite(v) else None for v in tta_dice)
 
     sac_present = measurement.canal_area_mm2 is not None and bool((lab == 1).any())
     sac, sizes = _main_component(lab == 1) if sac_present else (np.zeros(lab.shape, bool), np.zeros(0))
