@@ -222,6 +222,8 @@ class DiscPlane:
 
 OK = "ok"
 NOT_MEASURABLE = "not_measurable"
+#: flags of values that are simply not there (nothing segmented), not refused by a check
+ABSENT_FLAGS = frozenset({"no_canal_found", "no_lf_found", "not_found"})
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,12 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return self.verdict == OK
+
+    @property
+    def refused(self) -> bool:
+        """Not measurable although something was segmented (a check failed), as opposed
+        to simply absent (:data:`ABSENT_FLAGS`; shown as "—" like before)."""
+        return not self.ok and self.flag not in ABSENT_FLAGS
 
     def to_dict(self) -> dict[str, str | None]:
         return {"verdict": self.verdict, "reason": self.reason}

@@ -182,3 +182,13 @@ def test_levels_use_only_ok_values():
     assert lv.quality.canal_area_mm2.verdict == NOT_MEASURABLE
     assert lv.quality.canal_area_mm2.reason == bad.reason
     assert lv.quality.lf_thickness_left_mm.reason == bad_lf.reason
+
+
+def test_absent_values_are_not_measurable_but_not_refused():
+    from mri_measure.measure.quality import absent_only
+
+    q = absent_only(SliceMeasurement(canal_area_mm2=120.0))
+    assert q.canal_area_mm2.ok
+    assert q.lf_thickness_left_mm.verdict == NOT_MEASURABLE and not q.lf_thickness_left_mm.refused
+    assert q.lf_thickness_left_mm.reason == "no ligamentum flavum found (left)"
+    assert Verdict(NOT_MEASURABLE, "x", "sac_fragmented").refused

@@ -65,9 +65,9 @@ def format_table(report) -> str:
         q = lv.quality
 
         def cell(value: float | None, verdict, digits: int = 1) -> str:
-            return _fmt(value, digits) if verdict.ok else "n/m"
+            return "n/m" if verdict.refused else _fmt(value, digits)
 
-        if any(not v.ok for v in q.verdicts().values()):
+        if any(v.refused for v in q.verdicts().values()):
             note.append("n/m = not measurable (below)")
         lines.append(
             f"{lv.level:<7} {cell(lv.canal_area_mm2, q.canal_area_mm2):>10} "

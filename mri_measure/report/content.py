@@ -84,17 +84,19 @@ VALUE_WORDS = {
 
 
 def _cell(lv: LevelMeasurement, name: str, text: str) -> str:
-    """The value's text, or "not measurable" (reason in :func:`quality_notes`)."""
-    return text if getattr(lv.quality, name).ok else NOT_MEASURABLE
+    """The value's text ("—" when absent), or "not measurable" when a check refused
+    it (reason in :func:`quality_notes`)."""
+    return NOT_MEASURABLE if getattr(lv.quality, name).refused else text
 
 
 def quality_notes(report: StudyReport) -> list[str]:
-    """One line per level value that is not measurable (or was accepted with a
-    note): ``"L4-L5 canal area: not measurable: <reason>"``."""
+    """One line per level value a check refused (or accepted with a reader's
+    note): ``"L4-L5 canal area: not measurable: <reason>"``. Values simply not
+    found stay "—" in the table, as before."""
     out = []
     for lv in report.levels:
         for name, v in lv.quality.verdicts().items():
-            if not v.ok:
+            if v.refused:
                 out.append(f"{lv.level} {VALUE_WORDS[name]}: {NOT_MEASURABLE}: {v.reason}")
             elif v.reason:
                 out.append(f"{lv.level} {VALUE_WORDS[name]}: {v.reason}")

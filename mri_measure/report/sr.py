@@ -59,7 +59,7 @@ _LATIN1 = str.maketrans({"–": "-", "—": "-", "…": "...", "≥": ">=", "≤
 
 
 def _refusal(verdict: Any) -> tuple[str | None, str] | None:
-    return None if verdict.ok else (verdict.flag, str(verdict.reason))
+    return (verdict.flag, str(verdict.reason)) if verdict.refused else None
 
 
 def _seg_frames(segs: Sequence[Any]) -> dict[tuple[str, int], tuple[Any, int]]:

@@ -209,6 +209,9 @@ class TorchSegmenter:
         self.sha256 = str(meta["sha256"])
         self.mirror_tta = bool(meta.get("inference", {}).get("mirror_tta", False))
         self._local = threading.local()  # per-thread results of the last call (last_tta_dice)
+        #: candidate search, neighbour fallback and re-centring; False: one localiser
+        #: component above a 0.3 peak and one crop, as before (benchmarks compare the two)
+        self.search = True
         # softmax temperature of the segmenter's logits, fitted after training (calibrate.py)
         self.temperature = float(meta.get("inference", {}).get("temperature", 1.0))
         if not 0.05 <= self.temperature <= 20:
@@ -270,8 +273,12 @@ class TorchSegmenter:
             centres.append(None if c is None else grid_to_source_point(lgrid, c, sp))
 
         # stage 2: segment a fine crop around the best candidate of each slice
-        cands = [[(grid_to_source_point(lgrid, c, sp), m) for c, m in canal_candidates(p_loc[k])]
-                 for k in range(n)]
+        if self.search:
+            cands = [[(grid_to_source_point(lgrid, c, sp), m) for c, m in canal_candidates(p_loc[k])]
+                     for k in range(n)]
+        else:  # the single-candidate inference of before (for comparison benchmarks)
+            cands = [[] if c is None else [(grid_to_source_point(lgrid, c, sp), 1.0)]
+                     for c in (find_canal_centre(p_loc[k]) for k in range(n))]
         tta = np.full((n, 3), np.nan)
         chosen: dict[int, tuple[Any, np.ndarray, tuple[float, float, float] | None, float]] = {}
         first = [k for k in range(n) if cands[k]]
@@ -281,12 +288,12 @@ class TorchSegmenter:
             chosen[k] = res
             score, confident, _ = fine_score(res[1], self._fine_spacing)
             rival = len(cands[k]) > 1 and cands[k][1][1] >= RIVAL_MASS * cands[k][0][1]
-            if not confident or rival:
+            if self.search and (not confident or rival):
                 ambiguous.append(k)
         extra = [(k, c) for k in ambiguous for c, _ in cands[k][1:]]
         # slices the localiser found nothing on: try where it found the canal on the
         # nearest slices of the same call (a stack's neighbours; the canal moves little)
-        borrowed = {k for k in range(n) if not cands[k]}
+        borrowed = {k for k in range(n) if not cands[k]} if self.search else set()
         extra += [(k, c) for k in sorted(borrowed) for c in _neighbour_centres(cands, k)]
         for (k, _), res in zip(extra, self._fine(canon, sp, extra)):
             score, confident, _ = fine_score(res[1], self._fine_spacing)
@@ -298,7 +305,7 @@ class TorchSegmenter:
         # re-centre once on the sac when it touches the crop edge
         edge = []
         for k, (g, probs, _, _) in chosen.items():
-            if fine_score(probs, self._fine_spacing)[2]:
+            if self.search and fine_score(probs, self._fine_spacing)[2]:
                 sac = _sac_component(probs)
                 c = ndimage.center_of_mass(sac)
                 edge.append((k, grid_to_source_point(g, (float(c[0]), float(c[1])), sp)))

@@ -307,9 +307,10 @@ def _criteria_flags(t: Thresholds, canal_narrowed: bool | None, lf_thickened: bo
 
 
 def _reasons(quality) -> tuple[str | None, str | None, str | None]:
-    """The not-measurable reason of each value (canal, LF left, LF right), or None."""
+    """The reason a check refused each value (canal, LF left, LF right), or None
+    (ok, or simply not found: shown as "—")."""
     vs = list(quality.verdicts().values())
-    return tuple(None if v.ok else v.reason for v in vs)  # type: ignore[return-value]
+    return tuple(v.reason if v.refused else None for v in vs)  # type: ignore[return-value]
 
 
 def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
