@@ -23,7 +23,10 @@ import torch
 from mri_measure.segment import load_segmenter
 from mri_measure.synth import sample_axial_2d
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+#: ../shared/data beside the checkout (a worktree under /work/wt/ looks one level higher)
+SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parents[1] / "shared" / "data")
+               if p.is_dir()), ROOT.parent / "shared" / "data")
 
 
 def _sct():
@@ -49,12 +52,32 @@ def _tptbox():
     return vol, (1.5, 1.5), (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0), lab
 
 
+class _CropCounter:
+    """Counts the fine crops the segmenter runs (load-independent cost)."""
+
+    def __init__(self, seg) -> None:
+        self.seg, self.n, self._orig = seg, 0, seg._fine
+
+    def __enter__(self):
+        def fine(canon, sp, todo):
+            self.n += len(todo)
+            return self._orig(canon, sp, todo)
+
+        self.seg._fine = fine
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.seg._fine  # back to the class's method
+
+
 def _found(seg, vol, sp, iop, truth):
-    p = np.concatenate([seg.predict(vol[i:i + 16], sp, iop) for i in range(0, len(vol), 16)])
+    with _CropCounter(seg) as crops:
+        p = np.concatenate([seg.predict(vol[i:i + 16], sp, iop) for i in range(0, len(vol), 16)])
     area = p[:, 1].sum(axis=(1, 2)) * sp[0] * sp[1]
     keep = np.ones(len(vol), bool) if truth is None else truth.sum(axis=(1, 2)) > 20
     found = (area > 30.0) & keep
-    out = f"sac found on {int(found.sum())} of {int(keep.sum())} slices"
+    out = (f"sac found on {int(found.sum())} of {int(keep.sum())} slices; "
+           f"{crops.n / len(vol):.2f} fine crops per slice")
     if truth is not None:
         pred = p.argmax(1) == 1
         dices = [2 * (pred[k] & truth[k]).sum() / (pred[k].sum() + truth[k].sum()) for k in np.flatnonzero(keep)]
@@ -70,7 +93,7 @@ def main() -> None:
         try:
             vol, sp, iop, truth = load()
         except (RuntimeError, OSError, ImportError) as exc:
-            print(f"{name}: skipped ({exc.__class__.__name__})")
+            print(f"{name}: skipped ({exc.__class__.__name__}: not under {SHARED})")
             continue
         for search in (False, True):
             seg.search = search
@@ -81,8 +104,10 @@ def main() -> None:
         for search in (False, True):
             seg.search = search
             seg.predict(stack[:2], s.spacing_mm, s.orientation)
-            best = min(_timed(seg, stack, s) for _ in range(3))
-            print(f"{size}x{size} @ {spc} mm, batch 16, {'search' if search else 'single'}: {1000 * best / 16:.1f} ms/slice")
+            with _CropCounter(seg) as crops:
+                best = min(_timed(seg, stack, s) for _ in range(3))
+            print(f"{size}x{size} @ {spc} mm, batch 16, {'search' if search else 'single'}: "
+                  f"{1000 * best / 16:.1f} ms/slice, {crops.n / 48:.2f} fine crops per slice")
     seg.search = True
     print(f"load average after {os.getloadavg()[0]:.1f}")
 

@@ -80,7 +80,6 @@ def test_lf_on_the_wrong_side_is_refused(samples):
     lab = s.labels.copy()
     lab[lab == 2] = 0
     lab[s.labels == 3] = 2  # the right ligament labelled as the left one
-    lab[s.labels == 3] = 2
     q = _assess(s, lab)
     assert q.lf_thickness_left_mm.reason == "left LF is on the wrong side"
 
