@@ -280,13 +280,13 @@ class TorchSegmenter:
             cands = [[] if c is None else [(grid_to_source_point(lgrid, c, sp), 1.0)]
                      for c in (find_canal_centre(p_loc[k]) for k in range(n))]
         tta = np.full((n, 3), np.nan)
-        chosen: dict[int, tuple[Any, np.ndarray, tuple[float, float, float] | None, float]] = {}
+        chosen: dict[int, tuple[Any, np.ndarray, Any, Any]] = {}
         first = [k for k in range(n) if cands[k]]
         results = self._fine(canon, sp, [(k, cands[k][0][0]) for k in first])
         ambiguous = []
         for k, res in zip(first, results):
             chosen[k] = res
-            score, confident, _ = fine_score(res[1], self._fine_spacing)
+            _, confident, _ = res[3]
             rival = len(cands[k]) > 1 and cands[k][1][1] >= RIVAL_MASS * cands[k][0][1]
             if self.search and (not confident or rival):
                 ambiguous.append(k)
@@ -296,21 +296,22 @@ class TorchSegmenter:
         borrowed = {k for k in range(n) if not cands[k]} if self.search else set()
         extra += [(k, c) for k in sorted(borrowed) for c in _neighbour_centres(cands, k)]
         for (k, _), res in zip(extra, self._fine(canon, sp, extra)):
-            score, confident, _ = fine_score(res[1], self._fine_spacing)
+            score, confident, _ = res[3]
+            best = chosen[k][3][0] if k in chosen else 0.0
             if k in borrowed:  # no own candidate: only a confident, plausible sac counts
-                if confident and score > (fine_score(chosen[k][1], self._fine_spacing)[0] if k in chosen else 0.0):
+                if confident and score > best:
                     chosen[k] = res
-            elif score > fine_score(chosen[k][1], self._fine_spacing)[0]:
+            elif score > best:
                 chosen[k] = res
         # re-centre once on the sac when it touches the crop edge
         edge = []
-        for k, (g, probs, _, _) in chosen.items():
-            if self.search and fine_score(probs, self._fine_spacing)[2]:
+        for k, (g, probs, _, sc) in chosen.items():
+            if self.search and sc[2]:
                 sac = _sac_component(probs)
                 c = ndimage.center_of_mass(sac)
                 edge.append((k, grid_to_source_point(g, (float(c[0]), float(c[1])), sp)))
         for (k, _), res in zip(edge, self._fine(canon, sp, edge)):
-            if fine_score(res[1], self._fine_spacing)[0] >= fine_score(chosen[k][1], self._fine_spacing)[0]:
+            if res[3][0] >= chosen[k][3][0]:
                 chosen[k] = res
         for k, (g, p, dice, _) in chosen.items():
             if dice is not None:
@@ -328,10 +329,10 @@ class TorchSegmenter:
         return float(self.prep["segmenter"]["spacing_mm"])
 
     def _fine(self, canon: np.ndarray, sp: tuple[float, float],
-              todo: list[tuple[int, tuple[float, float]]]) -> list[tuple[Any, np.ndarray, Any, float]]:
+              todo: list[tuple[int, tuple[float, float]]]) -> list[tuple[Any, np.ndarray, Any, Any]]:
         """Segment a fine crop centred (plus the posterior offset) on each (slice,
         canal centre in canonical source pixels): (grid, (4, n, n) probabilities,
-        mirror Dice or None, 0.0) per item, in order."""
+        mirror Dice or None, :func:`fine_score`) per item, in order."""
         if not todo:
             return []
         grids = [segmenter_grid(c, sp, self.prep) for _, c in todo]
@@ -349,7 +350,8 @@ class TorchSegmenter:
                                  self.temperature, self._offsets)[:, [0, 1, 3, 2], :, ::-1]
             dice = [_dice3(a, b) for a, b in zip(probs, mirrored)]
             probs = 0.5 * (probs + mirrored)
-        return [(g, p, d, 0.0) for g, p, d in zip(grids, probs, dice)]
+        sp_fine = self._fine_spacing
+        return [(g, p, d, fine_score(p, sp_fine)) for g, p, d in zip(grids, probs, dice)]
 
     @property
     def last_tta_dice(self) -> np.ndarray | None:

@@ -10,7 +10,7 @@ from mri_measure.training.metrics import dice
 
 def test_candidates_are_ranked_by_mass_with_a_low_floor():
     p = np.zeros((64, 64), np.float32)
-    p[10:14, 10:14] = 0.2  # faint but large: below the old 0.3 peak threshold
+    p[8:16, 8:16] = 0.2  # faint but large: below the old 0.3 peak threshold
     p[40:42, 40:42] = 0.9
     p[30, 5] = 0.06  # too little mass to be a canal
     c = canal_candidates(p)
@@ -21,9 +21,11 @@ def test_candidates_are_ranked_by_mass_with_a_low_floor():
 
 
 def test_a_slice_without_candidates_borrows_its_neighbours():
-    cands = [[((10.0, 10.0), 5.0)], [], [], [((12.0, 11.0), 4.0), ((40.0, 40.0), 1.0)], []]
-    assert _neighbour_centres(cands, 1) == [(10.0, 10.0), (12.0, 11.0)]
-    assert _neighbour_centres(cands, 4) == [(12.0, 11.0)]
+    cands = [[((10.0, 10.0), 5.0)], [], [], [((30.0, 31.0), 4.0), ((40.0, 40.0), 1.0)], []]
+    assert _neighbour_centres(cands, 1) == [(10.0, 10.0), (30.0, 31.0)]
+    assert _neighbour_centres(cands, 4) == [(30.0, 31.0)]
+    near = [[((10.0, 10.0), 5.0)], [], [((12.0, 11.0), 4.0)]]
+    assert _neighbour_centres(near, 1) == [(10.0, 10.0)]  # the same place twice: tried once
     assert _neighbour_centres([[], [], [], [], [], []], 0) == []
 
 
