@@ -335,10 +335,19 @@ def assess_slice(
     if img is not None:
         finite = img[np.isfinite(img)]
         if finite.size:
-            p1, p99 = np.percentile(finite, [1.0, 99.0])
+            p1, p99 = np.percentile(finite[:: max(1, finite.size // 65536)], [1.0, 99.0])
             scale = float(p99 - p1) if p99 > p1 else 1.0
         else:
             img = None
+    # everything below is local: work on the structures' box plus the neighbourhood
+    rows, cols = np.nonzero(np.isin(lab, (1, 2, 3)))
+    if rows.size:
+        pr = int(np.ceil((NEIGHBOURHOOD_MM + 1.0) / spacing[0]))
+        pc = int(np.ceil((NEIGHBOURHOOD_MM + 1.0) / spacing[1]))
+        box = (slice(max(0, rows.min() - pr), rows.max() + pr + 1),
+               slice(max(0, cols.min() - pc), cols.max() + pc + 1))
+        lab = lab[box]
+        img = None if img is None else img[box]
     tta: tuple[float | None, ...] = (None, None, None)
     if tta_dice is not None:  # NaN: no crop was segmented, nothing to compare
         tta = tuple(float(v) if np.isfinite(v) else None for v in tta_dice)
