@@ -17,7 +17,7 @@ measure path does not pay matplotlib's import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -229,6 +229,23 @@ def _fit(box_mm: tuple[float, float, float, float], at: tuple[float, float],
     return _View(box_mm, (ox, oy), s)
 
 
+def shown_measurement(sa, i: int) -> SliceMeasurement:
+    """Slice ``i``'s measurement without the values (and lines) a quality check
+    refused: a refused value is never drawn as a number."""
+    m = sa.measurements[i]
+    if len(getattr(sa, "qualities", ())) != len(sa.measurements):
+        return m
+    q = sa.qualities[i]
+    changes: dict = {}
+    if q.canal_area_mm2.refused:
+        changes.update(canal_ap_mm=None, canal_ap_line_px=None)
+    if q.lf_thickness_left_mm.refused:
+        changes.update(lf_thickness_left_mm=None, lf_left_line_px=None)
+    if q.lf_thickness_right_mm.refused:
+        changes.update(lf_thickness_right_mm=None, lf_right_line_px=None)
+    return replace(m, **changes) if changes else m
+
+
 def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float],
                  size: float) -> tuple[float, float, float, float]:
     """Crop of slice ``i`` with outlines, measurement lines, edge letters and a
@@ -246,7 +263,7 @@ def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float]
     vmin, vmax = window(img)
     _image(panel, img, spacing, view, vmin, vmax)
     _contours(panel, labels, spacing, view, width=1.6)
-    _measure_lines(panel, sa.measurements[i], spacing, view)
+    _measure_lines(panel, shown_measurement(sa, i), spacing, view)
     w, h = view.size
     box = (view.ox, view.oy, view.ox + w, view.oy + h)
     _edge_letters(panel, orientation_letters(info.orientation), box)

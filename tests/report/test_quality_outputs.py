@@ -121,3 +121,16 @@ def test_sr_writes_no_number_for_a_refused_value(flagged, paths):
     errors = [ln for ln in run_tool(require_tool("dciodvfy"), str(paths["sr"])).stderr.splitlines()
               if ln.startswith("Error")]
     assert not errors, errors
+
+
+def test_figures_draw_no_line_or_number_for_a_refused_value(flagged):
+    from mri_measure.report.figures import shown_measurement
+
+    sa = flagged.axial[1]  # its first slice's left LF was refused
+    m = shown_measurement(sa, 0)
+    assert sa.measurements[0].lf_thickness_left_mm is not None
+    assert m.lf_thickness_left_mm is None and m.lf_left_line_px is None
+    assert m.lf_thickness_right_mm == sa.measurements[0].lf_thickness_right_mm
+    assert shown_measurement(sa, 1) is sa.measurements[1]
+    m0 = shown_measurement(flagged.axial[0], 0)  # the sac refused: its AP line goes too
+    assert m0.canal_ap_mm is None and m0.canal_ap_line_px is None
