@@ -95,7 +95,7 @@ edit is reported but the disagreement is visible.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -387,3 +387,26 @@ def absent_only(measurement: SliceMeasurement) -> Quality:
         sides[name] = (Verdict(OK) if getattr(measurement, name) is not None
                        else Verdict(NOT_MEASURABLE, f"no ligamentum flavum found ({side})", "no_lf_found"))
     return Quality(canal, sides["lf_thickness_left_mm"], sides["lf_thickness_right_mm"])
+
+
+def reported(measurement: SliceMeasurement, quality: Quality | None) -> SliceMeasurement:
+    """``measurement`` without the values (and their drawing lines) ``quality``
+    refused: what figures and viewers may show. Unchanged without a verdict.
+
+    >>> m = SliceMeasurement(canal_area_mm2=46.0, canal_ap_mm=5.0, lf_thickness_left_mm=2.0)
+    >>> bad = Verdict(NOT_MEASURABLE, "sac area 12 mm² outside 20–400 mm²", "sac_area_implausible")
+    >>> r = reported(m, Quality(canal_area_mm2=bad))
+    >>> r.canal_area_mm2, r.canal_ap_mm, r.lf_thickness_left_mm
+    (None, None, 2.0)
+    """
+    if quality is None:
+        return measurement
+    changes: dict[str, None] = {}
+    if quality.canal_area_mm2.refused:
+        changes.update(canal_area_mm2=None, canal_area_uncertainty_mm2=None, canal_ap_mm=None,
+                       canal_ap_uncertainty_mm=None, canal_ap_line_px=None)
+    if quality.lf_thickness_left_mm.refused:
+        changes.update(lf_thickness_left_mm=None, lf_thickness_left_uncertainty_mm=None, lf_left_line_px=None)
+    if quality.lf_thickness_right_mm.refused:
+        changes.update(lf_thickness_right_mm=None, lf_thickness_right_uncertainty_mm=None, lf_right_line_px=None)
+    return replace(measurement, **changes) if changes else measurement

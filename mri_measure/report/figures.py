@@ -17,7 +17,7 @@ measure path does not pay matplotlib's import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -231,19 +231,13 @@ def _fit(box_mm: tuple[float, float, float, float], at: tuple[float, float],
 
 def shown_measurement(sa, i: int) -> SliceMeasurement:
     """Slice ``i``'s measurement without the values (and lines) a quality check
-    refused: a refused value is never drawn as a number."""
+    refused (:func:`mri_measure.measure.quality.reported`): never drawn as a number."""
+    from ..measure.quality import reported
+
     m = sa.measurements[i]
     if len(getattr(sa, "qualities", ())) != len(sa.measurements):
         return m
-    q = sa.qualities[i]
-    changes: dict = {}
-    if q.canal_area_mm2.refused:
-        changes.update(canal_ap_mm=None, canal_ap_line_px=None)
-    if q.lf_thickness_left_mm.refused:
-        changes.update(lf_thickness_left_mm=None, lf_left_line_px=None)
-    if q.lf_thickness_right_mm.refused:
-        changes.update(lf_thickness_right_mm=None, lf_right_line_px=None)
-    return replace(m, **changes) if changes else m
+    return reported(m, sa.qualities[i])
 
 
 def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float],
