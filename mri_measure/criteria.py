@@ -209,7 +209,7 @@ def _extreme(
     best = None
     for res in results:
         v = getattr(res.measurement, value)
-        if v is None:
+        if v is None or not getattr(res.quality, value).ok:  # a flagged value is never used
             continue
         if best is None or pick(v, best[0]):
             u = getattr(res.measurement, value.replace("_mm", "_uncertainty_mm", 1))
@@ -278,6 +278,16 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
     else:
         rep = None
     source, confidence = _level_source(results)
+    from .types import Quality
+
+    quality = Quality(**{
+        value: _level_verdict(results, value, uid)
+        for value, uid in (("canal_area_mm2", canal_uid), ("lf_thickness_left_mm", left_uid),
+                           ("lf_thickness_right_mm", right_uid))
+    })
+    canal_ap = rep.measurement.canal_ap_mm if rep is not None else None
+    if rep is not None and rep.measurement.canal_area_mm2 is not None and not rep.quality.canal_area_mm2.ok:
+        canal_ap = None  # the sac of that slice was refused: so is its AP diameter
     return LevelMeasurement(
         level=name,
         level_source=source,
@@ -289,7 +299,7 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
         lf_thickness_right_mm=right,
         lf_thickness_right_uncertainty_mm=right_u,
         lf_thickness_max_mm=lf_max,
-        canal_ap_mm=rep.measurement.canal_ap_mm if rep is not None else None,
+        canal_ap_mm=canal_ap,
         canal_narrowed=canal_narrowed,
         lf_thickened=lf_thickened,
         meets_mild_imaging_criteria=meets,
@@ -301,4 +311,28 @@ def _aggregate_one(name: str, results: list[SliceResult], t: Thresholds) -> Leve
         lf_thickness_left_sop_instance_uid=left_uid,
         lf_thickness_right_sop_instance_uid=right_uid,
         slice_sop_instance_uids=tuple(r.sop_instance_uid for r in results),
+        quality=quality,
     )
+
+
+def _level_verdict(results: Sequence[SliceResult], value: str, uid: str | None) -> Any:
+    """A level's verdict for one value: that of the slice the value came from, or
+    (no ok slice) not measurable with the most common reason among its slices."""
+    from .types import NOT_MEASURABLE, Verdict
+
+    if uid is not None:
+        for res in results:
+            if res.sop_instance_uid == uid:
+                return getattr(res.quality, value)
+    counts: dict[tuple[str, str | None], int] = {}
+    for res in results:
+        v = getattr(res.quality, value)
+        if not v.ok and v.reason:
+            key = (v.reason, v.flag)
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return Verdict(NOT_MEASURABLE, "not found on any slice of the level", "not_found")
+    (reason, flag), n = max(counts.items(), key=lambda kv: kv[1])
+    more = len(results) - n
+    note = f" ({n} of {len(results)} slices; others differ)" if more else ""
+    return Verdict(NOT_MEASURABLE, reason + note, flag)

@@ -294,6 +294,7 @@ def _analyse_stack(
     no slices (and its exclusions)."""
     from .compact import CroppedProbabilities, PixelBuffer
     from .measure import measure_slice
+    from .measure.quality import assess_slice, is_t2_series
 
     if isinstance(source, Stack):
         from .io.load import load_stack
@@ -324,6 +325,8 @@ def _analyse_stack(
     probs_kept = CroppedProbabilities(hw)
     slices: list = []
     measurements: list = []
+    qualities: list = []
+    is_t2 = is_t2_series(str(stack.role), stack.echo_time_ms)
     for lo in loaded_parts():
         n = len(lo.slices)
         if n == 0:
@@ -333,11 +336,17 @@ def _analyse_stack(
         if probs.shape != (n, 4, *hw):
             raise AssertionError(f"segmenter returned shape {probs.shape} for {lo.pixels.shape}")
         stage_s["segment_s"] += time.perf_counter() - t
+        tta = segmenter_tta_dice(segmenter, n)
         t = time.perf_counter()
         k0 = len(slices)
         for k in range(n):  # one slice at a time: no (n, H, W) int64 argmax
             labels[k0 + k] = np.argmax(probs[k], axis=0)
-            measurements.append(measure_slice(labels[k0 + k], stack.spacing_mm, probabilities=probs[k]))
+            m = measure_slice(labels[k0 + k], stack.spacing_mm, probabilities=probs[k])
+            measurements.append(m)
+            qualities.append(assess_slice(
+                labels[k0 + k], m, stack.spacing_mm, image=lo.pixels[k],
+                orientation=lo.slices[k].orientation, is_t2=is_t2,
+                tta_dice=None if tta is None else tta[k]))
         probs_kept.extend(probs)
         pixels.append(lo.pixels)
         slices.extend(lo.slices)
@@ -356,7 +365,18 @@ def _analyse_stack(
     elif not isinstance(source, Stack):
         stack = source.stack if source.stack.slices == kept else replace(source.stack, slices=kept)
     loaded = LoadedStack(stack=stack, pixels=pixels.array(), slices=kept, excluded=tuple(excluded))
-    return StackAnalysis(loaded, probs_kept, labels[:len(kept)], tuple(measurements))
+    return StackAnalysis(loaded, probs_kept, labels[:len(kept)], tuple(measurements), tuple(qualities))
+
+
+def segmenter_tta_dice(segmenter: Any, n: int) -> np.ndarray | None:
+    """The (n, 3) mirror-TTA Dice (sac, LF-left, LF-right) of the segmenter's last
+    ``predict_stack`` call, when it offers one (optional ``last_tta_dice``; not
+    part of the :class:`~mri_measure.segment.Segmenter` protocol)."""
+    value = getattr(segmenter, "last_tta_dice", None)
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    return arr if arr.shape == (n, 3) else None
 
 
 def _require_measurable(stacks: Sequence[StackAnalysis]) -> None:
@@ -560,14 +580,19 @@ def build_report(
     after every correction. ``provenance``: see :func:`level_provenance`.
     """
     unknown = LevelAssignment(None, LevelSource.UNKNOWN, 0.0)
+    from .measure.quality import absent_only
+
     slices: list[SliceResult] = []
     for sa in stacks:
-        for info, m in zip(sa.loaded.slices, sa.measurements):
+        qualities = sa.qualities if len(sa.qualities) == len(sa.measurements) else ()
+        for j, (info, m) in enumerate(zip(sa.loaded.slices, sa.measurements)):
             flags = []
             if m.canal_area_mm2 is None:
                 flags.append("no_canal_found")
             if m.lf_thickness_left_mm is None and m.lf_thickness_right_mm is None:
                 flags.append("no_lf_found")
+            quality = qualities[j] if qualities else absent_only(m)
+            flags.extend(f for f in quality.flags if f not in ("no_canal_found", "no_lf_found") and f not in flags)
             slices.append(
                 SliceResult(
                     sop_instance_uid=info.key,
@@ -577,6 +602,7 @@ def build_report(
                     measurement=m,
                     quality_flags=tuple(flags),
                     corrected=info.key in corrected,
+                    quality=quality,
                 )
             )
     levels = aggregate_levels(slices, thresholds)

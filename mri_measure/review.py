@@ -11,7 +11,11 @@ viewer) drives the same :class:`ReviewSession`:
   :meth:`ReviewSession.sync` does the same for every slice of a stack whose
   labels changed (cheap comparison with a snapshot). A slice edited back to
   exactly the model's output is automatic again (its probabilistic
-  measurement is restored).
+  measurement is restored). Its quality verdict is recomputed
+  (:mod:`mri_measure.measure.quality`): a reader's outline counts — a value
+  the automatic plausibility check would refuse is reported, with the note
+  "reader correction accepted; automatic check: <reason>" — and a value that
+  was not measurable becomes measurable once the reader draws it.
 * :meth:`ReviewSession.set_level` overrides the disc level of some slices
   (``LevelSource.USER``), :meth:`ReviewSession.set_block_level` of every slice
   of a stack.
@@ -36,7 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,7 @@ from .errors import OptionError
 from .pipeline import build_report, derived_warnings, write_outputs
 from .types import (
     LevelAssignment,
+    Quality,
     SliceMeasurement,
     SliceResult,
     StackAnalysis,
@@ -69,6 +74,7 @@ class StackState:
     snapshot: np.ndarray  # labels as last measured
     original: np.ndarray  # the model's labels
     measurements: list[SliceMeasurement]
+    qualities: list[Quality] = field(default_factory=list)  # aligned with measurements
 
     @property
     def keys(self) -> list[str]:
@@ -93,7 +99,9 @@ class ReviewSession:
         self.stacks: list[StackState] = []
         for sa in analysis.axial:
             labels = np.array(sa.labels, dtype=np.uint8, copy=True)
-            self.stacks.append(StackState(sa, labels, labels.copy(), labels.copy(), list(sa.measurements)))
+            qualities = list(sa.qualities) if len(sa.qualities) == len(sa.measurements) else []
+            self.stacks.append(StackState(sa, labels, labels.copy(), labels.copy(),
+                                          list(sa.measurements), qualities))
         self.assignments: dict[str, LevelAssignment] = {
             s.sop_instance_uid: s.level for s in analysis.report.slices
         }
@@ -178,12 +186,36 @@ class ReviewSession:
         key = st.keys[k]
         if np.array_equal(lab, st.original[k]):
             st.measurements[k] = st.analysis.measurements[k]
+            if st.qualities:
+                st.qualities[k] = st.analysis.qualities[k]
             self.corrected.discard(key)
         else:
             st.measurements[k] = measure_slice(lab, st.analysis.loaded.stack.spacing_mm)
+            if st.qualities:  # re-verdict the reader's outline (it counts, with a note)
+                st.qualities[k] = self._assess(st, k, corrected=True)
             self.corrected.add(key)
         st.snapshot[k] = lab
         return True
+
+    def _assess(self, st: StackState, k: int, *, corrected: bool) -> Quality:
+        """The quality verdict of slice ``k``'s current labels
+        (:func:`mri_measure.measure.quality.assess_slice`; a corrected outline has no
+        TTA and its failed checks become notes, not refusals)."""
+        from .measure.quality import assess_slice, is_t2_series
+
+        loaded = st.analysis.loaded
+        return assess_slice(
+            st.labels[k], st.measurements[k], loaded.stack.spacing_mm,
+            image=loaded.pixels[k], orientation=loaded.slices[k].orientation,
+            is_t2=is_t2_series(str(loaded.stack.role), loaded.stack.echo_time_ms),
+            corrected=corrected,
+        )
+
+    def quality(self, slice_key: str) -> Quality | None:
+        """The current verdicts of one slice (``None`` when the analysis has none)."""
+        i, k = self._where(slice_key)
+        st = self.stacks[i]
+        return st.qualities[k] if st.qualities else None
 
     # ------------------------------------------------------------------ levels
 
@@ -219,7 +251,8 @@ class ReviewSession:
         original = self._analysis.report
         # the report needs slices and measurements only: no array copies here
         light = [
-            StackAnalysis(st.analysis.loaded, st.analysis.probabilities, st.labels, tuple(st.measurements))
+            StackAnalysis(st.analysis.loaded, st.analysis.probabilities, st.labels, tuple(st.measurements),
+                          tuple(st.qualities))
             for st in self.stacks
         ]
         report = build_report(
@@ -253,7 +286,8 @@ class ReviewSession:
                 probs = np.array(probs, copy=True)
                 for k in edited:
                     probs[k] = one_hot(st.labels[k])[:n_classes]
-            out.append(StackAnalysis(st.analysis.loaded, probs, st.labels.copy(), tuple(st.measurements)))
+            out.append(StackAnalysis(st.analysis.loaded, probs, st.labels.copy(), tuple(st.measurements),
+                                     tuple(st.qualities)))
         return tuple(out)
 
     def analysis(self) -> StudyAnalysis:

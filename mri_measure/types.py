@@ -222,6 +222,74 @@ class DiscPlane:
     method: str = ""
 
 
+OK = "ok"
+NOT_MEASURABLE = "not_measurable"
+#: flags of values that are simply not there (nothing segmented), not refused by a check
+ABSENT_FLAGS = frozenset({"no_canal_found", "no_lf_found", "not_found"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one value may be reported as a number (:mod:`mri_measure.measure.quality`).
+
+    ``verdict`` is ``"ok"`` or ``"not_measurable"``; ``reason`` a short human
+    text (always set when not measurable; on an ``"ok"`` value only as a note,
+    e.g. a reader's correction that the automatic check would have refused);
+    ``flag`` the machine name that goes into ``quality_flags``.
+    """
+
+    verdict: str = OK
+    reason: str | None = None
+    flag: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in (OK, NOT_MEASURABLE):
+            raise ValueError(f"verdict must be 'ok' or 'not_measurable', got {self.verdict!r}")
+        if self.verdict == NOT_MEASURABLE and not self.reason:
+            raise ValueError("a not_measurable verdict needs a reason")
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == OK
+
+    @property
+    def refused(self) -> bool:
+        """Not measurable although something was segmented (a check failed), as opposed
+        to simply absent (:data:`ABSENT_FLAGS`; shown as "—" like before)."""
+        return not self.ok and self.flag not in ABSENT_FLAGS
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"verdict": self.verdict, "reason": self.reason}
+
+
+#: the values a verdict is given for, in ``quality`` objects and CSV columns
+QUALITY_VALUES = ("canal_area_mm2", "lf_thickness_left_mm", "lf_thickness_right_mm")
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One :class:`Verdict` per reported value (canal area, LF left, LF right)."""
+
+    canal_area_mm2: Verdict = Verdict()
+    lf_thickness_left_mm: Verdict = Verdict()
+    lf_thickness_right_mm: Verdict = Verdict()
+
+    def verdicts(self) -> dict[str, Verdict]:
+        return {name: getattr(self, name) for name in QUALITY_VALUES}
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The distinct machine flags of the three verdicts, in value order."""
+        out: list[str] = []
+        for v in self.verdicts().values():
+            if v.flag and v.flag not in out:
+                out.append(v.flag)
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, dict[str, str | None]]:
+        return {name: v.to_dict() for name, v in self.verdicts().items()}
+
+
 @dataclass(frozen=True)
 class SliceResult:
     """One measured axial slice as it appears in ``measurements.json`` ``slices[]``."""
@@ -233,6 +301,8 @@ class SliceResult:
     measurement: SliceMeasurement
     quality_flags: tuple[str, ...] = ()
     corrected: bool = False  # outlines edited by a reader
+    #: per-value verdict; a value whose verdict is not ok is never reported as a number
+    quality: Quality = Quality()
 
 
 @dataclass(frozen=True)
@@ -262,6 +332,9 @@ class LevelMeasurement:
     lf_thickness_left_sop_instance_uid: str | None
     lf_thickness_right_sop_instance_uid: str | None
     slice_sop_instance_uids: tuple[str, ...]
+    #: per-value verdict of the level: ok when the value came from an ok slice,
+    #: not measurable (with the slices' reason) when every slice's value was flagged
+    quality: Quality = Quality()
 
     def __post_init__(self) -> None:
         if not isinstance(self.level_source, LevelSource):
@@ -299,6 +372,9 @@ class StackAnalysis:
     probabilities: np.ndarray | CroppedProbabilities
     labels: np.ndarray  # (n, rows, cols) uint8, contract values
     measurements: tuple[SliceMeasurement, ...]
+    #: per-slice verdicts aligned with ``measurements`` (empty: not assessed, e.g. a
+    #: hand-built analysis; then only absent values are not measurable)
+    qualities: tuple[Quality, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

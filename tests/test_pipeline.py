@@ -197,3 +197,16 @@ def test_volume3d_is_reformatted_through_each_disc(tmp_path):
     assert {"L3-L4", "L4-L5", "L5-S1"} <= set(names)
     by = {lv.level: lv for lv in rep.levels}
     assert by["L4-L5"].canal_area_mm2 < by["L3-L4"].canal_area_mm2
+
+
+def test_quality_refuses_nothing_on_the_phantom(moderate_cd, moderate_analysis):
+    truth = _truth(moderate_cd)["slices"]
+    for s in moderate_analysis.report.slices:
+        t = truth[s.sop_instance_uid]
+        for name, verdict in s.quality.verdicts().items():
+            if t.get(name):  # present in the truth: measurable, no note
+                assert verdict.ok and verdict.reason is None, (name, verdict)
+            elif getattr(s.measurement, name) is None:
+                assert not verdict.ok and verdict.reason.startswith("no ")
+    for lv in moderate_analysis.report.levels:
+        assert all(v.ok for v in lv.quality.verdicts().values()), lv

@@ -188,3 +188,49 @@ def test_write_and_training_pairs(truth_analysis, tmp_path):
 def test_an_analysis_without_axial_stacks_is_refused(truth_analysis):
     with pytest.raises(OptionError, match="no measured axial stack"):
         ReviewSession(replace(truth_analysis, axial=()))
+
+
+def test_a_corrected_outline_is_re_verdicted_and_counts_with_a_note(truth_analysis):
+    from mri_measure.types import NOT_MEASURABLE, Quality, Verdict
+
+    refused = Verdict(NOT_MEASURABLE, "the model disagrees with itself on the sac (mirror Dice 0.40 < 0.80)",
+                      "tta_disagreement")
+    # the model's canal of one slice was refused (as when its TTA disagreed)
+    s0 = ReviewSession(truth_analysis)
+    key, i, k = _canal_slice(s0)
+    sa = truth_analysis.axial[i]
+    qs = list(sa.qualities)
+    assert qs[k].canal_area_mm2.ok  # the pipeline's own verdict on the phantom
+    qs[k] = replace(qs[k], canal_area_mm2=refused)
+    analysis = replace(truth_analysis, axial=tuple(
+        replace(a, qualities=tuple(qs)) if j == i else a for j, a in enumerate(truth_analysis.axial)))
+    from mri_measure.pipeline import build_report
+
+    analysis = replace(analysis, report=build_report(
+        analysis.axial, {s.sop_instance_uid: s.level for s in truth_analysis.report.slices},
+        thresholds=truth_analysis.report.thresholds))
+    s = ReviewSession(analysis)
+    assert s.slice_result(key).quality.canal_area_mm2 == refused
+    assert "tta_disagreement" in s.slice_result(key).quality_flags
+    # the reader redraws the sac (a slightly smaller one): measurable again, no TTA check
+    edited = s.labels(i)[k].copy()
+    sac = edited == Label.CANAL
+    from scipy import ndimage
+
+    edited[sac & ~ndimage.binary_erosion(sac)] = Label.BACKGROUND
+    s.edit_slice(key, edited)
+    assert s.quality(key).canal_area_mm2 == Verdict()
+    assert s.slice_result(key).quality.canal_area_mm2.ok
+    # an implausible outline by the reader still counts, with the check's note
+    tiny = np.where(edited == Label.CANAL, Label.BACKGROUND, edited).astype(np.uint8)
+    rr, cc = np.nonzero(sac)
+    r, c = int(np.median(rr)), int(np.median(cc))
+    tiny[r - 2: r + 2, c - 2: c + 2] = Label.CANAL
+    s.edit_slice(key, tiny)
+    v = s.slice_result(key).quality.canal_area_mm2
+    assert v.ok and v.reason.startswith("reader correction accepted; automatic check: sac area")
+    assert "corrected_despite_check" in s.slice_result(key).quality_flags
+    # reverting to the model's outline brings the model's verdict back
+    s.edit_slice(key, analysis.axial[i].labels[k])
+    assert s.quality(key).canal_area_mm2 == refused
+    assert isinstance(s.quality(key), Quality)

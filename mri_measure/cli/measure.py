@@ -69,9 +69,17 @@ def format_table(report) -> str:
             note.append("borderline")
         if lv.canal_grade and lv.canal_grade != "normal":
             note.append(f"{lv.canal_grade} stenosis grade")
+        q = lv.quality
+
+        def cell(value: float | None, verdict, digits: int = 1) -> str:
+            return "n/m" if verdict.refused else _fmt(value, digits)
+
+        if any(v.refused for v in q.verdicts().values()):
+            note.append("n/m = not measurable (below)")
         lines.append(
-            f"{lv.level:<7} {_fmt(lv.canal_area_mm2):>10} {_fmt(lv.lf_thickness_left_mm, 2):>10} "
-            f"{_fmt(lv.lf_thickness_right_mm, 2):>11} {_flag(lv.canal_narrowed):>8} "
+            f"{lv.level:<7} {cell(lv.canal_area_mm2, q.canal_area_mm2):>10} "
+            f"{cell(lv.lf_thickness_left_mm, q.lf_thickness_left_mm, 2):>10} "
+            f"{cell(lv.lf_thickness_right_mm, q.lf_thickness_right_mm, 2):>11} {_flag(lv.canal_narrowed):>8} "
             f"{_flag(lv.lf_thickened):>6} {_flag(lv.meets_mild_imaging_criteria):>5}  "
             f"{lv.level_source + f' ({lv.level_confidence:.2f})':<18} {', '.join(note)}"
         )
@@ -84,7 +92,9 @@ def format_table(report) -> str:
         + (", ".join(meeting) if meeting else "none")
     )
     lines += ["", summary]
-    from ..report.content import slices_line
+    from ..report.content import quality_notes, slices_line
+
+    lines += quality_notes(report)
 
     lines.append(slices_line(report))
     for w in report.warnings:

@@ -74,17 +74,48 @@ def level_source_text(lv: LevelMeasurement) -> str:
     return f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
 
 
+NOT_MEASURABLE = "not measurable"
+
+VALUE_WORDS = {
+    "canal_area_mm2": "canal area",
+    "lf_thickness_left_mm": "LF left",
+    "lf_thickness_right_mm": "LF right",
+}
+
+
+def _cell(lv: LevelMeasurement, name: str, text: str) -> str:
+    """The value's text ("—" when absent), or "not measurable" when a check refused
+    it (reason in :func:`quality_notes`)."""
+    return NOT_MEASURABLE if getattr(lv.quality, name).refused else text
+
+
+def quality_notes(report: StudyReport) -> list[str]:
+    """One line per level value a check refused (or accepted with a reader's
+    note): ``"L4-L5 canal area: not measurable: <reason>"``. Values simply not
+    found stay "—" in the table, as before."""
+    out = []
+    for lv in report.levels:
+        for name, v in lv.quality.verdicts().items():
+            if v.refused:
+                out.append(f"{lv.level} {VALUE_WORDS[name]}: {NOT_MEASURABLE}: {v.reason}")
+            elif v.reason:
+                out.append(f"{lv.level} {VALUE_WORDS[name]}: {v.reason}")
+    return out
+
+
 def table_rows(report: StudyReport) -> list[list[str]]:
     rows = []
     for lv in report.levels:
         rows.append([
             lv.level,
             level_source_text(lv),
-            fmt_pm(lv.canal_area_mm2, lv.canal_area_uncertainty_mm2, 1),
+            _cell(lv, "canal_area_mm2", fmt_pm(lv.canal_area_mm2, lv.canal_area_uncertainty_mm2, 1)),
             GRADE_WORDS.get(lv.canal_grade or "", "—"),
             fmt(lv.canal_ap_mm, 1),
-            fmt_pm(lv.lf_thickness_left_mm, lv.lf_thickness_left_uncertainty_mm, 2),
-            fmt_pm(lv.lf_thickness_right_mm, lv.lf_thickness_right_uncertainty_mm, 2),
+            _cell(lv, "lf_thickness_left_mm",
+                  fmt_pm(lv.lf_thickness_left_mm, lv.lf_thickness_left_uncertainty_mm, 2)),
+            _cell(lv, "lf_thickness_right_mm",
+                  fmt_pm(lv.lf_thickness_right_mm, lv.lf_thickness_right_uncertainty_mm, 2)),
             fmt(lv.lf_thickness_max_mm, 2),
             yes_no(lv.canal_narrowed),
             yes_no(lv.lf_thickened),
@@ -128,6 +159,10 @@ def caveats(report: StudyReport) -> list[str]:
         "“Borderline” means the value lies within its measurement uncertainty of a "
         "threshold (at 0.6–0.8 mm pixels a 2.5 mm ligament is only 3–4 pixels wide): "
         "the yes/no result at that level could flip; read the images.",
+        "“Not measurable” means an automatic quality check refused the value (the model "
+        "disagreed with itself, the outline is not shaped or placed like a dural sac or "
+        "ligamentum flavum, or the sac is not bright on T2): no number and no criterion is "
+        "reported from it. The reason is listed under the table.",
         "The segmentation model was trained on synthetic (procedurally generated) lumbar "
         "images, not on patient data. Check every outline; values are "
         "UNVERIFIED until a reader has reviewed them.",
@@ -165,11 +200,10 @@ def software_rows(report: StudyReport) -> list[tuple[str, str]]:
 
 
 def figure_caption(lv: LevelMeasurement) -> str:
-    parts = [
-        f"{lv.level}: canal {fmt(lv.canal_area_mm2, 1)} mm², "
-        f"LF left {fmt(lv.lf_thickness_left_mm, 2)} mm, "
-        f"LF right {fmt(lv.lf_thickness_right_mm, 2)} mm (level values)."
-    ]
+    canal = _cell(lv, "canal_area_mm2", f"{fmt(lv.canal_area_mm2, 1)} mm²")
+    left = _cell(lv, "lf_thickness_left_mm", f"{fmt(lv.lf_thickness_left_mm, 2)} mm")
+    right = _cell(lv, "lf_thickness_right_mm", f"{fmt(lv.lf_thickness_right_mm, 2)} mm")
+    parts = [f"{lv.level}: canal {canal}, LF left {left}, LF right {right} (level values)."]
     others = {lv.lf_thickness_left_sop_instance_uid, lv.lf_thickness_right_sop_instance_uid}
     others.discard(None)
     others.discard(lv.representative_sop_instance_uid)

@@ -229,6 +229,17 @@ def _fit(box_mm: tuple[float, float, float, float], at: tuple[float, float],
     return _View(box_mm, (ox, oy), s)
 
 
+def shown_measurement(sa, i: int) -> SliceMeasurement:
+    """Slice ``i``'s measurement without the values (and lines) a quality check
+    refused (:func:`mri_measure.measure.quality.reported`): never drawn as a number."""
+    from ..measure.quality import reported
+
+    m = sa.measurements[i]
+    if len(getattr(sa, "qualities", ())) != len(sa.measurements):
+        return m
+    return reported(m, sa.qualities[i])
+
+
 def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float],
                  size: float) -> tuple[float, float, float, float]:
     """Crop of slice ``i`` with outlines, measurement lines, edge letters and a
@@ -246,7 +257,7 @@ def _slice_panel(canvas: Canvas, sa, i: int, title: str, at: tuple[float, float]
     vmin, vmax = window(img)
     _image(panel, img, spacing, view, vmin, vmax)
     _contours(panel, labels, spacing, view, width=1.6)
-    _measure_lines(panel, sa.measurements[i], spacing, view)
+    _measure_lines(panel, shown_measurement(sa, i), spacing, view)
     w, h = view.size
     box = (view.ox, view.oy, view.ox + w, view.oy + h)
     _edge_letters(panel, orientation_letters(info.orientation), box)

@@ -79,6 +79,11 @@ def render_html(analysis: StudyAnalysis, figures: Figures | None = None) -> str:
     out.append("</tbody></table>")
     out.append("<p>Values ± one standard uncertainty. Canal: smallest dural-sac area over the "
                "level's slices; LF: largest thickness per side.</p>")
+    notes = content.quality_notes(report)
+    if notes:
+        out.append('<ul class="quality" id="quality">')
+        out += [f"<li>{escape(n)}</li>" for n in notes]
+        out.append("</ul>")
 
     out.append("<h2>How to read this report</h2><ul class=\"caveats\">")
     out += [f"<li>{escape(c)}</li>" for c in content.caveats(report)]

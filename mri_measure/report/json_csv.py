@@ -30,7 +30,6 @@ from ..errors import InputError
 from ..types import LevelMeasurement, SliceResult, StudyReport
 from ..vocabulary import LevelMethod
 from ._common import atomic_write_bytes, rnd
-from .quality import value_quality
 
 AREA_DIGITS = 1
 THICKNESS_DIGITS = 2
@@ -70,7 +69,14 @@ LEVEL_COLUMNS = (
     "borderline_reasons",
 )
 
-CSV_COLUMNS = (*LEVEL_COLUMNS, "representative_sop_instance_uid")
+#: one "not measurable" reason column per value (empty when the value is ok)
+QUALITY_COLUMNS = (
+    "canal_area_not_measurable_reason",
+    "lf_thickness_left_not_measurable_reason",
+    "lf_thickness_right_not_measurable_reason",
+)
+
+CSV_COLUMNS = (*LEVEL_COLUMNS, "representative_sop_instance_uid", *QUALITY_COLUMNS)
 
 
 def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[str, Any]:
@@ -102,16 +108,21 @@ def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[st
         "lf_thickness_left_sop_instance_uid": lv.lf_thickness_left_sop_instance_uid,
         "lf_thickness_right_sop_instance_uid": lv.lf_thickness_right_sop_instance_uid,
         "slice_sop_instance_uids": list(lv.slice_sop_instance_uids),
-        "quality": value_quality(
-            {"canal_area_mm2": lv.canal_area_mm2, "lf_thickness_left_mm": lv.lf_thickness_left_mm,
-             "lf_thickness_right_mm": lv.lf_thickness_right_mm}
-        ),
+        "quality": lv.quality.to_dict(),
     }
+
+
+def _ok(sr: SliceResult, name: str, value: Any) -> Any:
+    """``value`` when the slice's verdict for ``name`` is ok, else None (never a flagged number)."""
+    return value if getattr(sr.quality, name).ok else None
 
 
 def _slice_dict(sr: SliceResult, disc_method: str | None = None) -> dict[str, Any]:
     m = sr.measurement
-    sides = [v for v in (m.lf_thickness_left_mm, m.lf_thickness_right_mm) if v is not None]
+    canal = _ok(sr, "canal_area_mm2", m.canal_area_mm2)
+    left = _ok(sr, "lf_thickness_left_mm", m.lf_thickness_left_mm)
+    right = _ok(sr, "lf_thickness_right_mm", m.lf_thickness_right_mm)
+    sides = [v for v in (left, right) if v is not None]
     return {
         "sop_instance_uid": sr.sop_instance_uid,
         "stack_id": sr.stack_id,
@@ -121,26 +132,24 @@ def _slice_dict(sr: SliceResult, disc_method: str | None = None) -> dict[str, An
         "level_method": LevelMethod.from_source(sr.level.source, disc_method),
         "level_confidence": rnd(sr.level.confidence, CONFIDENCE_DIGITS),
         "level_distance_mm": rnd(sr.level.distance_mm, 1),
-        "canal_area_mm2": rnd(m.canal_area_mm2, AREA_DIGITS),
-        "canal_area_uncertainty_mm2": rnd(m.canal_area_uncertainty_mm2, AREA_DIGITS),
-        "lf_thickness_left_mm": rnd(m.lf_thickness_left_mm, THICKNESS_DIGITS),
-        "lf_thickness_left_uncertainty_mm": rnd(
-            m.lf_thickness_left_uncertainty_mm, THICKNESS_DIGITS
+        "canal_area_mm2": rnd(canal, AREA_DIGITS),
+        "canal_area_uncertainty_mm2": rnd(
+            _ok(sr, "canal_area_mm2", m.canal_area_uncertainty_mm2), AREA_DIGITS
         ),
-        "lf_thickness_right_mm": rnd(m.lf_thickness_right_mm, THICKNESS_DIGITS),
+        "lf_thickness_left_mm": rnd(left, THICKNESS_DIGITS),
+        "lf_thickness_left_uncertainty_mm": rnd(
+            _ok(sr, "lf_thickness_left_mm", m.lf_thickness_left_uncertainty_mm), THICKNESS_DIGITS
+        ),
+        "lf_thickness_right_mm": rnd(right, THICKNESS_DIGITS),
         "lf_thickness_right_uncertainty_mm": rnd(
-            m.lf_thickness_right_uncertainty_mm, THICKNESS_DIGITS
+            _ok(sr, "lf_thickness_right_mm", m.lf_thickness_right_uncertainty_mm), THICKNESS_DIGITS
         ),
         "lf_thickness_max_mm": rnd(max(sides), THICKNESS_DIGITS) if sides else None,
-        "canal_ap_mm": rnd(m.canal_ap_mm, AP_DIGITS),
-        "canal_ap_uncertainty_mm": rnd(m.canal_ap_uncertainty_mm, AP_DIGITS),
+        "canal_ap_mm": rnd(_ok(sr, "canal_area_mm2", m.canal_ap_mm), AP_DIGITS),
+        "canal_ap_uncertainty_mm": rnd(_ok(sr, "canal_area_mm2", m.canal_ap_uncertainty_mm), AP_DIGITS),
         "quality_flags": list(sr.quality_flags),
         "corrected": bool(sr.corrected),
-        "quality": value_quality(
-            {"canal_area_mm2": m.canal_area_mm2, "lf_thickness_left_mm": m.lf_thickness_left_mm,
-             "lf_thickness_right_mm": m.lf_thickness_right_mm},
-            sr.quality_flags,
-        ),
+        "quality": sr.quality.to_dict(),
     }
 
 
@@ -276,5 +285,7 @@ def write_csv(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     disc_method = (report.provenance or {}).get("disc_method")
     for lv in report.levels:
         row = _level_dict(lv, disc_method)
+        for col, v in zip(QUALITY_COLUMNS, lv.quality.verdicts().values()):
+            row[col] = None if v.ok else v.reason
         writer.writerow([_csv_cell(row[c]) for c in CSV_COLUMNS])
     return atomic_write_bytes(path, buf.getvalue().encode("utf-8"))

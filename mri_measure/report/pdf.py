@@ -116,6 +116,7 @@ def render_pdf(analysis: StudyAnalysis, figures: Figures | None = None) -> bytes
     story += [table, Spacer(1, 1.5 * mm),
               P("Values ± one standard uncertainty. Canal: smallest dural-sac area over the "
                 "level's slices; LF: largest thickness per side.", small)]
+    story += [P(n, small) for n in content.quality_notes(report)]
 
     story.append(P("How to read this report", h2))
     story.append(ListFlowable(

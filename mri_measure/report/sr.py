@@ -9,6 +9,15 @@ referencing the SEG segment frame on the source image the value came from:
 * LF left / right: Thickness (LN 59089-3) in mm, derivation Maximum, finding
   site "Ligament" with laterality Left / Right.
 
+A value the quality check refused (:mod:`mri_measure.measure.quality`) is never
+written as a numeric measurement: its group carries, instead of the number, a
+qualitative evaluation "Measurement quality" = "not measurable: <reason>"
+(private coding scheme :data:`QUALITY_SCHEME`, code value "not_measurable",
+the reason as code meaning in Latin-1, cut to 64 characters; the full reason
+is in measurements.json), referencing the SEG frame of
+the first of the level's slices on which the structure was segmented (none:
+no group).
+
 When no disc level has a value (no level could be assigned), the report holds
 one such group set per measured *slice* instead, tracking-identified by its
 image ("image 7 (stack 3.1, level unknown) canal"), with the slice's own
@@ -30,6 +39,27 @@ from ._common import SOFTWARE_NAME, find_slice, software_version, source_headers
 from .seg import MANUFACTURER, save_dicom
 
 SR_SERIES_NUMBER = 9702
+#: private (DICOM "99…") coding scheme of the quality evaluation
+QUALITY_SCHEME = "99MRIMEASURE"
+
+
+def quality_evaluation(flag: str | None, reason: str) -> Any:
+    """The qualitative evaluation that says a value was not measurable, and why."""
+    import highdicom as hd
+
+    name = hd.sr.CodedConcept("quality", QUALITY_SCHEME, "Measurement quality")
+    text = f"not measurable: {reason}".translate(_LATIN1)
+    text = text.encode("latin-1", "replace").decode("latin-1")  # the SR's character set
+    value = hd.sr.CodedConcept("not_measurable", QUALITY_SCHEME,
+                               text if len(text) <= 64 else text[:61] + "...")
+    return hd.sr.QualitativeEvaluation(name=name, value=value)
+
+
+_LATIN1 = str.maketrans({"–": "-", "—": "-", "…": "...", "≥": ">=", "≤": "<=", "×": "x"})
+
+
+def _refusal(verdict: Any) -> tuple[str | None, str] | None:
+    return (verdict.flag, str(verdict.reason)) if verdict.refused else None
 
 
 def _seg_frames(segs: Sequence[Any]) -> dict[tuple[str, int], tuple[Any, int]]:
@@ -66,18 +96,24 @@ def _level_specs(lv: LevelMeasurement) -> list:
                            codes.SCT.Minimum))
     if lv.canal_ap_mm is not None:
         canal_meas.append((codes.SCT.Diameter, lv.canal_ap_mm, codes.UCUM.Millimeter, None))
-    specs.append(("canal", 1, lv.canal_area_sop_instance_uid, canal_meas,
-                  hd.sr.FindingSite(codes.SCT.DuraMater)))
-    for side, seg_no, uid, value, lat in (
+    q = lv.quality
+    every = tuple(lv.slice_sop_instance_uids)
+
+    def keys(uid: str | None, verdict: Any) -> Any:
+        return uid if verdict.ok else every  # refused: the first slice with a SEG frame
+
+    specs.append(("canal", 1, keys(lv.canal_area_sop_instance_uid, q.canal_area_mm2),
+                  canal_meas, hd.sr.FindingSite(codes.SCT.DuraMater), _refusal(q.canal_area_mm2)))
+    for side, seg_no, uid, value, lat, verdict in (
         ("LF left", 2, lv.lf_thickness_left_sop_instance_uid, lv.lf_thickness_left_mm,
-         codes.SCT.Left),
+         codes.SCT.Left, q.lf_thickness_left_mm),
         ("LF right", 3, lv.lf_thickness_right_sop_instance_uid, lv.lf_thickness_right_mm,
-         codes.SCT.Right),
+         codes.SCT.Right, q.lf_thickness_right_mm),
     ):
-        meas = [] if value is None else [(codes.LN.Thickness, value, codes.UCUM.Millimeter,
-                                          codes.SCT.Maximum)]
-        specs.append((side, seg_no, uid, meas,
-                      hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat)))
+        meas = [] if value is None or not verdict.ok else [
+            (codes.LN.Thickness, value, codes.UCUM.Millimeter, codes.SCT.Maximum)]
+        specs.append((side, seg_no, keys(uid, verdict), meas,
+                      hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat), _refusal(verdict)))
     return specs
 
 
@@ -87,17 +123,24 @@ def _slice_specs(sr_slice: SliceResult) -> list:
     from pydicom.sr.codedict import codes
 
     m = sr_slice.measurement
+    q = sr_slice.quality
     key = sr_slice.sop_instance_uid
     canal = []
-    if m.canal_area_mm2 is not None:
-        canal.append((codes.SCT.Area, m.canal_area_mm2, codes.UCUM.SquareMillimeter, None))
-    if m.canal_ap_mm is not None:
-        canal.append((codes.SCT.Diameter, m.canal_ap_mm, codes.UCUM.Millimeter, None))
-    specs = [("canal", 1, key, canal, hd.sr.FindingSite(codes.SCT.DuraMater))]
-    for side, seg_no, value, lat in (("LF left", 2, m.lf_thickness_left_mm, codes.SCT.Left),
-                                     ("LF right", 3, m.lf_thickness_right_mm, codes.SCT.Right)):
-        meas = [] if value is None else [(codes.LN.Thickness, value, codes.UCUM.Millimeter, None)]
-        specs.append((side, seg_no, key, meas, hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat)))
+    if q.canal_area_mm2.ok:
+        if m.canal_area_mm2 is not None:
+            canal.append((codes.SCT.Area, m.canal_area_mm2, codes.UCUM.SquareMillimeter, None))
+        if m.canal_ap_mm is not None:
+            canal.append((codes.SCT.Diameter, m.canal_ap_mm, codes.UCUM.Millimeter, None))
+    specs = [("canal", 1, key, canal, hd.sr.FindingSite(codes.SCT.DuraMater),
+              _refusal(q.canal_area_mm2))]
+    for side, seg_no, value, lat, verdict in (
+        ("LF left", 2, m.lf_thickness_left_mm, codes.SCT.Left, q.lf_thickness_left_mm),
+        ("LF right", 3, m.lf_thickness_right_mm, codes.SCT.Right, q.lf_thickness_right_mm),
+    ):
+        meas = [] if value is None or not verdict.ok else [
+            (codes.LN.Thickness, value, codes.UCUM.Millimeter, None)]
+        specs.append((side, seg_no, key, meas, hd.sr.FindingSite(codes.SCT.Ligament, laterality=lat),
+                      _refusal(verdict)))
     return specs
 
 
@@ -108,17 +151,21 @@ def _roi_groups(label: str, specs, frames, headers, analysis) -> list:
     from pydicom.sr.codedict import codes
 
     groups = []
-    for what, seg_no, key, meas, site in specs:
-        if not meas or key is None:
+    for what, seg_no, keys, meas, site, refused in specs:
+        if (not meas and refused is None) or not keys:
             continue
-        ds = headers.get(key)
-        found = find_slice(analysis, key)
-        if ds is None or found is None:
-            continue
-        sop_uid = str(ds.SOPInstanceUID)
-        frame_ref = frames.get((sop_uid, seg_no))
-        if frame_ref is None:
-            continue  # segment empty on that image: nothing to point at
+        for key in ([keys] if isinstance(keys, str) else keys):
+            ds = headers.get(key)
+            found = find_slice(analysis, key)
+            if ds is None or found is None:
+                continue
+            sop_uid = str(ds.SOPInstanceUID)
+            frame_ref = frames.get((sop_uid, seg_no))
+            if frame_ref is not None:
+                break
+        else:
+            continue  # segment empty on every image: nothing to point at
+        assert ds is not None and found is not None and frame_ref is not None
         seg, frame_number = frame_ref
         info = found[0].loaded.slices[found[1]]
         ref_frames = None if info.frame_index is None else [info.frame_index + 1]
@@ -155,7 +202,8 @@ def _roi_groups(label: str, specs, frames, headers, analysis) -> list:
             ),
             finding_type=codes.SCT.AnatomicalStructure,
             finding_sites=[site],
-            measurements=measurements,
+            measurements=measurements or None,
+            qualitative_evaluations=None if refused is None else [quality_evaluation(*refused)],
         ))
     return groups
 

@@ -270,13 +270,17 @@ class TableRow:
     slice_key: str | None  # slice to jump to on click
     is_slice: bool = False
     children: tuple["TableRow", ...] = ()
+    #: per value (canal, LF left, LF right): the reason it is not measurable, else None
+    not_measurable: tuple[str | None, str | None, str | None] = (None, None, None)
 
     def cells(self) -> list[str]:
+        values = [fmt(self.canal_mm2, 1), fmt(self.lf_left_mm, 2), fmt(self.lf_right_mm, 2)]
+        for i, reason in enumerate(self.not_measurable):
+            if reason is not None:
+                values[i] = f"not measurable: {reason}"
         return [
             self.title,
-            fmt(self.canal_mm2, 1),
-            fmt(self.lf_left_mm, 2),
-            fmt(self.lf_right_mm, 2),
+            *values,
             self.flags,
             self.source,
             self.level_source,
@@ -302,11 +306,21 @@ def _criteria_flags(t: Thresholds, canal_narrowed: bool | None, lf_thickened: bo
     return flags
 
 
+def _reasons(quality) -> tuple[str | None, str | None, str | None]:
+    """The reason a check refused each value (canal, LF left, LF right), or None
+    (ok, or simply not found: shown as "—")."""
+    vs = list(quality.verdicts().values())
+    return tuple(v.reason if v.refused else None for v in vs)  # type: ignore[return-value]
+
+
 def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
-    m = sr.measurement
-    lf = [v for v in (m.lf_thickness_left_mm, m.lf_thickness_right_mm) if v is not None]
-    flags = _criteria_flags(t, t.canal_narrowed(m.canal_area_mm2), t.lf_thickened(max(lf, default=None)))
+    m, q = sr.measurement, sr.quality
+    canal = m.canal_area_mm2 if q.canal_area_mm2.ok else None  # never a criterion from a flagged value
+    lf = [v for v, ok in ((m.lf_thickness_left_mm, q.lf_thickness_left_mm.ok),
+                          (m.lf_thickness_right_mm, q.lf_thickness_right_mm.ok)) if v is not None and ok]
+    flags = _criteria_flags(t, t.canal_narrowed(canal), t.lf_thickened(max(lf, default=None)))
     flags.extend(f for f in sr.quality_flags)
+    flags.extend(v.reason for v in q.verdicts().values() if v.ok and v.reason)  # a reader's note
     return ", ".join(flags)
 
 
@@ -343,6 +357,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
             level_source=sr.level.source,
             slice_key=sr.sop_instance_uid,
             is_slice=True,
+            not_measurable=_reasons(sr.quality),
         )
 
     rows: list[TableRow] = []
@@ -367,6 +382,7 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
                 level_source=lv.level_source,
                 slice_key=target,
                 children=tuple(child(m) for m in members),
+                not_measurable=_reasons(lv.quality),
             )
         )
     unassigned = [s for s in report.slices if s.level.level is None]

@@ -186,3 +186,26 @@ def test_table_rows_group_slices_by_level_and_mark_corrections():
     assert rows[titles.index("L5-S1")].level_source == "user"
     assert rows[-1].children[0].slice_key == keys[3]
     assert l45.cells()[:4] == ["L4-L5", "50.0", "1.40", "1.20"]
+
+
+def test_table_shows_not_measurable_with_the_reason_instead_of_the_number():
+    from dataclasses import replace
+
+    from mri_measure.criteria import Thresholds
+    from mri_measure.pipeline import build_report
+    from mri_measure.types import NOT_MEASURABLE, Quality, Verdict
+
+    stack, *_ = _oblique_stack()
+    sa = _analysis(stack)
+    keys = [s.key for s in stack.slices]
+    bad = Verdict(NOT_MEASURABLE, "sac area 12 mm² outside 20–400 mm²", "sac_area_implausible")
+    sa = replace(sa, qualities=tuple(Quality(canal_area_mm2=bad) for _ in keys))
+    assignments = {k: LevelAssignment("L4-L5", "sagittal", 0.9) for k in keys}
+    report = build_report([sa], assignments, thresholds=Thresholds())
+    (row,) = _layers.table_rows(report, {k: (0, i) for i, k in enumerate(keys)})
+    assert row.cells()[1] == f"not measurable: {bad.reason}"
+    assert "canal≤100" not in row.flags  # no criterion from a refused value
+    child = row.children[0]
+    assert child.cells()[1] == f"not measurable: {bad.reason}"
+    assert "sac_area_implausible" in child.flags and "canal≤100" not in child.flags
+    assert child.cells()[2] == _layers.fmt(child.lf_left_mm, 2)  # the LF stays a number

@@ -19,6 +19,7 @@ from qtpy.QtCore import QObject, Qt, QTimer
 from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mri_measure import CHOOSABLE_LEVELS, Label, LevelSource, MriMeasureError, Stack
+from mri_measure.measure.quality import reported
 from mri_measure.review import ReviewSession
 
 from .._layers import (
@@ -186,12 +187,15 @@ class EditingPanel(QObject):
         self._on_slice_changed()
 
     def _update_lines(self, changed: list[int] | None = None) -> None:
-        """Redraw the measurement lines: all of them, or only those of ``changed`` slices."""
+        """Redraw the measurement lines: all of them, or only those of ``changed`` slices
+        (no line or value for what the quality check refused)."""
         assert self.session is not None
         st = self.session.stacks[self.current_stack]
+        shown = [reported(m, st.qualities[k] if st.qualities else None)
+                 for k, m in enumerate(st.measurements)]
         layer = self.lines_layer
         if layer is None or layer not in self.viewer.layers:
-            data, kwargs, _ = lines_layer_data(st.analysis, st.measurements)
+            data, kwargs, _ = lines_layer_data(st.analysis, shown)
             active = self.viewer.layers.selection.active
             self.lines_layer = self.viewer.add_shapes(data if data else None, **kwargs)
             self.lines_layer.metadata[META_KEY]["stack_index"] = self.current_stack
@@ -213,7 +217,7 @@ class EditingPanel(QObject):
         if stale:
             layer.selected_data = set(stale)
             layer.remove_selected()
-        new = measurement_lines([st.measurements[k] for k in sorted(drop)], sorted(drop))
+        new = measurement_lines([shown[k] for k in sorted(drop)], sorted(drop))
         if new.data:
             n_old = len(layer.data)
             layer.add(new.data, shape_type="line", edge_color=new.colors, edge_width=0.5)
