@@ -108,8 +108,26 @@ def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[st
         "lf_thickness_left_sop_instance_uid": lv.lf_thickness_left_sop_instance_uid,
         "lf_thickness_right_sop_instance_uid": lv.lf_thickness_right_sop_instance_uid,
         "slice_sop_instance_uids": list(lv.slice_sop_instance_uids),
-        "quality": lv.quality.to_dict(),
+        "quality": _quality_dict(lv.quality, lv),
     }
+
+
+#: the reason written when a value is absent but its verdict was never set (a hand-built report)
+_ABSENT_REASON = {
+    "canal_area_mm2": "no dural sac found",
+    "lf_thickness_left_mm": "no ligamentum flavum found (patient left)",
+    "lf_thickness_right_mm": "no ligamentum flavum found (patient right)",
+}
+
+
+def _quality_dict(quality: Any, values: Any) -> dict[str, dict[str, str | None]]:
+    """``quality`` as JSON; a value that is absent never reads "ok" (no value is
+    missing without a stated reason, whoever built the report)."""
+    out = quality.to_dict()
+    for name, reason in _ABSENT_REASON.items():
+        if getattr(values, name) is None and out[name]["verdict"] == "ok":
+            out[name] = {"verdict": "not_measurable", "reason": reason}
+    return out
 
 
 def _ok(sr: SliceResult, name: str, value: Any) -> Any:
@@ -149,7 +167,7 @@ def _slice_dict(sr: SliceResult, disc_method: str | None = None) -> dict[str, An
         "canal_ap_uncertainty_mm": rnd(_ok(sr, "canal_area_mm2", m.canal_ap_uncertainty_mm), AP_DIGITS),
         "quality_flags": list(sr.quality_flags),
         "corrected": bool(sr.corrected),
-        "quality": sr.quality.to_dict(),
+        "quality": _quality_dict(sr.quality, sr.measurement),
     }
 
 

@@ -72,14 +72,17 @@ def test_json_nulls_flagged_values_and_carries_reasons(flagged, paths):
     assert s["quality"]["lf_thickness_left_mm"]["reason"] == IN_FRONT.reason
 
 
-def test_schema_1_documents_without_quality_still_validate(paths):
+def test_quality_is_in_schema_1_1_and_dropped_for_version_1_readers(paths):
+    from mri_measure.report.json_csv import as_version_1
+
     doc = json.loads(paths["json"].read_text())
-    for entry in doc["levels"] + doc["slices"]:
-        del entry["quality"]
-    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    jsonschema.validate(doc, load_schema(version="1.1"), cls=jsonschema.Draft202012Validator)
+    v1 = as_version_1(doc)  # the strict version-1 view: no quality, still valid v1
+    assert all("quality" not in e for e in v1["levels"] + v1["slices"])
+    jsonschema.validate(v1, load_schema(version="1"), cls=jsonschema.Draft202012Validator)
     doc["levels"][0]["quality"] = {"canal_area_mm2": {"verdict": "maybe", "reason": None}}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+        jsonschema.validate(doc, load_schema(version="1.1"), cls=jsonschema.Draft202012Validator)
 
 
 def test_csv_has_a_reason_column_per_value(paths):

@@ -87,7 +87,7 @@ def test_1_1_fields_levels_models_quality(study, doc11):
     _valid(d, "1.1")
 
 
-def test_missing_values_are_not_measurable_with_the_flag_as_reason(study):
+def test_missing_values_are_never_ok_even_in_a_hand_built_report(study):
     lv = replace(study.report.levels[0], canal_area_mm2=None, lf_thickness_right_mm=None)
     s0 = study.report.slices[0]
     sl = replace(s0, measurement=replace(s0.measurement, canal_area_mm2=None, lf_thickness_left_mm=None,
@@ -96,12 +96,13 @@ def test_missing_values_are_not_measurable_with_the_flag_as_reason(study):
     d = report_to_dict(replace(study.report, levels=(lv,), slices=(sl,)))
     _valid(d, "1.1")
     q = d["levels"][0]["quality"]
-    assert q["canal_area_mm2"] == {"verdict": "not_measurable", "reason": "no canal found"}
+    assert q["canal_area_mm2"] == {"verdict": "not_measurable", "reason": "no dural sac found"}
     assert q["lf_thickness_right_mm"]["verdict"] == "not_measurable"
     assert q["lf_thickness_left_mm"] == {"verdict": "ok", "reason": None}
     qs = d["slices"][0]["quality"]
-    assert qs["canal_area_mm2"]["reason"] == "no canal found"
-    assert qs["lf_thickness_left_mm"] == {"verdict": "not_measurable", "reason": "no LF found"}
+    assert qs["canal_area_mm2"]["reason"] == "no dural sac found"
+    assert qs["lf_thickness_left_mm"] == {"verdict": "not_measurable",
+                                          "reason": "no ligamentum flavum found (patient left)"}
 
 
 def test_broken_1_1_documents_fail(doc11):
