@@ -13,6 +13,12 @@ background, disc, vertebra or sacrum. Here:
 2. **sacrum** is the largest region labelled sacrum; the highest disc that
    touches it is L5-S1, and regions labelled disc below it (a sacral remnant
    taken for a disc) are dropped. No sacrum: no answer (the caller falls back);
+   the sacrum must also be **in view** (:func:`sacrum_in_view`): a region
+   labelled sacrum that is cut by the bottom of the field of view and holds no
+   more bone than one vertebral body is a cut lumbar body (the detector calls
+   the lowest visible body "sacrum" when the image ends above S1), and one
+   smaller than most vertebral bodies is a patch; either way the levels are
+   unknown rather than counted from the wrong bone;
 3. every disc gets its centre, its direction (the principal axes of the
    region: the long axis runs along the disc, the short one along the
    column) and its height (area / length).
@@ -36,6 +42,10 @@ from scipy import ndimage as ndi
 DISC, VERTEBRA, SACRUM = 1, 2, 3
 MIN_DISC_MM2 = 20.0  # smaller regions labelled disc are noise
 MIN_SACRUM_MM2 = 150.0
+#: The sacrum region (the largest labelled sacrum) against the median vertebral body region:
+SACRUM_MIN_BODIES = 0.8  # smaller than this: a patch, not the sacrum
+SACRUM_CUT_MIN_BODIES = 1.5  # cut by the bottom of the view: at least S1 and a part of S2
+LUMBARISED_FRACTION = 0.6  # a disc region inside the sacrum this big (× median disc area): S1-S2 disc
 TOUCH_MM = 4.5  # a disc touches bone within this distance
 MERGE_GAP_MM = 3.0  # pieces closer than this along the column are one disc
 SHORT_FRACTION = 0.5  # a disc is at least this share of the median disc length
@@ -70,18 +80,61 @@ def _column_gap_px(a: np.ndarray, b: np.ndarray, axis: np.ndarray) -> float:
     return float(max(pa.min(), pb.min()) - min(pa.max(), pb.max()))
 
 
+@dataclass(frozen=True)
+class Column:
+    """What the detector's labels say about the column (:func:`read_column`)."""
+
+    discs: list[DetectedDisc] | None  # head → feet, the last one L5-S1; None: no answer
+    sacrum: str  # "seen", "not_in_view" (absent, a patch or a cut body) or "no_discs"
+    below: tuple[DetectedDisc, ...] = ()  # disc-like regions inside the sacrum (S1-S2 look-alikes)
+
+
+def sacrum_in_view(label: np.ndarray, sacrum: np.ndarray, inside: np.ndarray | None, grid_mm: float) -> bool:
+    """Whether the region labelled sacrum is the sacrum in the field of view
+    (see the module docstring, step 2): at least ``SACRUM_MIN_BODIES`` of the
+    median vertebral body, and, when it reaches the bottom of the view (the
+    image border or the edge of the slice), at least ``SACRUM_CUT_MIN_BODIES``."""
+    vlab, nv = ndi.label(label == VERTEBRA)
+    sizes = ndi.sum(np.ones_like(vlab), vlab, index=np.arange(1, nv + 1)) if nv else np.zeros(0)
+    bodies = sizes[sizes * grid_mm**2 >= MIN_SACRUM_MM2]
+    if bodies.size == 0:
+        return True  # nothing to compare with: trust the label
+    ratio = float(sacrum.sum()) / float(np.median(bodies))
+    if ratio < SACRUM_MIN_BODIES:
+        return False
+    rr, cc = np.nonzero(sacrum)
+    h = label.shape[0]
+    low = rr >= rr.max() - 2
+    reach = rr.max() >= h - 3
+    if inside is not None and not reach:
+        below = np.clip(rr[low] + 3, 0, h - 1)
+        reach = bool((~inside[below, cc[low]]).mean() > 0.5)
+    return ratio >= SACRUM_CUT_MIN_BODIES or not reach
+
+
 def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedDisc] | None:
     """Discs head → feet, the last one L5-S1; ``None`` when no sacrum is seen
     (see the module docstring). ``prob``: (4, H, W) on a grid of ``grid_mm``."""
+    col = read_column(prob, grid_mm, check_view=False)
+    return col.discs
+
+
+def read_column(prob: np.ndarray, grid_mm: float, inside: np.ndarray | None = None,
+                check_view: bool = True) -> Column:
+    """The discs (see the module docstring) and whether the sacrum is in view
+    (:func:`sacrum_in_view`, skipped when ``check_view`` is false); ``inside``:
+    where the view holds image (False outside the source slice)."""
     label = np.argmax(prob, axis=0)
     px2 = grid_mm**2
     sac_lab, n_sac = ndi.label(label == SACRUM)
     if n_sac == 0:
-        return None
+        return Column(None, "not_in_view")
     sizes = ndi.sum(np.ones_like(sac_lab), sac_lab, index=np.arange(1, n_sac + 1))
     if sizes.max() * px2 < MIN_SACRUM_MM2:
-        return None
+        return Column(None, "not_in_view")
     sacrum = sac_lab == (1 + int(np.argmax(sizes)))
+    if check_view and not sacrum_in_view(label, sacrum, inside, grid_mm):
+        return Column(None, "not_in_view")
     touch = max(1, int(round(TOUCH_MM / grid_mm)))
     near_sacrum = ndi.binary_dilation(sacrum, iterations=touch)
     near_bone = ndi.binary_dilation((label == VERTEBRA) | sacrum, iterations=touch)
@@ -95,7 +148,7 @@ def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedD
         rr, cc = np.nonzero(m)
         pieces.append([np.stack([rr, cc], 1).astype(float), bool((m & near_sacrum).any())])
     if not pieces:
-        return None
+        return Column(None, "no_discs")
     pieces.sort(key=lambda p: p[0][:, 0].mean())
     merged: list[list] = []
     for pts, on_sacrum in pieces:
@@ -112,18 +165,23 @@ def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedD
     # L5-S1: the highest disc touching the sacrum; anything below it is sacrum
     last = next((i for i, (_, s) in enumerate(merged) if s), None)
     if last is None:
-        return None
+        return Column(None, "not_in_view")
     pdisc = prob[DISC]
-    out = []
-    for pts, _ in merged[: last + 1]:
+
+    def described(pts: np.ndarray) -> DetectedDisc:
         c, along, normal = _axes(pts[:, 0], pts[:, 1])
         length_mm = _length_px(pts, c, along) * grid_mm
         height_mm = len(pts) * px2 / max(length_mm, 1e-6)
         ri, ci = pts[:, 0].astype(int), pts[:, 1].astype(int)
-        out.append(DetectedDisc((float(c[0]), float(c[1])), (float(along[0]), float(along[1])),
-                                (float(normal[0]), float(normal[1])), float(height_mm), length_mm,
-                                float(pdisc[ri, ci].mean())))
-    return out
+        return DetectedDisc((float(c[0]), float(c[1])), (float(along[0]), float(along[1])),
+                            (float(normal[0]), float(normal[1])), float(height_mm), length_mm,
+                            float(pdisc[ri, ci].mean()))
+
+    out = [described(pts) for pts, _ in merged[: last + 1]]
+    med_area = float(np.median([len(p) for p, _ in merged[: last + 1]]))
+    below = tuple(described(pts) for pts, _ in merged[last + 1 :]
+                  if len(pts) >= LUMBARISED_FRACTION * med_area)
+    return Column(out, "seen", below)
 
 
 def _length_px(pts: np.ndarray, c: np.ndarray, along: np.ndarray) -> float:
