@@ -13,12 +13,12 @@ background, disc, vertebra or sacrum. Here:
 2. **sacrum** is the largest region labelled sacrum; the highest disc that
    touches it is L5-S1, and regions labelled disc below it (a sacral remnant
    taken for a disc) are dropped. No sacrum: no answer (the caller falls back);
-   the sacrum must also be **in view** (:func:`sacrum_in_view`): a region
-   labelled sacrum that is cut by the bottom of the field of view and holds no
-   more bone than one vertebral body is a cut lumbar body (the detector calls
-   the lowest visible body "sacrum" when the image ends above S1), and one
-   smaller than most vertebral bodies is a patch; either way the levels are
-   unknown rather than counted from the wrong bone;
+   the sacrum must also be **in view** (:func:`sacrum_in_view`): the image
+   must go on for at least 1.5 vertebral-body heights below the disc taken for
+   L5-S1 (the detector calls the lowest visible body "sacrum" when the image
+   ends above S1); otherwise the levels are unknown rather than counted from
+   the wrong bone. A sacrum region that no disc touches is a detector failure
+   (``"no_discs"``: the caller may fall back), not a sacrum out of view;
 3. every disc gets its centre, its direction (the principal axes of the
    region: the long axis runs along the disc, the short one along the
    column) and its height (area / length).
@@ -42,9 +42,7 @@ from scipy import ndimage as ndi
 DISC, VERTEBRA, SACRUM = 1, 2, 3
 MIN_DISC_MM2 = 20.0  # smaller regions labelled disc are noise
 MIN_SACRUM_MM2 = 150.0
-#: The sacrum region (the largest labelled sacrum) against the median vertebral body region:
-SACRUM_MIN_BODIES = 0.8  # smaller than this: a patch, not the sacrum
-SACRUM_CUT_MIN_BODIES = 1.5  # cut by the bottom of the view: at least S1 and a part of S2
+SACRUM_ROOM_BODIES = 1.5  # image below L5-S1 (× median vertebral-body height) to see the sacrum
 LUMBARISED_FRACTION = 0.6  # a disc region inside the sacrum this big (× median disc area): S1-S2 disc
 TOUCH_MM = 4.5  # a disc touches bone within this distance
 MERGE_GAP_MM = 3.0  # pieces closer than this along the column are one disc
@@ -85,31 +83,29 @@ class Column:
     """What the detector's labels say about the column (:func:`read_column`)."""
 
     discs: list[DetectedDisc] | None  # head → feet, the last one L5-S1; None: no answer
-    sacrum: str  # "seen", "not_in_view" (absent, a patch or a cut body) or "no_discs"
+    sacrum: str  # "seen", "not_in_view" (no room below L5-S1 for a sacrum) or "no_discs"
     below: tuple[DetectedDisc, ...] = ()  # disc-like regions inside the sacrum (S1-S2 look-alikes)
 
 
-def sacrum_in_view(label: np.ndarray, sacrum: np.ndarray, inside: np.ndarray | None, grid_mm: float) -> bool:
-    """Whether the region labelled sacrum is the sacrum in the field of view
-    (see the module docstring, step 2): at least ``SACRUM_MIN_BODIES`` of the
-    median vertebral body, and, when it reaches the bottom of the view (the
-    image border or the edge of the slice), at least ``SACRUM_CUT_MIN_BODIES``."""
+def sacrum_in_view(label: np.ndarray, l5s1_px: tuple[float, float], inside: np.ndarray | None,
+                   grid_mm: float) -> bool:
+    """Whether the view shows the sacrum below the disc taken for L5-S1: at
+    least ``SACRUM_ROOM_BODIES`` median vertebral-body heights of image below
+    that disc's centre (S1 and a part of S2). When the image ends above the
+    sacrum, the detector calls the lowest visible body "sacrum", and there is
+    at most one body of image below the disc it takes for L5-S1."""
     vlab, nv = ndi.label(label == VERTEBRA)
-    sizes = ndi.sum(np.ones_like(vlab), vlab, index=np.arange(1, nv + 1)) if nv else np.zeros(0)
-    bodies = sizes[sizes * grid_mm**2 >= MIN_SACRUM_MM2]
-    if bodies.size == 0:
+    heights = [float(np.ptp(np.nonzero(vlab == k)[0]) + 1) for k in range(1, nv + 1)
+               if (vlab == k).sum() * grid_mm**2 >= MIN_SACRUM_MM2]
+    if not heights:
         return True  # nothing to compare with: trust the label
-    ratio = float(sacrum.sum()) / float(np.median(bodies))
-    if ratio < SACRUM_MIN_BODIES:
-        return False
-    rr, cc = np.nonzero(sacrum)
-    h = label.shape[0]
-    low = rr >= rr.max() - 2
-    reach = rr.max() >= h - 3
-    if inside is not None and not reach:
-        below = np.clip(rr[low] + 3, 0, h - 1)
-        reach = bool((~inside[below, cc[low]]).mean() > 0.5)
-    return ratio >= SACRUM_CUT_MIN_BODIES or not reach
+    body = float(np.median(heights))
+    r, c = int(round(l5s1_px[0])), int(round(l5s1_px[1]))
+    h, w = label.shape
+    col = inside[:, min(max(c, 0), w - 1)] if inside is not None else np.ones(h, bool)
+    rows = np.nonzero(col[r:])[0]
+    room = float(rows.max() + 1) if rows.size else 0.0
+    return room >= SACRUM_ROOM_BODIES * body
 
 
 def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedDisc] | None:
@@ -127,14 +123,15 @@ def read_column(prob: np.ndarray, grid_mm: float, inside: np.ndarray | None = No
     label = np.argmax(prob, axis=0)
     px2 = grid_mm**2
     sac_lab, n_sac = ndi.label(label == SACRUM)
+    # no region labelled sacrum at all is the detector's failure more often than an
+    # image without a sacrum (cut above it, the detector calls the lowest body
+    # "sacrum"): "no_discs", so that the caller asks the classical analysis
     if n_sac == 0:
-        return Column(None, "not_in_view")
+        return Column(None, "no_discs")
     sizes = ndi.sum(np.ones_like(sac_lab), sac_lab, index=np.arange(1, n_sac + 1))
     if sizes.max() * px2 < MIN_SACRUM_MM2:
-        return Column(None, "not_in_view")
+        return Column(None, "no_discs")
     sacrum = sac_lab == (1 + int(np.argmax(sizes)))
-    if check_view and not sacrum_in_view(label, sacrum, inside, grid_mm):
-        return Column(None, "not_in_view")
     touch = max(1, int(round(TOUCH_MM / grid_mm)))
     near_sacrum = ndi.binary_dilation(sacrum, iterations=touch)
     near_bone = ndi.binary_dilation((label == VERTEBRA) | sacrum, iterations=touch)
@@ -165,6 +162,8 @@ def read_column(prob: np.ndarray, grid_mm: float, inside: np.ndarray | None = No
     # L5-S1: the highest disc touching the sacrum; anything below it is sacrum
     last = next((i for i, (_, s) in enumerate(merged) if s), None)
     if last is None:
+        return Column(None, "no_discs")
+    if check_view and not sacrum_in_view(label, tuple(merged[last][0].mean(0)), inside, grid_mm):
         return Column(None, "not_in_view")
     pdisc = prob[DISC]
 

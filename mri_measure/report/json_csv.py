@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..levels.names import is_uncertain
 from ..types import LevelMeasurement, SliceResult, StudyReport
 from ._common import atomic_write_bytes, rnd
 
@@ -57,6 +58,7 @@ def _level_dict(lv: LevelMeasurement) -> dict[str, Any]:
         "level": lv.level,
         "level_source": lv.level_source,
         "level_confidence": rnd(lv.level_confidence, CONFIDENCE_DIGITS),
+        "level_uncertain": is_uncertain(lv.level, lv.level_confidence),
         "canal_area_mm2": rnd(lv.canal_area_mm2, AREA_DIGITS),
         "canal_area_uncertainty_mm2": rnd(lv.canal_area_uncertainty_mm2, AREA_DIGITS),
         "lf_thickness_left_mm": rnd(lv.lf_thickness_left_mm, THICKNESS_DIGITS),
@@ -93,6 +95,7 @@ def _slice_dict(sr: SliceResult) -> dict[str, Any]:
         "level": sr.level.level,
         "level_source": sr.level.source,
         "level_confidence": rnd(sr.level.confidence, CONFIDENCE_DIGITS),
+        "level_uncertain": is_uncertain(sr.level.level, sr.level.confidence),
         "level_distance_mm": rnd(sr.level.distance_mm, 1),
         "canal_area_mm2": rnd(m.canal_area_mm2, AREA_DIGITS),
         "canal_area_uncertainty_mm2": rnd(m.canal_area_uncertainty_mm2, AREA_DIGITS),

@@ -23,7 +23,7 @@ from .canal import _canal_run
 from .canonical import canonical_view, _normalise
 from .choose import _choose_column, _choose_column_normalised
 from .constants import GRID_MM, MIN_SPACING_MM, N_NAMED
-from .fuse import FUSE_MAX_SLICES, SliceColumn, fuse
+from .fuse import FUSE_MAX_SLICES, MATCH_MM, SliceColumn, fuse
 from .profile import _disc_profile
 
 #: The warning (console, JSON, report) when no level is named because the sacrum is not seen.
@@ -34,7 +34,7 @@ LUMBARISED_S1 = (
     "and correct with --level SLICE=LEVEL (or in napari) if needed"
 )
 #: The classical column needs this many disc spacings of image below its lowest disc (the sacrum).
-SACRUM_ROOM = 1.0
+SACRUM_ROOM = 1.5
 
 
 @dataclass(frozen=True)
@@ -118,15 +118,24 @@ def _load_detector():
         return None
 
 
-def _learned_finding(detector, pixels: np.ndarray, slices, run: list[int], for_uid: str | None) -> DiscFinding:
-    """The learned detector on the slices through the canal, fused (:mod:`.fuse`)."""
+def _learned_finding(detector, pixels: np.ndarray, slices, run: list[int], for_uid: str | None,
+                     classical=None) -> DiscFinding:
+    """The learned detector on the slices through the canal, fused (:mod:`.fuse`);
+    ``classical()`` gives the classical finding that breaks a tie in the L5-S1 vote."""
     cols = [_learned_column(detector, pixels[k], slices[k]) for k in run[:FUSE_MAX_SLICES]]
     fused = fuse(cols)
+    votes = 0  # the classical analysis agreeing with the fused L5-S1 counts as one more slice
+    if fused.contested and classical is not None:
+        other = classical()
+        if other.discs:
+            fused = fuse(cols, prefer_yz=other.discs[0].centre_mm[1:3])
+            votes = int(bool(fused.discs) and np.linalg.norm(
+                np.subtract(fused.discs[0].centre_mm[1:3], other.discs[0].centre_mm[1:3])) <= MATCH_MM)
     if fused.status != "seen" or len(fused.discs) < 2:
         status = "not_in_view" if fused.status == "not_in_view" else "no_discs"
         return DiscFinding((), status, "learned", fused.n_slices, (SACRUM_NOT_IN_VIEW,) if status == "not_in_view" else ())
     if fused.n_answered > 1:
-        column = fused.agreement
+        column = (fused.agreement * fused.n_answered + votes) / (fused.n_answered + votes)
     else:
         column = _column_confidence([-d.centre_mm[2] for d in fused.discs][::-1])
     normals = _smooth_normals([np.asarray(d.normal) for d in fused.discs])
@@ -183,7 +192,9 @@ def find_disc_levels(loaded_sagittal: LoadedStack, method: str = "auto") -> Disc
     if method != "classical":
         detector = _load_detector()
         if detector is not None:
-            learned = _learned_finding(detector, pixels, slices, run, for_uid)
+            learned = _learned_finding(
+                detector, pixels, slices, run, for_uid,
+                classical=lambda: _classical_finding(pixels[k_mid], slices[k_mid], cv, st, for_uid))
             if learned.status != "no_discs" or method == "learned":
                 return learned
         elif method == "learned":

@@ -12,13 +12,16 @@ consensus, so the result does not hang on which slice is central:
    disc) and ``ALONG_MM`` along the disc (the detector may see only part of a
    disc on one slice, which moves its centre along the disc), the slice
    nearest the middle first;
-3. **L5-S1** is the group that most slices call their lowest disc (a tie goes
-   to the mid slice's);
+3. **L5-S1** is the group that most slices call their lowest disc; a tie
+   goes to the group nearest ``prefer_yz`` (the caller passes the classical
+   column analysis' L5-S1 as the cross-check), else to the mid slice's, and
+   the column is marked ``contested``;
 4. every group above it seen on at least half of the answering slices is a
    disc; groups below L5-S1, and groups seen on too few slices (a sliver at the
    top of one slice, a patch inside a body), are dropped;
-5. each fused disc takes the centre, normal and height of its member on the
-   slice nearest the middle; its **agreement** is the fraction of answering
+5. each fused disc takes the normal, height and x (across the column) of its
+   member on the slice nearest the middle, and the mean (y, z) of its members
+   (the part of a disc the detector sees varies from slice to slice); its **agreement** is the fraction of answering
    slices that saw it, and the column's agreement is the fraction of slices
    whose own count and order match the fused column.
 
@@ -72,15 +75,17 @@ class FusedColumn:
     n_slices: int = 0  # slices that showed the canal
     n_answered: int = 0  # of them, slices that saw the sacrum and discs
     below: float = 0.0  # fraction of answering slices with a disc-like band inside the sacrum
+    contested: bool = False  # no single group won the L5-S1 vote
 
 
 def _yz(c) -> np.ndarray:
     return np.asarray(c, float)[1:3]
 
 
-def fuse(columns: list[SliceColumn]) -> FusedColumn:
+def fuse(columns: list[SliceColumn], prefer_yz=None) -> FusedColumn:
     """The consensus column (see the module docstring); ``columns`` ordered
-    with the slice nearest the middle first."""
+    with the slice nearest the middle first; ``prefer_yz``: patient (y, z) of
+    an independent L5-S1 that breaks a tie in the L5-S1 vote."""
     n = len(columns)
     answered = [c for c in columns if c.status == "seen" and c.discs]
     if not answered or len(answered) < math.ceil(n / 2):
@@ -112,6 +117,8 @@ def fuse(columns: list[SliceColumn]) -> FusedColumn:
     best = max(votes)
     tied = [g for g, v in enumerate(votes) if v == best]
     anchor = next((g for g in tied if any(ci == 0 and r == 0 for ci, r in groups[g])), tied[0])
+    if len(tied) > 1 and prefer_yz is not None:
+        anchor = min(tied, key=lambda g: float(np.linalg.norm(centres[g] - np.asarray(prefer_yz, float))))
     z_anchor = centres[anchor][1]
     need = max(1, math.ceil(len(answered) / 2))
     keep = [anchor] + [
@@ -123,6 +130,8 @@ def fuse(columns: list[SliceColumn]) -> FusedColumn:
     for g in keep:
         ci, rank = min(groups[g])  # the member on the slice nearest the middle
         c, nv, h = answered[ci].discs[rank]
+        yz = np.mean([_yz(answered[k].discs[r][0]) for k, r in groups[g]], axis=0)
+        c = (float(np.asarray(c, float)[0]), float(yz[0]), float(yz[1]))
         fused.append(FusedDisc(tuple(float(v) for v in c), tuple(float(v) for v in nv),  # type: ignore[arg-type]
                                None if h is None else float(h),
                                round(len({k for k, _ in groups[g]}) / len(answered), 3)))
@@ -133,4 +142,5 @@ def fuse(columns: list[SliceColumn]) -> FusedColumn:
                 for r in range(len(col.discs))]
         agree += [kept.get(g, -1) for g in mine] == list(range(len(keep)))
     below = sum(c.below > 0 for c in answered) / len(answered)
-    return FusedColumn("seen", tuple(fused), round(agree / len(answered), 2), n, len(answered), round(below, 2))
+    return FusedColumn("seen", tuple(fused), round(agree / len(answered), 2), n, len(answered),
+                       round(below, 2), len(tied) > 1)
