@@ -22,7 +22,7 @@ from .band import _disc_axes, _gradients, _refine_band
 from .canal import _canal_run
 from .canonical import canonical_view, _normalise
 from .choose import _choose_column, _choose_column_normalised
-from .constants import GRID_MM, MIN_SPACING_MM, N_NAMED
+from .constants import MIN_SPACING_MM, N_NAMED
 from .fuse import FUSE_MAX_SLICES, MATCH_MM, SliceColumn, fuse
 from .profile import _disc_profile
 
@@ -33,8 +33,10 @@ LUMBARISED_S1 = (
     "named L5-S1 — levels are counted from the upper one; confirm on a whole-spine localiser "
     "and correct with --level SLICE=LEVEL (or in napari) if needed"
 )
-#: The classical column needs this many disc spacings of image below its lowest disc (the sacrum).
+#: The classical column needs this many disc spacings of image below its lowest disc (the
+#: sacrum); more when it answers because the detector saw discs but no sacrum at all.
 SACRUM_ROOM = 1.5
+FALLBACK_ROOM = 2.0
 
 
 @dataclass(frozen=True)
@@ -197,12 +199,14 @@ def find_disc_levels(loaded_sagittal: LoadedStack, method: str = "auto") -> Disc
                 classical=lambda: _classical_finding(pixels[k_mid], slices[k_mid], cv, st, for_uid))
             if learned.status != "no_discs" or method == "learned":
                 return learned
+            return _classical_finding(pixels[k_mid], slices[k_mid], cv, st, for_uid, FALLBACK_ROOM)
         elif method == "learned":
             return DiscFinding((), "no_discs", "learned", len(run), ())
     return _classical_finding(pixels[k_mid], slices[k_mid], cv, st, for_uid)
 
 
-def _classical_finding(image: np.ndarray, sl: SliceInfo, cv, st, for_uid: str | None) -> DiscFinding:
+def _classical_finding(image: np.ndarray, sl: SliceInfo, cv, st, for_uid: str | None,
+                       room: float = SACRUM_ROOM) -> DiscFinding:
     """The classical column analysis on the mid-sagittal slice (stages 3–6)."""
     f = _disc_profile(st)
     grads = _gradients(_normalise(cv.image))
@@ -213,7 +217,7 @@ def _classical_finding(image: np.ndarray, sl: SliceInfo, cv, st, for_uid: str | 
         return DiscFinding((), "no_discs", "classical", 1, ())
     spacing = float(np.median(np.diff(chain)))
     below = int(np.sum(st.valid[chain[-1]:])) if st.valid is not None else len(st.image) - chain[-1]
-    if below * GRID_MM < SACRUM_ROOM * spacing * GRID_MM:
+    if below < room * spacing:
         # the view ends within a body of the lowest disc: no sacrum to count from
         return DiscFinding((), "not_in_view", "classical", 1, (SACRUM_NOT_IN_VIEW,))
     conf = _column_confidence(chain)
