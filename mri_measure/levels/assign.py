@@ -168,6 +168,11 @@ def _block_hint(i: int, n: int, block: Sequence[SliceInfo], all_slices: Sequence
     mid = block[len(block) // 2]
     nums = [s.instance_number for s in block if s.instance_number is not None]
     span = f"slices {min(nums)}–{max(nums)}" if nums else f"{len(block)} slice(s)"
+    extent = _block_extent_mm(block)
+    if extent > MAX_BLOCK_EXTENT_MM:  # a contiguous run over several discs: one flag per disc
+        return (f"axial block {i + 1} of {n} ({span}, {extent:.0f} mm, several discs): level unknown "
+                f"({why}) — name a slice at each disc with --level SLICE=LEVEL (e.g. "
+                f"--level {_slice_flag_key(mid, all_slices)}=L4-L5)")
     return (f"axial block {i + 1} of {n} ({span}): level unknown ({why}) — name it with "
             f"--level {_slice_flag_key(mid, all_slices)}=LEVEL (e.g. L4-L5)")
 
@@ -203,8 +208,7 @@ def _assign_blocks(stacks: Sequence[Stack], name_blocks: bool = True,
             for i, b in enumerate(blocks):
                 for s in b:
                     out[s.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
-                if per_disc or _block_extent_mm(b) <= MAX_BLOCK_EXTENT_MM:
-                    warnings.append(_block_hint(i, len(blocks), b, all_slices, why))
+                warnings.append(_block_hint(i, len(blocks), b, all_slices, why))
             continue
         for rank, b in enumerate(blocks):
             for s in b:

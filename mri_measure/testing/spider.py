@@ -14,6 +14,7 @@ mask's disc components are cleaned into the reference discs).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -119,6 +120,7 @@ class Result(NamedTuple):
     discs: tuple
     status: str = "named"  # find_disc_levels' status ("not_in_view": nothing named, no sacrum seen)
     correct: tuple = ()  # per named disc (caudal first): matches the mask disc of its rank from the lowest
+    seconds: float = 0.0  # find_disc_levels alone
 
 
 def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM,
@@ -126,7 +128,9 @@ def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXE
     """Score ``find_disc_levels`` on one slice (or on ``stack``, a mini-series
     whose discs are compared with ``mask``, the mid slice's) against the mask."""
     stack = as_loaded_stack(image, pixel_mm) if stack is None else stack
+    t0 = time.perf_counter()
     finding = find_disc_levels(stack, method=method)
+    seconds = time.perf_counter() - t0
     used, discs = finding.method or method, finding.discs
     truth = mask_discs(mask)
     pts = [patient_to_pixel(d.centre_mm, pixel_mm) for d in reversed(discs)]  # head → feet
@@ -143,7 +147,7 @@ def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXE
     lowest_ok = bool(pts) and bool(truth) and matched[-1] == nt - 1 and matched.count(nt - 1) == 1
     lumbar_ok = len(pts) >= 5 and nt >= 5 and matched[-5:] == list(range(nt - 5, nt))
     correct = tuple(m == nt - 1 - rank for rank, m in enumerate(reversed(matched)))
-    return Result(used, ok, lowest_ok, lumbar_ok, len(pts), nt, pts, discs, finding.status, correct)
+    return Result(used, ok, lowest_ok, lumbar_ok, len(pts), nt, pts, discs, finding.status, correct, seconds)
 
 
 def halves(files: list[Path]) -> dict[str, list[Path]]:
