@@ -33,6 +33,8 @@ LUMBARISED_S1 = (
     "named L5-S1 — levels are counted from the upper one; confirm on a whole-spine localiser "
     "and correct with --level SLICE=LEVEL (or in napari) if needed"
 )
+#: A column with a disc-like band inside the sacrum (lumbarised S1?) keeps this share of its confidence.
+LUMBARISED_FACTOR = 0.6
 #: The classical column needs this many disc spacings of image below its lowest disc (the
 #: sacrum); more when it answers because the detector saw discs but no sacrum at all.
 SACRUM_ROOM = 1.5
@@ -140,6 +142,9 @@ def _learned_finding(detector, pixels: np.ndarray, slices, run: list[int], for_u
         column = (fused.agreement * fused.n_answered + votes) / (fused.n_answered + votes)
     else:
         column = _column_confidence([-d.centre_mm[2] for d in fused.discs][::-1])
+    lumbarised = fused.below > 0.5
+    if lumbarised:  # two candidates for L5-S1: the name is about as likely to be off by one
+        column *= LUMBARISED_FACTOR
     normals = _smooth_normals([np.asarray(d.normal) for d in fused.discs])
     discs = tuple(
         DiscPlane(level=level_name(rank), centre_mm=d.centre_mm,
@@ -149,7 +154,7 @@ def _learned_finding(detector, pixels: np.ndarray, slices, run: list[int], for_u
         for rank, (d, nvec) in enumerate(zip(fused.discs, normals))
     )
     warnings = []
-    if fused.below > 0.5:
+    if lumbarised:
         warnings.append(LUMBARISED_S1)
     return DiscFinding(discs, "named", "learned", fused.n_slices, tuple(warnings))
 
