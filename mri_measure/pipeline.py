@@ -249,19 +249,25 @@ def _levels_for(
     axial_loaded: Sequence[LoadedStack],
     discs: Sequence[DiscPlane],
     overrides: Mapping[str, str] | None,
+    sacrum_in_view: bool = True,
 ) -> tuple[dict[str, LevelAssignment], list[str]]:
     from .levels import assign_levels
 
     stacks = [lo.stack for lo in axial_loaded]
-    return assign_levels(stacks, discs or None, overrides)
+    return assign_levels(stacks, discs or None, overrides, sacrum_in_view=sacrum_in_view)
 
 
-def _find_discs(sagittal: LoadedStack | None) -> tuple[DiscPlane, ...]:
+def _find_discs(sagittal: LoadedStack | None, warnings: list[str] | None = None) -> tuple[DiscPlane, ...]:
+    """The named discs (levels.find_disc_levels); its warnings (e.g. "levels
+    unknown: sacrum not in view") are appended to ``warnings``."""
     if sagittal is None or sagittal.pixels.shape[0] == 0:
         return ()
-    from .levels import find_discs
+    from .levels import find_disc_levels
 
-    return tuple(find_discs(sagittal))
+    finding = find_disc_levels(sagittal)
+    if warnings is not None:
+        warnings.extend(w for w in finding.warnings if w not in warnings)
+    return tuple(finding.discs)
 
 
 #: Slices loaded, segmented and measured at a time: bounds memory for a series
@@ -438,11 +444,14 @@ def analyse_study(
         volume_loaded = _load(choice.volume)
         if sagittal_loaded is None:
             sagittal_loaded = sagittal_from_volume(volume_loaded)
-        discs = _find_discs(sagittal_loaded)
+        vol_warnings: list[str] = []
+        discs = _find_discs(sagittal_loaded, vol_warnings)
         if not discs:
             raise InputError(
-                "3-D T2 volume without 2-D axials, and no discs could be found on it to "
-                "reformat axial slices through; measure a study with axial T2 slices instead"
+                "3-D T2 volume without 2-D axials, and no discs could be named on it to "
+                "reformat axial slices through"
+                + (f" ({'; '.join(vol_warnings)})" if vol_warnings else "")
+                + "; measure a study with axial T2 slices instead"
             )
         sources: list[Stack | LoadedStack] = []
         for loaded, assigned in reformat_axials(volume_loaded, discs):
@@ -491,12 +500,18 @@ def analyse_study(
     progress("levels", 0.8)
     t = time.perf_counter()
     if choice.volume is None:
-        discs = _find_discs(sagittal_loaded)
-        if choice.sagittal is not None and not discs:
+        sagittal_warnings: list[str] = []
+        discs = _find_discs(sagittal_loaded, sagittal_warnings)
+        from .levels import SACRUM_NOT_IN_VIEW
+
+        no_sacrum = SACRUM_NOT_IN_VIEW in sagittal_warnings
+        warnings.extend(sagittal_warnings)
+        if choice.sagittal is not None and not discs and not no_sacrum:
             warnings.append(
                 "no discs could be found on the sagittal T2: levels come from the axial blocks"
             )
-        assignments, level_warnings = _levels_for(choice, axial_loaded, discs, level_overrides)
+        assignments, level_warnings = _levels_for(choice, axial_loaded, discs, level_overrides,
+                                                  sacrum_in_view=not no_sacrum)
     else:
         assignments = dict(derived_levels)
         level_warnings = []

@@ -84,7 +84,8 @@ def test_every_axial_slice_gets_the_true_level(cds, name):
             # only a slice within 1.5 mm of the true half-way surface may go either way
             if _truth_boundary_margin(sl, truth["discs"]) > 1.5:
                 wrong.append((sl.instance_number, a.level, expect))
-        assert a.source == "sagittal" and 0.3 < a.confidence <= 0.9
+        # confidence = how sure the naming is (contested fused slices lower it), not the distance
+        assert a.source == "sagittal" and 0.2 < a.confidence <= 1.0
     assert wrong == []
     assert any("counted from the sacrum" in w for w in warnings)
 

@@ -58,6 +58,8 @@ def _flag(value: bool | None) -> str:
 
 def format_table(report) -> str:
     """Per-level table plus a one-line summary, as printed by `mri-measure measure`."""
+    from ..levels.names import UNCERTAIN_BELOW, is_uncertain
+
     header = (
         f"{'level':<7} {'canal mm²':>10} {'LF left mm':>10} {'LF right mm':>11} "
         f"{'narrowed':>8} {'LF≥thr':>6} {'MEETS':>5}  {'level source':<18} note"
@@ -65,6 +67,8 @@ def format_table(report) -> str:
     lines = [header, "-" * len(header)]
     for lv in report.levels:
         note = []
+        if is_uncertain(lv.level, lv.level_confidence):
+            note.append(f"level uncertain (confidence < {UNCERTAIN_BELOW:.2f})")
         if lv.borderline:
             note.append("borderline")
         if lv.canal_grade and lv.canal_grade != "normal":

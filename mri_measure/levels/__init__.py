@@ -30,6 +30,10 @@ _EXPORTS = {
     "reformat_axials": ".reformat",
     "sagittal_from_volume": ".reformat",
     "find_discs": ".sagittal",
+    "find_disc_levels": ".sagittal",
+    "DiscFinding": ".sagittal",
+    "SACRUM_NOT_IN_VIEW": ".sagittal",
+    "LUMBARISED_S1": ".sagittal",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from .assign import SACRUM_NOTE, assign_levels, override_level, slice_centre_mm, transitional_warnings
     from .names import LEVELS_FROM_SACRUM, level_name, level_sort_key, normalise_level
     from .reformat import reformat_axials, sagittal_from_volume
-    from .sagittal import find_discs
+    from .sagittal import LUMBARISED_S1, SACRUM_NOT_IN_VIEW, DiscFinding, find_disc_levels, find_discs
 
 
 def __getattr__(name: str) -> Any:

@@ -7,10 +7,18 @@ Order of preference (docs/clinical.md "Levels"):
    nearest in 3-D (point-to-plane distance of the slice centre), among discs
    whose centre lies within a plausible in-plane radius; a slice farther than
    half the local disc spacing from every disc gets no level (a gap).
-2. **axial_blocks** — per-disc angled axial blocks, lowest = L5-S1.
-3. **unknown** — no level; measurement goes on regardless.
+2. **axial_blocks** — per-disc angled axial blocks, lowest = L5-S1 (confidence
+   0.6, below :data:`~mri_measure.levels.names.UNCERTAIN_BELOW`: shown as
+   uncertain); not when the sagittal images show no sacrum
+   (``sacrum_in_view=False``): nothing is named from "the lowest disc".
+3. **unknown** — no level; measurement goes on regardless. Each axial block
+   left without a level gets its own warning with the one flag that names it
+   (``--level SLICE=LEVEL``, SLICE = the block's middle slice).
 
-User overrides win over all of them (``source="user"``, confidence 1.0).
+User overrides win over all of them (``source="user"``, confidence 1.0). An
+override of one slice of an axial block names the block's other unknown
+slices too, and, in a series of per-disc blocks, the other blocks by their
+order relative to it (``axial_blocks``, confidence 0.8).
 
 Level names and their order live in :mod:`mri_measure.levels.names`.
 """
@@ -40,8 +48,8 @@ SACRUM_NOTE = (
     "numbering on a whole-spine localizer if it matters"
 )
 
-SAGITTAL_CONFIDENCE = 0.9
 BLOCKS_CONFIDENCE = 0.6
+RELATIVE_CONFIDENCE = 0.8  # a block named by its order relative to a block the user named
 IN_PLANE_RADIUS_MM = 60.0  # slice centre to disc centre, within the disc plane
 DEFAULT_DISC_SPACING_MM = 38.0  # used when only one disc is known
 MAX_BLOCK_EXTENT_MM = 30.0  # a per-disc block spans at most this along its normal
@@ -112,7 +120,10 @@ def _assign_sagittal(
             out[sl.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, d)
             n_gap += 1
             continue
-        conf = SAGITTAL_CONFIDENCE * float(discs[i].confidence) * (1.0 - 0.5 * d / h)
+        # the disc's naming confidence (how often a name at that confidence is right,
+        # benchmarks/RESULTS.md); a slice toward the boundary with the next disc may
+        # belong to it, so it loses up to 20 % there
+        conf = float(discs[i].confidence) * (1.0 - 0.2 * d / h)
         out[sl.key] = LevelAssignment(discs[i].level, LevelSource.SAGITTAL, round(conf, 3), d)
     return out, n_gap, n_far
 
@@ -146,33 +157,100 @@ def _block_extent_mm(block: Sequence[SliceInfo]) -> float:
     return max(pos) - min(pos)
 
 
-def _assign_blocks(stacks: Sequence[Stack]) -> tuple[dict[str, LevelAssignment], list[str]]:
-    """Per-disc axial blocks, lowest along +z = L5-S1; else unknown."""
-    out: dict[str, LevelAssignment] = {}
-    warnings: list[str] = []
+def _slice_flag_key(s: SliceInfo, slices: Sequence[SliceInfo]) -> str:
+    """What to type for SLICE in ``--level SLICE=LEVEL``: the InstanceNumber when unique, else the key."""
+    if s.instance_number is not None and sum(x.instance_number == s.instance_number for x in slices) == 1:
+        return str(s.instance_number)
+    return s.key
+
+
+def _block_hint(i: int, n: int, block: Sequence[SliceInfo], all_slices: Sequence[SliceInfo], why: str) -> str:
+    mid = block[len(block) // 2]
+    nums = [s.instance_number for s in block if s.instance_number is not None]
+    span = f"slices {min(nums)}–{max(nums)}" if nums else f"{len(block)} slice(s)"
+    extent = _block_extent_mm(block)
+    if extent > MAX_BLOCK_EXTENT_MM:  # a contiguous run over several discs: one flag per disc
+        return (f"axial block {i + 1} of {n} ({span}, {extent:.0f} mm, several discs): level unknown "
+                f"({why}) — name a slice at each disc with --level SLICE=LEVEL (e.g. "
+                f"--level {_slice_flag_key(mid, all_slices)}=L4-L5)")
+    return (f"axial block {i + 1} of {n} ({span}): level unknown ({why}) — name it with "
+            f"--level {_slice_flag_key(mid, all_slices)}=LEVEL (e.g. L4-L5)")
+
+
+def _series_blocks(stacks: Sequence[Stack]) -> dict[str, list[list[SliceInfo]]]:
     by_series: dict[str, list[list[SliceInfo]]] = {}
     for st in stacks:
         by_series.setdefault(st.series_instance_uid, []).extend(_split_by_gaps(st))
-    for blocks in by_series.values():
+    for uid, blocks in by_series.items():
         blocks = [b for b in blocks if b]
-        per_disc = (
-            2 <= len(blocks) <= len(LEVELS_FROM_SACRUM)
-            and all(_block_extent_mm(b) <= MAX_BLOCK_EXTENT_MM for b in blocks)
-        )
-        if not per_disc:
-            for b in blocks:
+        z = [float(np.mean([slice_centre_mm(s)[2] for s in b])) for b in blocks]
+        by_series[uid] = [blocks[i] for i in np.argsort(z)]  # lowest (caudal) first
+    return by_series
+
+
+def _per_disc(blocks: Sequence[Sequence[SliceInfo]]) -> bool:
+    return 2 <= len(blocks) <= len(LEVELS_FROM_SACRUM) and all(
+        _block_extent_mm(b) <= MAX_BLOCK_EXTENT_MM for b in blocks)
+
+
+def _assign_blocks(stacks: Sequence[Stack], name_blocks: bool = True,
+                   all_slices: Sequence[SliceInfo] = ()) -> tuple[dict[str, LevelAssignment], list[str]]:
+    """Per-disc axial blocks, lowest along +z = L5-S1 (only when ``name_blocks``);
+    else unknown, with one hint per block (:func:`_block_hint`)."""
+    out: dict[str, LevelAssignment] = {}
+    warnings: list[str] = []
+    all_slices = list(all_slices) or [s for st in stacks for s in st.slices]
+    for blocks in _series_blocks(stacks).values():
+        per_disc = _per_disc(blocks)
+        if not per_disc or not name_blocks:
+            why = ("the sagittal images show no sacrum to count from" if per_disc else
+                   "not one block per disc, and no sagittal series to place it")
+            for i, b in enumerate(blocks):
                 for s in b:
                     out[s.key] = LevelAssignment(None, LevelSource.UNKNOWN, 0.0, None)
+                warnings.append(_block_hint(i, len(blocks), b, all_slices, why))
             continue
-        z = [float(np.mean([slice_centre_mm(s)[2] for s in b])) for b in blocks]
-        for rank, bi in enumerate(np.argsort(z)):
-            for s in blocks[bi]:
+        for rank, b in enumerate(blocks):
+            for s in b:
                 out[s.key] = LevelAssignment(level_name(rank), LevelSource.AXIAL_BLOCKS, BLOCKS_CONFIDENCE)
         warnings.append(
             f"levels from {len(blocks)} axial blocks (one per disc, lowest = L5-S1) without a "
-            "sagittal reference: lower confidence — check them against the sagittal images"
+            "sagittal reference: lower confidence, shown as uncertain — check them against the "
+            "sagittal images"
         )
     return out, warnings
+
+
+def _spread_user_levels(assignments: dict[str, LevelAssignment], stacks: Sequence[Stack]) -> None:
+    """A level the user set on one slice of an axial block names the block's
+    unknown slices; in a series of per-disc blocks, the blocks not named from
+    the sagittal images take their order relative to the user's block."""
+    for blocks in _series_blocks(stacks).values():
+        user = {}
+        for i, b in enumerate(blocks):
+            levels = {assignments[s.key].level for s in b
+                      if s.key in assignments and assignments[s.key].source == LevelSource.USER}
+            if len(levels) == 1 and None not in levels and _block_extent_mm(b) <= MAX_BLOCK_EXTENT_MM:
+                user[i] = levels.pop()
+        for i, level in user.items():
+            for s in blocks[i]:
+                if assignments.get(s.key, LevelAssignment(None)).source == LevelSource.UNKNOWN:
+                    assignments[s.key] = LevelAssignment(level, LevelSource.USER, 1.0, None)
+        if len(user) != 1 or not _per_disc(blocks):
+            continue
+        (iu, level), = user.items()
+        if level not in LEVELS_FROM_SACRUM:
+            continue  # a transitional name: no order to count from
+        base = LEVELS_FROM_SACRUM.index(level)
+        for i, b in enumerate(blocks):
+            rank = base + (i - iu)
+            if i == iu or not 0 <= rank < len(LEVELS_FROM_SACRUM):
+                continue
+            for s in b:
+                if assignments.get(s.key, LevelAssignment(None)).source in (LevelSource.UNKNOWN,
+                                                                           LevelSource.AXIAL_BLOCKS):
+                    assignments[s.key] = LevelAssignment(level_name(rank), LevelSource.AXIAL_BLOCKS,
+                                                         RELATIVE_CONFIDENCE)
 
 
 # --------------------------------------------------------------------------- overrides
@@ -218,6 +296,16 @@ def override_level(
     return new
 
 
+def _hint_fixed(hint: str, assignments: Mapping[str, LevelAssignment], stacks: Sequence[Stack]) -> bool:
+    """Whether the block a hint is about now has a level on every slice."""
+    for blocks in _series_blocks(stacks).values():
+        for i, b in enumerate(blocks):
+            if hint.startswith(f"axial block {i + 1} of {len(blocks)} "):
+                if all(assignments.get(s.key, LevelAssignment(None)).level for s in b):
+                    return True
+    return False
+
+
 # --------------------------------------------------------------------------- transitional anatomy
 
 
@@ -231,8 +319,9 @@ def transitional_warnings(discs: Sequence[DiscPlane]) -> list[str]:
         others = float(np.median([d.height_mm for d in lumbar if d is not lowest and d.height_mm]))
         if lowest.height_mm < 0.45 * others:
             out.append(
-                "the lowest disc looks rudimentary (much thinner than the others): possible "
-                "transitional lumbosacral vertebra — the numbering may be off by one"
+                "possible sacralised L5 (transitional anatomy): the lowest disc looks rudimentary "
+                "(much thinner than the others) — the numbering may be off by one; confirm on a "
+                "whole-spine localiser and correct with --level SLICE=LEVEL (or in napari)"
             )
     t12 = next((d for d in discs if d.level == level_name(5)), None)
     t11 = next((d for d in discs if d.level == level_name(6)), None)
@@ -254,11 +343,15 @@ def assign_levels(
     axial_stacks: Sequence[Stack],
     discs: Sequence[DiscPlane] | None = None,
     overrides: Mapping[str, str] | None = None,
+    sacrum_in_view: bool = True,
 ) -> tuple[dict[str, LevelAssignment], list[str]]:
     """Assign every axial slice (by :attr:`SliceInfo.key`) to a disc level.
 
     Returns ``(assignments, warnings)``. Every slice of every stack appears in
     ``assignments``; slices without a level have ``level=None``.
+    ``sacrum_in_view=False`` (the sagittal series shows no sacrum,
+    :func:`~mri_measure.levels.find_disc_levels`): axial blocks are not named
+    from the lowest one either.
     """
     all_slices = [s for st in axial_stacks for s in st.slices]
     warnings: list[str] = []
@@ -296,7 +389,7 @@ def assign_levels(
                 "sagittal images: no level assigned to them"
             )
     if use_blocks:
-        got, w = _assign_blocks(use_blocks)
+        got, w = _assign_blocks(use_blocks, name_blocks=sacrum_in_view, all_slices=all_slices)
         assignments.update(got)
         warnings.extend(w)
 
@@ -304,6 +397,9 @@ def assign_levels(
         for key, level in overrides.items():
             for k in _resolve_override_key(key, all_slices):
                 assignments = override_level(assignments, k, level)
+        _spread_user_levels(assignments, axial_stacks)
+        warnings = [w for w in warnings
+                    if not (w.startswith("axial block ") and _hint_fixed(w, assignments, axial_stacks))]
 
     n_unknown = sum(1 for a in assignments.values() if a.level is None)
     if all_slices and n_unknown == len(all_slices):

@@ -13,6 +13,12 @@ background, disc, vertebra or sacrum. Here:
 2. **sacrum** is the largest region labelled sacrum; the highest disc that
    touches it is L5-S1, and regions labelled disc below it (a sacral remnant
    taken for a disc) are dropped. No sacrum: no answer (the caller falls back);
+   the sacrum must also be **in view** (:func:`sacrum_in_view`): the image
+   must go on for at least 1.2 disc spacings below the disc taken for
+   L5-S1 (the detector calls the lowest visible body "sacrum" when the image
+   ends above S1); otherwise the levels are unknown rather than counted from
+   the wrong bone. A sacrum region that no disc touches is a detector failure
+   (``"no_discs"``: the caller may fall back), not a sacrum out of view;
 3. every disc gets its centre, its direction (the principal axes of the
    region: the long axis runs along the disc, the short one along the
    column) and its height (area / length).
@@ -36,6 +42,11 @@ from scipy import ndimage as ndi
 DISC, VERTEBRA, SACRUM = 1, 2, 3
 MIN_DISC_MM2 = 20.0  # smaller regions labelled disc are noise
 MIN_SACRUM_MM2 = 150.0
+#: Image below L5-S1 (× the median disc spacing) to see the sacrum. On SPIDER the full
+#: mid slices have 1.22–3.4, the same slices cut 8 px above L5-S1 at most 1.31
+#: (degenerate 152; otherwise ≤ 1.19): the margin is thin (benchmarks/RESULTS.md).
+SACRUM_ROOM_SPACINGS = 1.2
+LUMBARISED_FRACTION = 0.6  # a disc region inside the sacrum this big (× median disc area): S1-S2 disc
 TOUCH_MM = 4.5  # a disc touches bone within this distance
 MERGE_GAP_MM = 3.0  # pieces closer than this along the column are one disc
 SHORT_FRACTION = 0.5  # a disc is at least this share of the median disc length
@@ -70,17 +81,57 @@ def _column_gap_px(a: np.ndarray, b: np.ndarray, axis: np.ndarray) -> float:
     return float(max(pa.min(), pb.min()) - min(pa.max(), pb.max()))
 
 
+@dataclass(frozen=True)
+class Column:
+    """What the detector's labels say about the column (:func:`read_column`)."""
+
+    discs: list[DetectedDisc] | None  # head → feet, the last one L5-S1; None: no answer
+    sacrum: str  # "seen", "not_in_view" (no room below L5-S1 for a sacrum) or "no_discs"
+    below: tuple[DetectedDisc, ...] = ()  # disc-like regions inside the sacrum (S1-S2 look-alikes)
+
+
+def sacrum_in_view(centres_rows: list[float], l5s1_px: tuple[float, float], inside: np.ndarray | None,
+                   shape: tuple[int, int]) -> bool:
+    """Whether the view shows the sacrum below the disc taken for L5-S1: at
+    least ``SACRUM_ROOM_SPACINGS`` median disc spacings (``centres_rows``: the
+    discs' centre rows, head → feet) of image below that disc's centre, down
+    its column (S1 and a part of S2). When the image ends above the sacrum,
+    the detector calls the lowest visible body "sacrum", and there is about
+    one body of image below the disc it takes for L5-S1."""
+    if len(centres_rows) < 2:
+        return True  # nothing to measure the column with: trust the label
+    spacing = float(np.median(np.diff(centres_rows)))
+    r, c = int(round(l5s1_px[0])), int(round(l5s1_px[1]))
+    h, w = shape
+    col = inside[:, min(max(c, 0), w - 1)] if inside is not None else np.ones(h, bool)
+    rows = np.nonzero(col[max(r, 0):])[0]
+    room = float(rows.max() + 1) if rows.size else 0.0
+    return room >= SACRUM_ROOM_SPACINGS * spacing
+
+
 def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedDisc] | None:
     """Discs head → feet, the last one L5-S1; ``None`` when no sacrum is seen
     (see the module docstring). ``prob``: (4, H, W) on a grid of ``grid_mm``."""
+    col = read_column(prob, grid_mm, check_view=False)
+    return col.discs
+
+
+def read_column(prob: np.ndarray, grid_mm: float, inside: np.ndarray | None = None,
+                check_view: bool = True) -> Column:
+    """The discs (see the module docstring) and whether the sacrum is in view
+    (:func:`sacrum_in_view`, skipped when ``check_view`` is false); ``inside``:
+    where the view holds image (False outside the source slice)."""
     label = np.argmax(prob, axis=0)
     px2 = grid_mm**2
     sac_lab, n_sac = ndi.label(label == SACRUM)
+    # no region labelled sacrum at all is the detector's failure more often than an
+    # image without a sacrum (cut above it, the detector calls the lowest body
+    # "sacrum"): "no_discs", so that the caller asks the classical analysis
     if n_sac == 0:
-        return None
+        return Column(None, "no_discs")
     sizes = ndi.sum(np.ones_like(sac_lab), sac_lab, index=np.arange(1, n_sac + 1))
     if sizes.max() * px2 < MIN_SACRUM_MM2:
-        return None
+        return Column(None, "no_discs")
     sacrum = sac_lab == (1 + int(np.argmax(sizes)))
     touch = max(1, int(round(TOUCH_MM / grid_mm)))
     near_sacrum = ndi.binary_dilation(sacrum, iterations=touch)
@@ -95,7 +146,7 @@ def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedD
         rr, cc = np.nonzero(m)
         pieces.append([np.stack([rr, cc], 1).astype(float), bool((m & near_sacrum).any())])
     if not pieces:
-        return None
+        return Column(None, "no_discs")
     pieces.sort(key=lambda p: p[0][:, 0].mean())
     merged: list[list] = []
     for pts, on_sacrum in pieces:
@@ -112,18 +163,26 @@ def discs_from_probabilities(prob: np.ndarray, grid_mm: float) -> list[DetectedD
     # L5-S1: the highest disc touching the sacrum; anything below it is sacrum
     last = next((i for i, (_, s) in enumerate(merged) if s), None)
     if last is None:
-        return None
+        return Column(None, "no_discs")
+    if check_view and not sacrum_in_view([float(p[:, 0].mean()) for p, _ in merged[: last + 1]],
+                                         tuple(merged[last][0].mean(0)), inside, label.shape):
+        return Column(None, "not_in_view")
     pdisc = prob[DISC]
-    out = []
-    for pts, _ in merged[: last + 1]:
+
+    def described(pts: np.ndarray) -> DetectedDisc:
         c, along, normal = _axes(pts[:, 0], pts[:, 1])
         length_mm = _length_px(pts, c, along) * grid_mm
         height_mm = len(pts) * px2 / max(length_mm, 1e-6)
         ri, ci = pts[:, 0].astype(int), pts[:, 1].astype(int)
-        out.append(DetectedDisc((float(c[0]), float(c[1])), (float(along[0]), float(along[1])),
-                                (float(normal[0]), float(normal[1])), float(height_mm), length_mm,
-                                float(pdisc[ri, ci].mean())))
-    return out
+        return DetectedDisc((float(c[0]), float(c[1])), (float(along[0]), float(along[1])),
+                            (float(normal[0]), float(normal[1])), float(height_mm), length_mm,
+                            float(pdisc[ri, ci].mean()))
+
+    out = [described(pts) for pts, _ in merged[: last + 1]]
+    med_area = float(np.median([len(p) for p, _ in merged[: last + 1]]))
+    below = tuple(described(pts) for pts, _ in merged[last + 1 :]
+                  if len(pts) >= LUMBARISED_FRACTION * med_area)
+    return Column(out, "seen", below)
 
 
 def _length_px(pts: np.ndarray, c: np.ndarray, along: np.ndarray) -> float:

@@ -24,6 +24,8 @@ from __future__ import annotations
 from ..errors import OptionError
 
 __all__ = [
+    "UNCERTAIN_BELOW",
+    "is_uncertain",
     "CHOOSABLE_LEVELS",
     "LEVELS_FROM_SACRUM",
     "LUMBAR_LEVELS",
@@ -47,6 +49,23 @@ VALID_LEVELS = frozenset(LEVELS_FROM_SACRUM + TRANSITIONAL_LEVELS)
 #: What a reader picks a slice's level from, head to feet: T12-L1, the lumbar
 #: discs, then the transitional names.
 CHOOSABLE_LEVELS: tuple[str, ...] = (LEVELS_FROM_SACRUM[5], *LUMBAR_LEVELS, *TRANSITIONAL_LEVELS)
+
+#: A level named at a confidence below this is shown as **uncertain** in every
+#: output (JSON ``level_uncertain``, console, HTML/PDF, napari table). The
+#: calibration table in benchmarks/RESULTS.md ("Level confidence calibration")
+#: shows how often names at each confidence were right on SPIDER and the
+#: synthetic CDs; levels from axial blocks (0.6) are always below it.
+UNCERTAIN_BELOW = 0.7
+
+
+def is_uncertain(level: str | None, confidence: float) -> bool:
+    """Whether a named level should be shown as uncertain (an unknown level is not "uncertain").
+
+    >>> is_uncertain("L4-L5", 0.6), is_uncertain("L4-L5", 0.9), is_uncertain(None, 0.0)
+    (True, False, False)
+    """
+    return level is not None and float(confidence) < UNCERTAIN_BELOW
+
 
 _VERTEBRA = {"C": 0, "T": 7, "L": 19, "S": 25}
 

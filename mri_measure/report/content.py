@@ -71,7 +71,10 @@ def slices_line(report: StudyReport) -> str:
 
 
 def level_source_text(lv: LevelMeasurement) -> str:
-    return f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
+    from ..levels.names import is_uncertain
+
+    text = f"{LevelSource(lv.level_source).words} ({lv.level_confidence:.0%})"
+    return text + " — level uncertain" if is_uncertain(lv.level, lv.level_confidence) else text
 
 
 NOT_MEASURABLE = "not measurable"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..levels.names import is_uncertain
 from ..types import LevelMeasurement, SliceResult, StudyReport
 from ..vocabulary import LevelMethod
 from ._common import atomic_write_bytes, rnd
@@ -44,8 +45,8 @@ SCHEMA_PATHS = {
 }
 SCHEMA_PATH = SCHEMA_PATHS[SCHEMA_VERSION]
 #: What 1.1 adds: top-level keys, and keys of every levels[] / slices[] entry.
-ADDED_IN_1_1 = {"document": ("models",), "level": ("level_method", "quality"),
-                "slice": ("level_method", "quality")}
+ADDED_IN_1_1 = {"document": ("models",), "level": ("level_method", "level_uncertain", "quality"),
+                "slice": ("level_method", "level_uncertain", "quality")}
 
 #: Per-level measurement columns shared by measurements.csv and batch results tables.
 LEVEL_COLUMNS = (
@@ -85,6 +86,7 @@ def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[st
         "level_source": lv.level_source,
         "level_method": LevelMethod.from_source(lv.level_source, disc_method),
         "level_confidence": rnd(lv.level_confidence, CONFIDENCE_DIGITS),
+        "level_uncertain": is_uncertain(lv.level, lv.level_confidence),
         "canal_area_mm2": rnd(lv.canal_area_mm2, AREA_DIGITS),
         "canal_area_uncertainty_mm2": rnd(lv.canal_area_uncertainty_mm2, AREA_DIGITS),
         "lf_thickness_left_mm": rnd(lv.lf_thickness_left_mm, THICKNESS_DIGITS),
@@ -149,6 +151,7 @@ def _slice_dict(sr: SliceResult, disc_method: str | None = None) -> dict[str, An
         "level_source": sr.level.source,
         "level_method": LevelMethod.from_source(sr.level.source, disc_method),
         "level_confidence": rnd(sr.level.confidence, CONFIDENCE_DIGITS),
+        "level_uncertain": is_uncertain(sr.level.level, sr.level.confidence),
         "level_distance_mm": rnd(sr.level.distance_mm, 1),
         "canal_area_mm2": rnd(canal, AREA_DIGITS),
         "canal_area_uncertainty_mm2": rnd(

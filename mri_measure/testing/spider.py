@@ -14,16 +14,21 @@ mask's disc components are cleaned into the reference discs).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..levels import find_discs
+from ..levels import find_disc_levels
 from ..types import LoadedStack, SliceInfo, Stack
 
 ASSUMED_PIXEL_MM = 0.6
+#: Assumed distance (mm) between a patient's mid slice and its ±3 neighbours when they are
+#: fused as a three-slice mini-series (the re-export kept no slice positions; SPIDER's
+#: T2 SPACE slices are about 1 mm apart at the source, so ±3 slices ≈ ±3 mm).
+ASSUMED_OFFSET_MM = 3.0
 MATCH_PX = 20  # a detected disc centre within 20 px (~12 mm) of a mask disc matches it
 
 
@@ -47,6 +52,25 @@ def as_loaded_stack(image: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM) -> Lo
     )
     st = Stack("1", "2.25.2", "2.25.3", (sl,), role="sagittal_t2", frame_of_reference_uid="2.25.4")
     return LoadedStack(st, image[None].astype(np.float32), (sl,))
+
+
+def as_mini_series(images: list[np.ndarray], pixel_mm: float = ASSUMED_PIXEL_MM,
+                   offset_mm: float = ASSUMED_OFFSET_MM) -> LoadedStack:
+    """A patient's slices (−3, mid, +3, in that order, same size) as one sagittal
+    LoadedStack, ``offset_mm`` apart, the mid slice at x = 0 (as :func:`as_loaded_stack`)."""
+    n = len(images)
+    h = min(int(im.shape[0]) for im in images)
+    w = min(int(im.shape[1]) for im in images)
+    sls = tuple(
+        SliceInfo(sop_instance_uid=f"2.25.1{k}", source="spider",
+                  position_mm=((k - (n - 1) / 2) * offset_mm, -150.0, 200.0),
+                  orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0), spacing_mm=(pixel_mm, pixel_mm),
+                  rows=h, columns=w)
+        for k in range(n)
+    )
+    st = Stack("1", "2.25.2", "2.25.3", sls, role="sagittal_t2", frame_of_reference_uid="2.25.4")
+    pixels = np.stack([im[:h, :w] for im in images]).astype(np.float32)
+    return LoadedStack(st, pixels, sls)
 
 
 def patient_to_pixel(p, pixel_mm: float = ASSUMED_PIXEL_MM) -> tuple[float, float]:
@@ -86,7 +110,7 @@ def mask_discs(mask: np.ndarray) -> list[np.ndarray]:
 
 
 class Result(NamedTuple):
-    method: str  # "learned", or "classical" when find_discs fell back
+    method: str  # "learned", or "classical" when find_disc_levels fell back
     ok: bool  # count and order of all discs match the mask
     lowest_ok: bool  # the detected L5-S1 is the mask's lowest disc (and only it matches it)
     lumbar_ok: bool  # L5-S1 … L1-L2 match the mask's five lowest discs in order
@@ -94,16 +118,20 @@ class Result(NamedTuple):
     n_mask: int
     pts: list  # detected centres (row, col) px, head → feet
     discs: tuple
+    status: str = "named"  # find_disc_levels' status ("not_in_view": nothing named, no sacrum seen)
+    correct: tuple = ()  # per named disc (caudal first): matches the mask disc of its rank from the lowest
+    seconds: float = 0.0  # find_disc_levels alone
 
 
 def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXEL_MM,
-             method: str = "auto") -> Result:
-    stack = as_loaded_stack(image, pixel_mm)
-    # "auto" spelled out (learned, else classical) so the table can say which one answered
-    used = "learned" if method == "auto" else method
-    discs = find_discs(stack, method=used)
-    if method == "auto" and not discs:
-        used, discs = "classical", find_discs(stack, method="classical")
+             method: str = "auto", stack: LoadedStack | None = None) -> Result:
+    """Score ``find_disc_levels`` on one slice (or on ``stack``, a mini-series
+    whose discs are compared with ``mask``, the mid slice's) against the mask."""
+    stack = as_loaded_stack(image, pixel_mm) if stack is None else stack
+    t0 = time.perf_counter()
+    finding = find_disc_levels(stack, method=method)
+    seconds = time.perf_counter() - t0
+    used, discs = finding.method or method, finding.discs
     truth = mask_discs(mask)
     pts = [patient_to_pixel(d.centre_mm, pixel_mm) for d in reversed(discs)]  # head → feet
     matched = []
@@ -118,7 +146,8 @@ def evaluate(image: np.ndarray, mask: np.ndarray, pixel_mm: float = ASSUMED_PIXE
     ok = len(pts) == nt and matched == list(range(nt))
     lowest_ok = bool(pts) and bool(truth) and matched[-1] == nt - 1 and matched.count(nt - 1) == 1
     lumbar_ok = len(pts) >= 5 and nt >= 5 and matched[-5:] == list(range(nt - 5, nt))
-    return Result(used, ok, lowest_ok, lumbar_ok, len(pts), nt, pts, discs)
+    correct = tuple(m == nt - 1 - rank for rank, m in enumerate(reversed(matched)))
+    return Result(used, ok, lowest_ok, lumbar_ok, len(pts), nt, pts, discs, finding.status, correct, seconds)
 
 
 def halves(files: list[Path]) -> dict[str, list[Path]]:

@@ -40,6 +40,7 @@ from mri_measure import (
     StudyReport,
     Thresholds,
 )
+from mri_measure.levels.names import is_uncertain
 
 #: Contract label values (:class:`mri_measure.vocabulary.Label`) and their display names.
 LABEL_NAMES: dict[int, str] = {int(lab): lab.display_name for lab in Label}
@@ -321,6 +322,8 @@ def _slice_flags(sr: SliceResult, t: Thresholds) -> str:
     flags = _criteria_flags(t, t.canal_narrowed(canal), t.lf_thickened(max(lf, default=None)))
     flags.extend(f for f in sr.quality_flags)
     flags.extend(v.reason for v in q.verdicts().values() if v.ok and v.reason)  # a reader's note
+    if is_uncertain(sr.level.level, sr.level.confidence):
+        flags.append("level uncertain")
     return ", ".join(flags)
 
 
@@ -368,6 +371,8 @@ def table_rows(report: StudyReport, slice_index: dict[str, tuple[int, int]] | No
             flags.append("MEETS criteria")
         if lv.borderline:
             flags.append("borderline")
+        if is_uncertain(lv.level, lv.level_confidence):
+            flags.append("level uncertain")
         target = lv.canal_area_sop_instance_uid or lv.representative_sop_instance_uid
         if target is None and members:
             target = members[0].sop_instance_uid

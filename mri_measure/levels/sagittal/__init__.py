@@ -62,6 +62,7 @@ every tuning constant is in :mod:`.constants`.
 from __future__ import annotations
 
 from .canonical import CanonicalView, canonical_view
-from .find import find_discs
+from .find import LUMBARISED_S1, SACRUM_NOT_IN_VIEW, DiscFinding, find_disc_levels, find_discs
 
-__all__ = ["find_discs", "canonical_view", "CanonicalView"]
+__all__ = ["find_discs", "find_disc_levels", "DiscFinding", "SACRUM_NOT_IN_VIEW", "LUMBARISED_S1",
+           "canonical_view", "CanonicalView"]

@@ -121,7 +121,16 @@ def _analyse_slice(image: np.ndarray, sl: SliceInfo, grid_mm: float = GRID_MM):
 
 
 def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
-    """Analysis of the mid-sagittal slice.
+    """Analysis of the mid-sagittal slice: ``(k, (view, straightened, score))``
+    (:func:`_canal_run`)."""
+    run = _canal_run(pixels, slices)
+    return None if run is None else (run[0], run[1][run[0]])
+
+
+def _canal_run(pixels: np.ndarray, slices) -> tuple | None:
+    """The mid-sagittal slice, the analyses of the candidate slices and the
+    run of slices through the canal, nearest the middle first:
+    ``(k_mid, {k: analysis}, [k_mid, …])``.
 
     Lumbar sagittal series are centred on the spine, so only slices within
     ``MID_RADIUS_MM`` of the stack's centre (at least the middle three) are
@@ -149,4 +158,5 @@ def _mid_sagittal(pixels: np.ndarray, slices) -> tuple | None:
         hi += 1
     middle = (pos[order[lo]] + pos[order[hi]]) / 2.0
     k = min(order[lo : hi + 1], key=lambda q: abs(pos[q] - middle))
-    return k, got[k]
+    run = sorted(order[lo : hi + 1], key=lambda q: (abs(pos[q] - pos[k]), pos[q]))
+    return k, got, run
