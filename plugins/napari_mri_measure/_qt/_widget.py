@@ -215,6 +215,10 @@ class MeasureWidget(QWidget):
     def save_training_pairs(self, out_dir: str | Path | None = None) -> list[Path] | None:
         return self.exporter.save_training_pairs(out_dir)
 
-    def closeEvent(self, event: Any) -> None:  # pragma: no cover - GUI teardown
-        self.cancel()
+    def close_study(self) -> None:
+        """Remove the temporary folders of studies opened by URL (closing the widget does)."""
+        self.study.close_remote()
+
+    def closeEvent(self, event: Any) -> None:
+        self.study.close_remote()  # cancels a load in flight, removes the DICOMweb copies
         super().closeEvent(event)
