@@ -54,6 +54,7 @@ def _copies(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("mri-measure-napari-*"))
 
 
+@pytest.mark.slow
 def test_open_by_url_shows_the_cd_numbers_and_keeps_its_folder_while_under_review(
         dock, qtbot, orthanc, sample_on_pacs, private_tmp, tmp_path):
     viewer, widget = dock
