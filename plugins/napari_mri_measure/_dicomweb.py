@@ -68,3 +68,37 @@ def retrieve(url: str, copy: RemoteCopy, *, series: str | None, progress: Progre
         conn, study_uid, copy.folder, select=lambda st: needed_series(st, series),
         on_instance=lambda done, expected: progress("retrieve", done / expected if expected else 0.0),
     )
+
+
+def root_of(url: str) -> str:
+    """The DICOMweb root of a study URL (credentials in it dropped), e.g. for **Store to PACS…**."""
+    from mri_measure.io.dicomweb import Connection, split_study_url
+
+    return Connection(split_study_url(url)[0]).root
+
+
+def store_results(root: str, analysis: Any) -> str:
+    """Write ``analysis``'s outputs into a private temporary folder, STOW its SEG(s) and
+    SR into the measured study on ``root`` (credentials from the environment), remove
+    the folder; the line to show (server as ``scheme://host:port``, the new series)."""
+    from mri_measure import MriMeasureError
+    from mri_measure.io.dicomweb import Connection, store_files
+    from mri_measure.pipeline import write_outputs
+
+    conn = Connection.from_options(root)
+    study_uid = str(analysis.report.study["study_instance_uid"])
+    tmp = Path(tempfile.mkdtemp(prefix="mri-measure-napari-stow-"))
+    try:
+        written = write_outputs(analysis, tmp / "out")
+        files = [("SEG", p) for k, p in sorted(written.items()) if k == "seg" or k.startswith("seg_")]
+        files += [("SR", written["sr"])] if "sr" in written else []
+        if not files:
+            raise MriMeasureError("nothing to store: this study gave no SEG or SR (no measured DICOM slice)")
+        stored = store_files(conn, study_uid, files)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    counts: dict[str, list[Any]] = {}
+    for kind, series_uid, _ in stored.kinds:
+        counts.setdefault(series_uid, [kind, 0])[1] += 1
+    parts = [f"{kind} series {uid} ({n} instance{'s' if n > 1 else ''})" for uid, (kind, n) in counts.items()]
+    return f"stored to {conn.where}: " + "; ".join(parts)

@@ -2,8 +2,9 @@
 (tests/conftest.py ``orthanc``, ``sample_on_pacs``): the study is retrieved and
 analysed off the GUI thread, the layers and the table are those of the same CD
 opened as a folder, its temporary folder lives while the study is under review
-(Export writes SEG/SR from it) and is gone once the study is replaced, the widget
-closed, or the load cancelled or failed; a server error is one line."""
+(Export writes SEG/SR from it, Store to PACS… sends them back into the study) and is
+gone once the study is replaced, the widget closed, or the load cancelled or failed;
+a server error is one line."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import napari  # noqa: F401 - the [napari] extra is part of the test setup
 import pytest
 
-from tests.dicomweb.orthanc import PASSWORD, USER
+from tests.dicomweb.orthanc import PASSWORD, USER, start_orthanc
 from tests.napari.test_open_async import GatedSegmenter
 
 pytestmark = pytest.mark.napari
@@ -29,6 +30,20 @@ def private_tmp(tmp_path, monkeypatch):
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     return tmp
+
+
+@pytest.fixture
+def own_pacs(tmp_path):
+    """An Orthanc of this test's own with the sample CD: results are stored into it
+    (the session server's sample study has its SEG/SR series counted elsewhere)."""
+    from tests.batch.batch_archive import study_uid_of
+
+    server = start_orthanc(tmp_path / "orthanc")
+    try:
+        assert server.upload(SAMPLE / "CD") > 0
+        yield server, study_uid_of(SAMPLE / "CD")
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -56,8 +71,9 @@ def _copies(tmp: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_open_by_url_shows_the_cd_numbers_and_keeps_its_folder_while_under_review(
-        dock, qtbot, orthanc, sample_on_pacs, private_tmp, tmp_path):
+        dock, qtbot, own_pacs, private_tmp, tmp_path):
     viewer, widget = dock
+    orthanc, sample_on_pacs = own_pacs
     widget.open_source(SAMPLE / "CD")
     _wait(qtbot, widget)
     assert widget.session is not None, widget.status.text()
@@ -82,6 +98,18 @@ def test_open_by_url_shows_the_cd_numbers_and_keeps_its_folder_while_under_revie
     # the source instances are there for the SEG and SR of an export
     written = widget.export(tmp_path / "out")
     assert written and {"seg", "sr"} <= set(written) and written["sr"].is_file()
+    # … and Store to PACS… sends them into the study on the server it came from
+    assert widget.study.dicomweb_root == orthanc.dicomweb
+    widget.store_to_pacs(widget.study.dicomweb_root)
+    assert widget.exporter.storing
+    qtbot.waitUntil(lambda: not widget.exporter.storing, timeout=60_000)
+    line = widget.status.text()
+    modalities = [s["00080060"]["Value"][0] for s in orthanc.series_of(sample_on_pacs)]
+    assert sorted(modalities) == ["MR", "MR", "SEG", "SR"], line
+    new = [s["0020000E"]["Value"][0] for s in orthanc.series_of(sample_on_pacs)
+           if s["00080060"]["Value"][0] in ("SEG", "SR")]
+    assert line.startswith(f"stored to {orthanc.url}: ") and all(uid in line for uid in new)
+    assert PASSWORD not in line and not list(private_tmp.glob("mri-measure-napari-stow-*"))
 
     # another study opened (the CD again, same StudyInstanceUID): the copy is removed,
     # and the study offered is the CD's, not the removed copy's

@@ -86,6 +86,8 @@ class StudyPanel(QWidget):
         self._remote: dict[str, Any] = {}
         #: studies whose temporary folder was removed: no longer offered (their layers may stay)
         self._gone: set[str] = set()
+        #: the DICOMweb root the study under review came from (offered by Store to PACS…)
+        self.dicomweb_root: str | None = None
         self._worker: Any = None
         self._cancel = threading.Event()
         self.bridge = ProgressBridge()
@@ -295,7 +297,7 @@ class StudyPanel(QWidget):
                 if remote is not None and not ok:
                     remote.remove()  # a failed or cancelled load leaves no copy behind
             study = source if isinstance(source, Study) else chosen[0]
-            return ("ok", (analysis, study, segmenter, remote))
+            return ("ok", (analysis, study, segmenter, remote, source if remote is not None else None))
 
         worker = thread_worker(work, start_thread=False)()
         worker.returned.connect(self._on_returned)
@@ -351,7 +353,7 @@ class StudyPanel(QWidget):
             what = "studies" if len(studies) > 1 else "axial T2 series"
             self._say(f"found several {what}; choose one and press Segment")
             return
-        analysis, study, segmenter, remote = value
+        analysis, study, segmenter, remote, url = value
         again = any(s is study for s in self._studies)  # Segment of a study already offered
         try:
             self._on_analysis_ready(analysis, study, segmenter)
@@ -365,6 +367,10 @@ class StudyPanel(QWidget):
             self._release(other)  # replaced by a newly opened study (the same one by URL too)
         if remote is not None:
             self._remote[uid] = remote
+        if not again:
+            from .._dicomweb import root_of
+
+            self.dicomweb_root = root_of(url) if url is not None else None
         self._gone.discard(uid)  # this study is live again
         self._add_studies([study], select=study, replace=not again)
 
