@@ -4,12 +4,17 @@
 warnings capture). Tests that call ``cli.main`` in-process must not leak that
 into later tests (pytest's ``caplog`` listens on the root logger), so every
 test gets the logging state it started with back.
+
+``orthanc`` (a real Orthanc with the DICOMweb plugin, tests/dicomweb/orthanc.py) and
+``sample_on_pacs`` (the sample CD uploaded to it) are session fixtures shared by
+tests/dicomweb/ and the napari plugin's DICOMweb tests: one server per session.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +39,24 @@ def _restore_logging_state():
         lg.propagate = propagate
         lg.setLevel(level)
         lg.filters[:] = flt
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    from tests.dicomweb.orthanc import start_orthanc
+
+    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_on_pacs(orthanc) -> str:
+    """The sample CD ``sample_dicoms/normal`` uploaded; its StudyInstanceUID."""
+    from tests.batch.batch_archive import study_uid_of
+
+    cd = Path(__file__).resolve().parents[1] / "sample_dicoms" / "normal" / "CD"
+    assert orthanc.upload(cd) > 0
+    return study_uid_of(cd)

@@ -10,6 +10,7 @@ One module per stage (the orchestration is described in :mod:`.run`):
   process, the pipeline per study);
 * :mod:`.store` writes every output on the client (per-study folders,
   results.parquet/results.csv, errors.csv) and answers ``--resume``;
+* :mod:`.pacs` sends each study's SEG and SR back to a DICOMweb server (``--store-to``);
 * :mod:`.cluster` opens the embedded LocalCluster or connects to a scheduler;
 * :mod:`.progress` draws the one-line progress bar.
 

@@ -39,7 +39,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .. import __version__
 from .cluster import open_client, quiet_distributed
@@ -72,11 +72,15 @@ def run_batch(
     segmenter: SegmenterSpec | None = None,
     progress: bool = True,
     reports: bool = False,
+    store_to: Any = None,
     stream: TextIO | None = None,
     debug: bool = False,
 ) -> BatchSummary:
     """Measure every study under ``root`` into ``out``; see the module docstring.
     ``reports``: also write each study's full output set into ``OUT/reports/<key>/``.
+    ``store_to``: a :class:`~mri_measure.io.dicomweb.Connection` to a DICOMweb root; each
+    measured study's SEG and SR are stored into it (:mod:`mri_measure.batch.pacs`), and
+    ``--resume`` skips only studies stored there already.
 
     ``root`` may be a :class:`~mri_measure.batch.remote.RemoteQuery`: the MR
     studies of a DICOMweb server (:mod:`mri_measure.batch.remote`).
@@ -96,6 +100,7 @@ def run_batch(
     remote_discovery = RemoteDiscovery(remote) if remote is not None else None
     prefetch: Prefetch | None = None
     store = BatchStore(out)
+    stored_to = store_to.where if store_to is not None else None
     spec = segmenter or segmenter_spec(model, device)
     summary = BatchSummary()
     counts = Counts()
@@ -115,7 +120,7 @@ def run_batch(
             identity = Identity(warm["model"].get("sha256"),
                                 __version__ + (f"+discs.{discs_sha[:12]}" if discs_sha else ""))
             runner = Runner(client, store, spec, identity, timeout_per_study, counts, summary,
-                            reports=reports)
+                            reports=reports, store_to=store_to)
             discovery = remote_discovery or StreamingDiscovery(root)
             if remote_discovery is not None and scheduler is None:
                 # embedded cluster: its workers read this machine's files, so the client
@@ -124,7 +129,8 @@ def run_batch(
                     Path(tempfile.mkdtemp(prefix="mri-measure-dicomweb-batch-")),
                     ahead=max(1, summary.n_workers) + 1,
                     finished=lambda k: k in runner.ok_keys or k in runner.failed_keys,
-                    skip=lambda f: resume and store.is_done(f.key, identity, f.fingerprint, reports=reports),
+                    skip=lambda f: resume and store.is_done(f.key, identity, f.fingerprint, reports=reports,
+                                                               stored_to=stored_to),
                 )
             bar.start_clock()
             t_proc = time.monotonic()
@@ -140,7 +146,7 @@ def run_batch(
                         # a merged study supersedes a partial one queued in this run: never skip it
                         superseding = item.merged and item.key in runner.enqueued_keys
                         if resume and not superseding and store.is_done(
-                            item.key, identity, item.fingerprint, reports=reports
+                            item.key, identity, item.fingerprint, reports=reports, stored_to=stored_to
                         ):
                             skipped_keys.add(item.key)
                         else:

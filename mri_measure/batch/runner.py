@@ -38,11 +38,13 @@ class BatchSummary:
     warm_up_s: float = 0.0  # cluster start + first model load
     client_cpu_s: float = 0.0  # CPU time of this (client + embedded scheduler) process while processing
     model: dict[str, Any] = field(default_factory=dict)
+    stored: int = 0  # --store-to: studies whose SEG/SR were stored in this run
+    store_failed: int = 0  # --store-to: measured studies whose SEG/SR could not be stored
     worker_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # by worker pid
 
     @property
     def exit_code(self) -> int:
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+        return EXIT_SOME_FAILED if self.failed or self.store_failed else EXIT_OK
 
 
 class _Starts:
@@ -107,9 +109,11 @@ class Runner:
         counts: Counts,
         summary: BatchSummary,
         reports: bool = False,
+        store_to: Any = None,
     ):
         self.client, self.store, self.spec, self.identity = client, store, spec, identity
         self.reports = reports  # --reports: each study's full output set too
+        self.store_to = store_to  # --store-to: a Connection; the SEG/SR go back to the study
         self.timeout_s, self.counts, self.summary = timeout_s, counts, summary
         self.waiting: dict[str, FoundStudy] = {}  # key -> study, insertion (discovery) order
         self.jobs: dict[str, _Job] = {}  # key -> job on the cluster
@@ -152,7 +156,8 @@ class Runner:
     def _submit(self, found: FoundStudy) -> None:
         n = self.attempts[found.key] = self.attempts.get(found.key, 0) + 1
         fut = self.client.submit(
-            measure_study_task, StudyParcel(found.key, found.remote or found.study), self.spec, self.reports,
+            measure_study_task, StudyParcel(found.key, found.remote or found.study), self.spec,
+            self.reports or self.store_to is not None,
             key=f"study-{found.key}-{n}-{self.run_token}", pure=False,
         )
         fut.add_done_callback(lambda _f: self.wake.set())
@@ -165,6 +170,23 @@ class Runner:
     def _fail(self, key: str, error_class: str, message: str) -> None:
         self.store.write_failure(key, error_class, message)
         log.warning("study %s failed: %s (see errors.csv)", key, error_class)
+
+    def _stow(self, key: str, doc: dict[str, Any], files: dict[str, bytes]) -> None:
+        """``--store-to``: the study's SEG/SR into its own study on the server; recorded
+        after its DONE (a kill in between stores it again on --resume, never silently twice)."""
+        from ..errors import MriMeasureError
+        from .pacs import stow_results
+
+        target = self.store_to.where
+        try:
+            series = stow_results(self.store_to, str(doc["study"]["study_instance_uid"]), files)
+        except MriMeasureError as exc:  # one line, no patient data by contract
+            self.store.write_store_failure(key, target, type(exc).__name__, str(exc))
+            self.summary.store_failed += 1
+            log.warning("study %s: its SEG/SR could not be stored: %s (see errors.csv)", key, type(exc).__name__)
+            return
+        self.store.write_stored(key, target, series)
+        self.summary.stored += 1
 
     def _finish(self, key: str, ok: bool, t_start: float) -> None:
         job = self.jobs.pop(key)
@@ -202,7 +224,9 @@ class Runner:
                 _note_worker(self.summary, res)
                 if res["ok"]:
                     self.store.write_success(key, res["doc"], self.identity, job.found.fingerprint,
-                                             files=res.get("files"))
+                                             files=res.get("files") if self.reports else None)
+                    if self.store_to is not None:
+                        self._stow(key, res["doc"], res.get("files") or {})
                 else:
                     self._fail(key, res["error_class"], res["message"])
                 self._finish(key, res["ok"], t_start)

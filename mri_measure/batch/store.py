@@ -8,12 +8,17 @@ Layout under ``OUT``::
     studies/<key>/DONE                JSON marker, written last: key, model sha256,
                                       software version, input fingerprint
     studies/<key>/ERROR.json          the last failure of this study (removed on success)
+    studies/<key>/STORED.json         with --store-to: where its SEG/SR went (server as
+                                      scheme://host:port, new series UIDs, instance counts)
+    studies/<key>/STORE_ERROR.json    with --store-to: the last failure to store them
     reports/<key>/                    with --reports: the study's full output set, as
                                       ``measure --out`` writes it (measurements.json/.csv,
                                       report.html/.pdf, seg.dcm, sr.dcm)
     units/<key>/ERROR.json            an input unit (zip, folder) that could not be read
     results.parquet, results.csv      one row per (study, level), rebuilt from DONE studies
-    errors.csv                        one row per failed study or unit
+    errors.csv                        one row per failed study or unit (kind ``store``:
+                                      measured, but its SEG/SR could not be stored)
+    stored.csv                        with --store-to: one row per series stored
 
 ``<key>`` is opaque: the first 16 hex digits of the SHA-256 of the
 StudyInstanceUID (or, for a unit, of its path relative to ROOT). Nothing in
@@ -56,6 +61,9 @@ ERROR = "ERROR.json"
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
 ERRORS_CSV = "errors.csv"
+STORED = "STORED.json"
+STORE_ERROR = "STORE_ERROR.json"
+STORED_CSV = "stored.csv"
 
 #: Columns of results.parquet / results.csv, in order.
 RESULT_COLUMNS = (
@@ -69,6 +77,7 @@ RESULT_COLUMNS = (
 )
 
 ERROR_COLUMNS = ("key", "kind", "error_class", "message")
+STORED_COLUMNS = ("study_key", "target", "modality", "series_instance_uid", "n_instances")
 
 #: typed columns of the results table, derived from the shared level columns (units in the names)
 _FLOAT_COLUMNS = tuple(c for c in LEVEL_COLUMNS if c.endswith(("_mm", "_mm2", "_confidence")))
@@ -149,11 +158,14 @@ class BatchStore:
         return self.root / REPORTS_DIR / key
 
     def is_done(self, key: str, identity: Identity, fingerprint: str | None = None,
-                *, reports: bool = False) -> bool:
+                *, reports: bool = False, stored_to: str | None = None) -> bool:
         """True when ``key`` finished with this model and software (and, if
         given, the same set of input images) and its JSON is readable; with
-        ``reports``, its reports folder must be there too."""
+        ``reports``, its reports folder must be there too; with ``stored_to``
+        (``scheme://host:port`` of ``--store-to``), its SEG/SR must have been stored there."""
         if reports and not (self.report_dir(key) / MEASUREMENTS).is_file():
+            return False
+        if stored_to is not None and (self.read_stored(key) or {}).get("target") != stored_to:
             return False
         marker = self.read_done(key)
         if marker is None:
@@ -173,11 +185,13 @@ class BatchStore:
         """The reports folder (``files``, if any), measurements.json, then the DONE
         marker; clears an old failure."""
         d = self.study_dir(key)
-        # an older DONE must not vouch for the new JSON while it is being replaced
-        try:
-            (d / DONE).unlink()
-        except FileNotFoundError:
-            pass
+        # an older DONE must not vouch for the new JSON while it is being replaced,
+        # nor an older STORED for results of this run not yet stored
+        for name in (DONE, STORED, STORE_ERROR):
+            try:
+                (d / name).unlink()
+            except FileNotFoundError:
+                pass
         if files:
             self.write_reports(key, files)
         else:  # re-measured without --reports: an older report set would contradict the JSON
@@ -213,6 +227,27 @@ class BatchStore:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return target
+
+    def read_stored(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.study_dir(key) / STORED).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write_stored(self, key: str, target: str, series: Sequence[Mapping[str, Any]]) -> None:
+        """What ``--store-to`` stored for a done study (written after its DONE)."""
+        d = self.study_dir(key)
+        doc = {"study_key": key, "target": target, "series": [dict(s) for s in series]}
+        atomic_write_text(d / STORED, json.dumps(doc, indent=2) + "\n")
+        try:
+            (d / STORE_ERROR).unlink()
+        except FileNotFoundError:
+            pass
+
+    def write_store_failure(self, key: str, target: str, error_class: str, message: str) -> None:
+        doc = {"key": key, "kind": "store", "target": target, "error_class": error_class,
+               "message": one_line(message)}
+        atomic_write_text(self.study_dir(key) / STORE_ERROR, json.dumps(doc, indent=2) + "\n")
 
     def write_failure(self, key: str, error_class: str, message: str, *, kind: str = "study") -> None:
         base = self.root / (STUDIES_DIR if kind == "study" else UNITS_DIR) / key
@@ -253,6 +288,20 @@ class BatchStore:
                 except ValueError:
                     continue
                 rows.append({c: doc.get(c, "") for c in ERROR_COLUMNS})
+        for key in sorted(done):  # measured, but the SEG/SR could not be stored
+            try:
+                doc = json.loads((self.study_dir(key) / STORE_ERROR).read_text(encoding="utf-8"))
+            except (FileNotFoundError, ValueError):
+                continue
+            rows.append({c: doc.get(c, "") for c in ERROR_COLUMNS})
+        return rows
+
+    def stored_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for key in self.done_keys():
+            doc = self.read_stored(key)
+            for s in (doc or {}).get("series", ()):
+                rows.append({"study_key": key, "target": doc.get("target"), **s})
         return rows
 
     def consolidate(self) -> tuple[int, int]:
@@ -262,6 +311,9 @@ class BatchStore:
         errors = self.error_rows()
         write_results(rows, self.root / RESULTS_PARQUET, self.root / RESULTS_CSV)
         write_csv(errors, ERROR_COLUMNS, self.root / ERRORS_CSV)
+        stored = self.stored_rows()
+        if stored or (self.root / STORED_CSV).exists():
+            write_csv(stored, STORED_COLUMNS, self.root / STORED_CSV)
         return len(rows), len(errors)
 
 

@@ -152,7 +152,8 @@ def render_reports(analysis: Any) -> dict[str, bytes]:
 
 def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec, reports: bool = False) -> dict[str, Any]:
     """Measure one study in this worker; never raises for a bad study. With
-    ``reports`` the result also carries ``files`` (:func:`render_reports`)."""
+    ``reports`` the result also carries ``files`` (:func:`render_reports`: for
+    ``--reports``, and the SEG/SR ``--store-to`` sends)."""
     study = parcel.study
     _announce_start()
     from ..errors import MriMeasureError
@@ -172,10 +173,12 @@ def measure_study_task(parcel: StudyParcel, spec: SegmenterSpec, reports: bool =
             with fetched_study(study.conn, study.study_instance_uid, select=needed_series,
                                workers=study.fetch_workers) as (folder, _):
                 analysis = analyse_study(folder, segmenter=seg)
+                # the SEG and SR read the source instances: rendered while the folder is there
+                files = render_reports(analysis) if reports else None
         else:
             analysis = analyse_study(study, segmenter=seg)
+            files = render_reports(analysis) if reports else None
         doc = report_to_dict(analysis.report)
-        files = render_reports(analysis) if reports else None
         del analysis
         return {
             "ok": True,

@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument("--limit", type=int, metavar="N", help="at most N studies (the oldest first)")
     from . import dicomweb
 
-    dicomweb.add_options(s, store=False)
+    dicomweb.add_options(s)
     s.set_defaults(handler=run)
     return s
 
@@ -53,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import OptionError
 
         raise OptionError("--since, --study-description and --limit filter the studies of a DICOMweb ROOT URL")
+    store_to = None
+    if args.store_to:
+        from . import dicomweb
+
+        store_to = dicomweb.connection(args, args.store_to)
     summary = run_batch(
         root,
         args.out,
@@ -63,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         model=args.model,
         reports=args.reports,
+        store_to=store_to,
         progress=not args.quiet,
         debug=args.debug,
     )
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         f"batch: {summary.n_studies} studies — " + ", ".join(parts)
         + f"; {summary.n_result_rows} result row(s) in results.parquet/results.csv"
         + (", reports in reports/" if args.reports else "")
+        + (f"; SEG/SR of {summary.stored} stored to {store_to.where} (stored.csv)" if store_to else "")
+        + (f", {summary.store_failed} could not be stored" if summary.store_failed else "")
         + (f", {summary.n_error_rows} in errors.csv" if summary.n_error_rows else "")
         + f" ({summary.wall_s:.0f} s)"
     )

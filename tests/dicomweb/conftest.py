@@ -1,5 +1,5 @@
-"""Session fixtures: one real Orthanc (DICOMweb plugin, basic auth) holding the
-sample CD ``sample_dicoms/normal`` and three tiny synthetic studies for batch."""
+"""Session fixtures: three tiny synthetic studies for batch, on the one real Orthanc
+(``orthanc``, ``sample_on_pacs``: tests/conftest.py, shared with the napari tests)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.dicomweb.orthanc import Orthanc, start_orthanc
-
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_dicoms" / "normal"
 N_BATCH = 3
-
-
-@pytest.fixture(scope="session")
-def orthanc(tmp_path_factory) -> Orthanc:
-    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def sample_on_pacs(orthanc) -> str:
-    """The sample CD uploaded; its StudyInstanceUID."""
-    from tests.batch.batch_archive import study_uid_of
-
-    assert orthanc.upload(SAMPLE / "CD") > 0
-    return study_uid_of(SAMPLE / "CD")
 
 
 @pytest.fixture(scope="session")

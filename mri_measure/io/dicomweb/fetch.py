@@ -114,6 +114,7 @@ def fetch_study(
     *,
     select: Callable[[Study], Collection[str]] | None = None,
     workers: int = DEFAULT_WORKERS,
+    on_instance: Callable[[int, int | None], None] | None = None,
 ) -> FetchReport:
     """Retrieve the instances of the series ``select(study)`` names into ``dest``.
 
@@ -125,6 +126,12 @@ def fetch_study(
     Without it every MR series is retrieved. Each chosen series is one streamed
     WADO-RS answer (``workers`` series at a time), every instance written as
     ``dest/<series>-<n>.dcm`` as it arrives, as stored on the server (no transcoding).
+
+    ``on_instance(done, expected)`` is called after each instance written
+    (``expected``: the instance count of the chosen series from their metadata,
+    ``None`` when unknown), from the retrieving threads; an exception it raises
+    (e.g. a GUI's *Cancel*) stops every series at its next instance and is
+    re-raised here as it is (not as a :class:`DicomwebError`).
     """
     out = Path(dest)
     report = FetchReport(study_uid)
@@ -136,6 +143,7 @@ def fetch_study(
     if not candidates:
         raise DicomwebError("the DICOMweb study has no MR series to measure")
     wanted = set(candidates)
+    datasets: list[Any] = []
     if select is not None:
         datasets = series_metadata(client, conn, study_uid, candidates, workers)
         try:
@@ -147,9 +155,11 @@ def fetch_study(
         else:
             wanted = set(select(study))
     report.series = tuple(uid for uid in candidates if uid in wanted)
+    expected = sum(1 for ds in datasets if str(getattr(ds, "SeriesInstanceUID", "")) in wanted) or None
     report.metadata_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     lock = threading.Lock()
+    stopped: list[BaseException] = []  # what on_instance raised: every series stops
 
     def one(job: tuple[int, str]) -> None:
         k, series_uid = job
@@ -157,11 +167,20 @@ def fetch_study(
         def stream() -> None:
             n = 0
             for ds in client.iter_series(study_uid, series_uid, media_types=_AS_STORED):
+                if stopped:
+                    return
                 n += 1
                 size = _write_instance(ds, out / f"{k:03d}-{n:06d}.dcm")
                 with lock:
                     report.n_instances += 1
                     report.n_bytes += size
+                    done = report.n_instances
+                if on_instance is not None:
+                    try:
+                        on_instance(done, expected)
+                    except BaseException as exc:  # kept out of request(), which would explain it
+                        stopped.append(exc)
+                        return
 
         request(conn, "the series", stream)
 
@@ -169,6 +188,8 @@ def fetch_study(
                             thread_name_prefix="wado") as pool:
         for _ in pool.map(one, enumerate(report.series)):
             pass
+    if stopped:
+        raise stopped[0]
     report.retrieve_s = time.perf_counter() - t1
     log.info(
         "DICOMweb: retrieved %d instance(s) of %d/%d series (%.1f MB) in %.2f s",

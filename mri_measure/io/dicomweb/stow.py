@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ class Stored:
     kinds: tuple[tuple[str, str, str], ...]  # (kind, SeriesInstanceUID, SOPInstanceUID)
 
 
-def store_files(conn: Connection, study_uid: str, files: Sequence[tuple[str, str | os.PathLike[str]]]) -> Stored:
-    """STOW-RS ``files`` (``(kind, path)``, e.g. ``("SEG", …/seg.dcm)``) into the study.
+def store_files(conn: Connection, study_uid: str,
+                files: Sequence[tuple[str, str | os.PathLike[str] | bytes]]) -> Stored:
+    """STOW-RS ``files`` (``(kind, path)``, e.g. ``("SEG", …/seg.dcm)``, or ``(kind,
+    bytes)`` of such a file) into the study.
 
     Every instance must belong to ``study_uid``; a failure the server reports
     for any instance raises :class:`DicomwebError`.
@@ -28,7 +31,7 @@ def store_files(conn: Connection, study_uid: str, files: Sequence[tuple[str, str
 
     datasets, kinds = [], []
     for kind, path in files:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(io.BytesIO(path) if isinstance(path, bytes) else path)
         if str(ds.StudyInstanceUID) != study_uid:
             raise DicomwebError(f"{kind} belongs to another study than the one measured; nothing stored")
         datasets.append(ds)

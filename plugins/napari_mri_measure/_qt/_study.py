@@ -8,10 +8,19 @@ pipeline's ``progress(stage, fraction)`` callback. **Cancel** makes that callbac
 raise at its next call (the next chunk of slices): the worker ends, and nothing in
 the viewer or the panel changes (results reach the viewer only on success). A
 folder with several studies or axial series is offered in the combos instead
-(discovered in the same worker), to pick one and press **Segment**."""
+(discovered in the same worker), to pick one and press **Segment**.
+
+A DICOMweb study URL is first retrieved in the same worker (the series the analysis
+needs, progress ``retrieve``, Cancel stops it at the next instance) into a private
+temporary folder (``.._dicomweb.RemoteCopy``), then opened as a folder. The panel
+keeps that folder while the study is the one under review (Segment again, Export's
+SEG/SR need its files) and removes it when another study replaces it, when the
+widget is closed or destroyed, or at once when the load fails or is cancelled; the
+study then leaves the combos."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +82,12 @@ class StudyPanel(QWidget):
         #: ``() -> Segmenter``; ``None`` uses the shipped model (via the pipeline)
         self.segmenter_factory: Callable[[], Any] | None = None
         self._studies: list[Study] = []
+        #: StudyInstanceUID -> the temporary folder of a study opened by URL
+        self._remote: dict[str, Any] = {}
+        #: studies whose temporary folder was removed: no longer offered (their layers may stay)
+        self._gone: set[str] = set()
+        #: the DICOMweb root the study under review came from (offered by Store to PACS…)
+        self.dicomweb_root: str | None = None
         self._worker: Any = None
         self._cancel = threading.Event()
         self.bridge = ProgressBridge()
@@ -121,6 +136,7 @@ class StudyPanel(QWidget):
             combo.setMinimumContentsLength(14)
 
         self.viewer.layers.events.inserted.connect(self.refresh_studies)
+        self.destroyed.connect(functools.partial(_remove_all, self._remote))
         self.refresh_studies()
 
     # ------------------------------------------------------------------ studies
@@ -137,7 +153,7 @@ class StudyPanel(QWidget):
     def refresh_studies(self, event: Any = None) -> None:
         known = {s.study_instance_uid for s in self._studies}
         for st in self._layer_studies():
-            if st.study_instance_uid not in known:
+            if st.study_instance_uid not in known and st.study_instance_uid not in self._gone:
                 self._studies.append(st)
                 known.add(st.study_instance_uid)
         current = self.study_combo.currentIndex()
@@ -170,7 +186,10 @@ class StudyPanel(QWidget):
         i = self.study_combo.currentIndex()
         return self._studies[i] if 0 <= i < len(self._studies) else None
 
-    def _add_studies(self, studies: list[Study], select: Study | None = None) -> None:
+    def _add_studies(self, studies: list[Study], select: Study | None = None, *, replace: bool = False) -> None:
+        if replace:  # the same study opened again (a new temporary folder): the new Study wins
+            uids = {s.study_instance_uid for s in studies}
+            self._studies = [s for s in self._studies if s.study_instance_uid not in uids]
         known = {s.study_instance_uid for s in self._studies}
         for st in studies:
             if st.study_instance_uid not in known:
@@ -234,6 +253,11 @@ class StudyPanel(QWidget):
 
         self._cancel.clear()
         bridge, cancel, factory = self.bridge, self._cancel, self.segmenter_factory
+        remote = None
+        if is_url(source):
+            from .._dicomweb import RemoteCopy
+
+            remote = RemoteCopy()
 
         def progress(stage: str, fraction: float) -> None:
             if cancel.is_set():
@@ -244,12 +268,20 @@ class StudyPanel(QWidget):
             # user errors and cancellation come back as values: napari's worker would
             # otherwise relay them as exceptions (a traceback notification)
             chosen: list[Study] = []
+            ok = False
             try:
                 progress("open" if label == "opening" else "model", 0.0)
+                where: str | Study = source
+                if remote is not None:
+                    from .._dicomweb import retrieve
+
+                    retrieve(str(source), remote, series=series, progress=progress)
+                    where = str(remote.folder)
                 segmenter = factory() if factory is not None else None
                 progress("model", 0.0)
-                analysis = analyse_study(source, series=series, segmenter=segmenter, progress=progress,
+                analysis = analyse_study(where, series=series, segmenter=segmenter, progress=progress,
                                          on_study=chosen.append)
+                ok = True
             except AmbiguousSeriesError as exc:
                 if isinstance(source, Study) or is_url(source):
                     return ("error", exc)
@@ -261,8 +293,11 @@ class StudyPanel(QWidget):
                     return ("error", exc2)
             except (MriMeasureError, Cancelled) as exc:
                 return ("error", exc)  # (superqt re-raises a returned exception)
+            finally:
+                if remote is not None and not ok:
+                    remote.remove()  # a failed or cancelled load leaves no copy behind
             study = source if isinstance(source, Study) else chosen[0]
-            return ("ok", (analysis, study, segmenter))
+            return ("ok", (analysis, study, segmenter, remote, source if remote is not None else None))
 
         worker = thread_worker(work, start_thread=False)()
         worker.returned.connect(self._on_returned)
@@ -318,10 +353,54 @@ class StudyPanel(QWidget):
             what = "studies" if len(studies) > 1 else "axial T2 series"
             self._say(f"found several {what}; choose one and press Segment")
             return
-        analysis, study, segmenter = value
+        analysis, study, segmenter, remote, url = value
+        again = any(s is study for s in self._studies)  # Segment of a study already offered
         try:
             self._on_analysis_ready(analysis, study, segmenter)
         except Exception as exc:  # noqa: BLE001
+            if remote is not None:
+                remote.remove()
             self._show_error(exc)
             return
-        self._add_studies([study], select=study)
+        uid = study.study_instance_uid
+        for other in [u for u in self._remote if not (again and u == uid)]:
+            self._release(other)  # replaced by a newly opened study (the same one by URL too)
+        if remote is not None:
+            self._remote[uid] = remote
+        if not again:
+            from .._dicomweb import root_of
+
+            self.dicomweb_root = root_of(url) if url is not None else None
+        self._gone.discard(uid)  # this study is live again
+        self._add_studies([study], select=study, replace=not again)
+
+    # ------------------------------------------------------------------ temporary folders
+
+    @property
+    def remote_folders(self) -> list[Path]:
+        """The temporary folders of studies opened by URL and still kept."""
+        return [copy.folder for copy in self._remote.values()]
+
+    def _release(self, uid: str) -> None:
+        """Remove the temporary folder of a study opened by URL; it leaves the combos."""
+        copy = self._remote.pop(uid, None)
+        if copy is None:
+            return
+        copy.remove()
+        self._gone.add(uid)
+        self._studies = [s for s in self._studies if s.study_instance_uid != uid]
+        self.refresh_studies()
+
+    def close_remote(self) -> None:
+        """Remove every temporary folder (the widget is closed); a load in flight is cancelled
+        and removes its own."""
+        self.cancel()
+        for uid in list(self._remote):
+            self._release(uid)
+
+
+def _remove_all(copies: dict[str, Any], *_: Any) -> None:
+    """``destroyed`` of the panel: the Python object may be gone, the copies are not."""
+    for copy in list(copies.values()):
+        copy.remove()
+    copies.clear()

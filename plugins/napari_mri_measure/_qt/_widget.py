@@ -16,8 +16,8 @@ per file under ``_qt/``):
   overrides the current slice's (or block's) level;
 * :class:`~._table.LevelTable` (``_table.py``): levels with their slices as
   children; a click jumps to a slice;
-* :class:`~._export.ExportPanel` (``_export.py``): **Export…** and **Save
-  training pairs…** of the corrected state.
+* :class:`~._export.ExportPanel` (``_export.py``): **Export…**, **Store to
+  PACS…** (SEG/SR by STOW-RS) and **Save training pairs…** of the corrected state.
 
 The correction loop itself is the core :class:`mri_measure.review.ReviewSession`;
 nothing here measures, assigns levels or builds reports.
@@ -66,7 +66,8 @@ class MeasureWidget(QWidget):
                                     on_changed=self.refresh_table, parent=self)
         self.table = LevelTable(self.editing.jump_to, parent=self)
         self.exporter = ExportPanel(session=lambda: self.session, before_write=self.apply_edits,
-                                    say=self._say, show_error=self._show_error, parent=self)
+                                    say=self._say, show_error=self._show_error,
+                                    default_root=lambda: self.study.dicomweb_root, parent=self)
         lay = QVBoxLayout(self)
         lay.addWidget(self.study)
         lay.addWidget(self.editing.stack_panel)
@@ -84,7 +85,7 @@ class MeasureWidget(QWidget):
         self._bridge = s.bridge
         self.stack_combo, self.legend, self.slice_label = e.stack_combo, e.legend, e.slice_label
         self.level_combo, self.level_button, self.block_check = e.level_combo, e.level_button, e.block_check
-        self.export_button, self.pairs_button = x.export_button, x.pairs_button
+        self.export_button, self.pairs_button, self.store_button = x.export_button, x.pairs_button, x.store_button
 
     # ------------------------------------------------------------------ messages
 
@@ -212,9 +213,16 @@ class MeasureWidget(QWidget):
     def export(self, out_dir: str | Path | None = None) -> dict[str, Path] | None:
         return self.exporter.export(out_dir)
 
+    def store_to_pacs(self, root: str | None = None) -> None:
+        self.exporter.store_to_pacs(root)
+
     def save_training_pairs(self, out_dir: str | Path | None = None) -> list[Path] | None:
         return self.exporter.save_training_pairs(out_dir)
 
-    def closeEvent(self, event: Any) -> None:  # pragma: no cover - GUI teardown
-        self.cancel()
+    def close_study(self) -> None:
+        """Remove the temporary folders of studies opened by URL (closing the widget does)."""
+        self.study.close_remote()
+
+    def closeEvent(self, event: Any) -> None:
+        self.study.close_remote()  # cancels a load in flight, removes the DICOMweb copies
         super().closeEvent(event)
