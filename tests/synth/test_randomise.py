@@ -32,7 +32,7 @@ def test_same_seed_same_slice_other_seed_other_slice():
 
 def test_coverage_labels_and_image_stay_consistent_over_random_geometry():
     shapes = set()
-    for seed in range(4):
+    for seed in (0, 3, 5, 7):
         s = sample_synthseg(np.random.default_rng(seed))  # random matrix, FOV, wrap, flips
         shapes.add(s.image.shape)
         assert s.image.shape == s.labels.shape == s.coverage.shape[1:]
