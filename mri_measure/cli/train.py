@@ -15,6 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--user-cases", default=None, help="folder of labelled cases to mix in: .npz, NIfTI/PNG "
                    "image + NAME_labels pairs (PNG: + NAME.json spacing), DICOM SEG + its images")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--init-from", default=None, metavar="BUNDLE",
+                   help="start from this model bundle's weights (fine-tune), e.g. models/lumbar-axial-unet")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3)")
     s.set_defaults(handler=run)
     return s
 
@@ -34,6 +37,17 @@ def run(args: argparse.Namespace) -> int:
         cmd += ["--user-cases", "<folder>"]
     if args.device != "cpu":
         cmd += ["--device", args.device]
+    if args.init_from:
+        from pathlib import Path
+
+        p = Path(args.init_from)
+        cmd += ["--init-from", str(p) if not p.is_absolute() else f"<{p.name}>"]
+    if args.lr is not None:
+        if not args.lr > 0:
+            from ..errors import OptionError
+
+            raise OptionError("--lr must be positive")
+        cmd += ["--lr", f"{args.lr:g}"]
     try:
         from ..synth import sample_axial_2d  # noqa: F401
     except ImportError:
@@ -42,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = train(args.out, seed=args.seed, steps=args.steps, minutes=args.minutes,
                     resume=args.resume, user_cases=args.user_cases, device=args.device,
-                    command=shlex.join(cmd))
+                    command=shlex.join(cmd), init_from=args.init_from,
+                    config={"lr": args.lr} if args.lr is not None else None)
     print(f"trained {summary['step']} steps in {summary['elapsed_s'] / 60:.1f} min; bundle in {args.out}")
     return 0

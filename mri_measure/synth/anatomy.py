@@ -317,6 +317,12 @@ def _spine(ph, u, v, s, out):
     cortex = body & (((1.0 - rho_e) * np.minimum(W, D) / 2 < 0.9) | (fr.v_back - v < 0.9)
                      | (np.abs(fr.w) - fr.h_half < 0.8))
     out[body] = MARROW
+    bv = float(ph.knobs.get("basivertebral_mm", 0.0))
+    if bv > 0:  # basivertebral vein: a channel from the posterior cortex into the mid-body
+        vein = body & (ua < bv) & (v > fr.v_back - 4.0 * bv - 4.0) & (np.abs(fr.w) > fr.h_half + 5.0)
+        vein |= body & (np.abs(fr.w) > fr.h_half + 5.0) & (
+            (ua / (3.0 * bv + 3.0)) ** 2 + ((v - (fr.v_back - 4.0 * bv - 4.0)) / (bv + 0.5)) ** 2 <= 1.0)
+        out[vein] = VESSEL
     out[cortex] = CORTEX
     disc = inb & fr.in_disc
     out[disc] = ANNULUS

@@ -251,7 +251,7 @@ def _apply_per_level(arr: np.ndarray, value: Any, names_caudal: list[str], knob:
 
 _PER_LEVEL_KNOBS = (
     "lf_left_mm", "lf_right_mm", "sac_area_mm2", "sac_aspect", "trefoil", "canal_ap_mm",
-    "canal_half_width_mm", "canal_bow_mm", "bulge_mm", "facet_scale", "nucleus_signal", "slip_mm",
+    "canal_half_width_mm", "canal_bow_mm", "bulge_mm", "facet_scale", "nucleus_signal", "slip_mm", "sac_gap_mm",
 )
 
 

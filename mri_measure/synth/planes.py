@@ -159,18 +159,23 @@ class PlaneMapper:
         return tuple(out)  # type: ignore[return-value]
 
 
-def plane_tissues(ph: SpinePhantom, plane: Plane, depths_mm=(0.0,), cortex_mm: float = 1.0) -> np.ndarray:
+def plane_tissues(ph: SpinePhantom, plane: Plane, depths_mm=(0.0,), cortex_mm: float = 1.0,
+                  mapper_fn=None) -> np.ndarray:
     """(len(depths), H, W) tissue codes sampled at the pixel centres.
 
     Posterior-element bone gets a dark cortical rim ``cortex_mm`` thick (made
     in image space; the label contract is unaffected: bone is background).
+    ``mapper_fn(depth_mm)`` (optional) returns the pixel → local-coordinate
+    mapper to use instead of :class:`PlaneMapper` (e.g. an elastically deformed
+    one, :mod:`.randomise`).
     """
     h, w = plane.shape
     rows, cols = np.arange(h, dtype=float), np.arange(w, dtype=float)
     out = np.empty((len(depths_mm), h, w), np.uint8)
     n_erode = max(1, int(round(cortex_mm / min(plane.spacing_mm))))
     for i, d in enumerate(depths_mm):
-        t = tissue_map(ph, *PlaneMapper(ph, plane, d).grid(rows, cols))
+        m = mapper_fn(d) if mapper_fn is not None else PlaneMapper(ph, plane, d)
+        t = tissue_map(ph, *m.grid(rows, cols))
         if cortex_mm > 0:
             bone = t == POSTERIOR_BONE
             if bone.any():
@@ -213,7 +218,7 @@ def supersampling_factor(spacing_mm: tuple[float, float]) -> int:
 
 
 def slice_truth(ph: SpinePhantom, plane: Plane, tissues_centre: np.ndarray | None = None,
-                k: int | None = None, exhaustive: bool = False) -> SliceTruth:
+                k: int | None = None, exhaustive: bool = False, mapper=None) -> SliceTruth:
     """Exact labels/coverage and measurements on a plane (``k``×``k`` supersampling).
 
     Pixels whose 5×5 neighbourhood holds one label at the pixel centres are
@@ -222,11 +227,12 @@ def slice_truth(ph: SpinePhantom, plane: Plane, tissues_centre: np.ndarray | Non
     computed on the fine grid: area = count × fine pixel area, thickness =
     twice the largest inscribed radius (Euclidean distance transform).
     ``tissues_centre`` (H, W) tissue codes at the pixel centres, if already
-    computed, save one evaluation.
+    computed, save one evaluation. ``mapper`` (optional) replaces the plane's
+    :class:`PlaneMapper` (same ``at``/``grid`` methods), e.g. a deformed one.
     """
     h, w = plane.shape
     k = int(k or supersampling_factor(plane.spacing_mm))
-    mapper = PlaneMapper(ph, plane)
+    mapper = mapper if mapper is not None else PlaneMapper(ph, plane)
     if tissues_centre is None:
         lab0 = canal_parts(ph, *mapper.grid(np.arange(h, dtype=float), np.arange(w, dtype=float)))
     else:

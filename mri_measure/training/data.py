@@ -86,13 +86,21 @@ def _coverage(sample: Any) -> np.ndarray:
     return cov
 
 
-def make_training_pair(sample: Any, rng: np.random.Generator, prep: dict | None = None) -> dict[str, np.ndarray]:
+def make_training_pair(sample: Any, rng: np.random.Generator, prep: dict | None = None,
+                       loc_anywhere: float = 0.0) -> dict[str, np.ndarray]:
     """Inputs and soft targets for both stages from one slice sample.
 
     Returns ``loc_x`` (S, S), ``loc_y`` (S, S) dural-sac fraction on a
     localiser window, ``seg_x`` (N, N), ``seg_y`` (4, N, N) fractions on the
     fine crop around the (jittered) true canal centre. Random left-right
     mirroring swaps the LF channels, so labels stay in patient terms.
+
+    The localiser window is normally placed near the slice centre with the
+    canal >= 15 mm inside it. With probability ``loc_anywhere`` it is placed
+    as inference places it instead: centred on the slice (the canal wherever
+    it is in the slice, up to the image edge, the area beyond the image zero)
+    or, when the slice is larger than the window, anywhere that keeps the
+    canal centre >= 2 mm inside.
     """
     prep = prep or PREPROCESSING
     t = canonical_transform(sample.orientation)
@@ -112,9 +120,14 @@ def make_training_pair(sample: Any, rng: np.random.Generator, prep: dict | None 
     s_loc = float(prep["localiser"]["spacing_mm"])
     half_mm = LOCALISER_TRAIN_SIZE * s_loc / 2
     lc = []
+    anywhere = loc_anywhere > 0 and rng.random() < loc_anywhere
     for k, n in enumerate((h, w)):
-        mid = (n - 1) / 2 + rng.normal(0, 10.0) / sp[k]
-        lim = max(0.0, (half_mm - 15.0) / sp[k])  # keep the canal >= 15 mm inside the window
+        if anywhere:  # inference-like: the slice centre; if it is too big, a random window
+            mid = (n - 1) / 2 + (rng.uniform(-1, 1) * max(0.0, n * sp[k] / 2 - half_mm) / sp[k])
+            lim = max(0.0, (half_mm - 2.0) / sp[k])
+        else:
+            mid = (n - 1) / 2 + rng.normal(0, 10.0) / sp[k]
+            lim = max(0.0, (half_mm - 15.0) / sp[k])  # keep the canal >= 15 mm inside the window
         lc.append(float(np.clip(mid, centre[k] - lim, centre[k] + lim)))
     lgrid = Grid((lc[0], lc[1]), s_loc, (LOCALISER_TRAIN_SIZE, LOCALISER_TRAIN_SIZE))
     loc_x = to_grid(normalise(img), sp, lgrid)

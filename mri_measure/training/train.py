@@ -1,13 +1,21 @@
 """Training (torch): ``mri-measure train --out DIR [--seed N] [--minutes M | --steps S]
-[--resume] [--user-cases FOLDER] [--device cpu|cuda]``.
+[--resume] [--init-from BUNDLE] [--lr LR] [--user-cases FOLDER] [--device cpu|cuda]``.
 
-Both stages are trained together on slices generated on the fly by
-:func:`mri_measure.synth.sample_axial_2d` — mostly domain-randomised
-(random tissue intensities, bias, blur, noise, spacing, FOV, orientation),
-some realistic T2 — optionally mixed with user cases (format:
-:mod:`mri_measure.training.data`). Each training item is seeded by
-``(seed, step, index)``, so a run is reproducible and a resumed run sees
-exactly the batches an uninterrupted one would.
+Both stages are trained together on slices generated on the fly: most
+(``1 - realistic_fraction``) are SynthSeg-style slices from
+:func:`mri_measure.synth.randomise.sample_synthseg` (appearance, geometry,
+artefacts and elastic deformation redrawn for every sample; a
+``synthseg_fraction`` below 1 gives the rest of them to the older
+domain-randomised :func:`mri_measure.synth.sample_axial_2d`), the others
+realistic T2 from :func:`~mri_measure.synth.sample_axial_2d` — optionally
+mixed with user cases (format: :mod:`mri_measure.training.data`). Each
+training item is seeded by ``(seed, step, index)``, so a run is reproducible
+and a resumed run sees exactly the batches an uninterrupted one would.
+
+``--init-from BUNDLE`` starts from an existing bundle's weights (a
+fine-tune; both networks must have the configured architecture); the new
+bundle's ``training.init_from`` records that bundle's name, version, weights
+sha256 and its own training block, so the chain of runs stays traceable.
 
 Writes into ``DIR``: ``model.safetensors`` + ``metadata.json`` (a usable
 bundle, refreshed at every checkpoint), ``train.log`` (loss and training
@@ -51,7 +59,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lr": 2e-3,
     "weight_decay": 1e-4,
     "warmup_steps": 30,
-    "realistic_fraction": 0.6,  # share of synthetic items rendered as realistic T2
+    "realistic_fraction": 0.3,  # share of synthetic items rendered as realistic T2
+    "synthseg_fraction": 1.0,  # of the other synthetic items: share drawn SynthSeg-style (synth/randomise.py)
+    "synthseg_max_offset_mm": 12.0,  # SynthSeg-style slices up to this far from the disc mid-plane
+    "loc_anywhere": 0.5,  # share of localiser windows placed as at inference (canal anywhere, up to the edge)
     "max_offset_mm": 9.0,  # slices up to this far from the disc mid-plane (a clinical block's outer slices)
     "user_fraction": 0.25,  # share of items drawn from --user-cases when given
     "lf_weight": 3.0,  # CE weight of the thin LF classes
@@ -73,12 +84,18 @@ DEFAULT_CONFIG: dict[str, Any] = {
 SampleFn = Callable[[np.random.Generator, bool], Any]
 
 
-def synth_sample(rng: np.random.Generator, randomise: bool, max_offset_mm: float | None = None) -> Any:
+def synth_sample(rng: np.random.Generator, randomise: bool, max_offset_mm: float | None = None,
+                 synthseg_fraction: float = 0.0, synthseg_max_offset_mm: float = 12.0) -> Any:
     """One synthetic axial slice (realistic T2 ones at a random clinical spacing),
-    up to ``max_offset_mm`` from the disc mid-plane (None: the generator's default)."""
+    up to ``max_offset_mm`` from the disc mid-plane (None: the generator's default).
+    A randomised item is SynthSeg-style with probability ``synthseg_fraction``."""
     from ..synth import sample_axial_2d
 
     if randomise:
+        if synthseg_fraction > 0 and rng.random() < synthseg_fraction:
+            from ..synth.randomise import sample_synthseg
+
+            return sample_synthseg(rng, max_offset_mm=synthseg_max_offset_mm)
         return sample_axial_2d(rng, randomise=True, max_offset_mm=max_offset_mm)
     sp = float(rng.uniform(0.3, 0.95))
     return sample_axial_2d(rng, randomise=False, spacing_mm=(sp, sp), max_offset_mm=max_offset_mm)
@@ -99,7 +116,7 @@ class BatchMaker:
                 sample = self.user_cases[int(rng.integers(len(self.user_cases)))]
             else:
                 sample = self.sample_fn(rng, bool(rng.random() >= self.config["realistic_fraction"]))
-            items.append(make_training_pair(sample, rng))
+            items.append(make_training_pair(sample, rng, loc_anywhere=float(self.config.get("loc_anywhere", 0.0))))
         return {k: np.stack([it[k] for it in items]) for k in items[0]}
 
 
@@ -155,10 +172,19 @@ def write_weights(out: Path, state: dict[str, torch.Tensor]) -> None:
 def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]) -> None:
     """Write ``model.safetensors`` and ``metadata.json`` (atomic replace)."""
     write_weights(out, _state(loc, seg))
+    synthseg = float(cfg.get("synthseg_fraction", 0.0)) * (1 - cfg["realistic_fraction"])
+    if synthseg > 0:
+        data = ("synthetic only: SynthSeg-style mri_measure.synth.randomise.sample_synthseg "
+                f"{synthseg:.0%}, domain-randomised mri_measure.synth.sample_axial_2d "
+                f"{1 - cfg['realistic_fraction'] - synthseg:.0%}, realistic T2 {cfg['realistic_fraction']:.0%}")
+    else:
+        data = ("synthetic only: mri_measure.synth.sample_axial_2d "
+                f"(domain-randomised {1 - cfg['realistic_fraction']:.0%}, realistic T2 "
+                f"{cfg['realistic_fraction']:.0%})")
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
         "name": out.name,
-        "version": f"1.0+seed{info['seed']}.step{info['step']}",
+        "version": f"{'2.0' if synthseg > 0 else '1.0'}+seed{info['seed']}.step{info['step']}",
         "description": "Two-stage 2-D U-Net: canal localiser (coarse) + dural sac / LF segmenter (fine crop)",
         "labels": {str(int(lab)): lab.key for lab in Label},
         "label_notes": "channels 2/3 are patient-left/right whatever the image orientation",
@@ -180,15 +206,33 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
             "device": info["device"],
             "torch_version": torch.__version__,
             "numpy_version": np.__version__,
-            "data": "synthetic only: mri_measure.synth.sample_axial_2d "
-            f"(domain-randomised {1 - cfg['realistic_fraction']:.0%}, realistic T2 "
-            f"{cfg['realistic_fraction']:.0%})" + (" + user cases" if info.get("user_cases") else ""),
+            "data": data + (" + user cases" if info.get("user_cases") else ""),
+            "init_from": info.get("init_from"),
             "config": {k: v for k, v in cfg.items() if k not in ("localiser", "segmenter")},
             "finished": info.get("finished", False),
             "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
     _bundle.write_metadata(out, meta)
+
+
+def load_init_weights(bundle_dir: str | Path, cfg: dict[str, Any], loc: torch.nn.Module,
+                      seg: torch.nn.Module) -> dict[str, Any]:
+    """Load a bundle's weights into ``loc``/``seg`` (same architectures); returns
+    what ``training.init_from`` records about it."""
+    path = Path(bundle_dir)
+    if not (path / "metadata.json").is_file():
+        raise OptionError("--init-from must be a model bundle folder (metadata.json + model.safetensors)")
+    meta = _bundle.read_metadata(path)
+    for part in ("localiser", "segmenter"):
+        if meta["networks"].get(part) != cfg[part]:
+            raise OptionError(f"--init-from bundle's {part} architecture differs from the training configuration")
+    state = _bundle.load_state(_bundle.verified_weights_path(path, meta))
+    for part, net in (("localiser", loc), ("segmenter", seg)):
+        pre = part + "."
+        net.load_state_dict({k[len(pre):]: v for k, v in state.items() if k.startswith(pre)})
+    return {"bundle": meta.get("name"), "version": meta.get("version"), "sha256": meta["sha256"],
+            "training": meta.get("training")}
 
 
 def train(
@@ -204,6 +248,7 @@ def train(
     sample_fn: SampleFn | None = None,
     command: str | None = None,
     interrupt_after: int | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train both stages; returns a summary dict. See the module docstring.
 
@@ -220,11 +265,15 @@ def train(
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     cases = load_user_cases(user_cases) if user_cases else []
-    sample_fn = sample_fn or functools.partial(synth_sample, max_offset_mm=cfg.get("max_offset_mm"))
+    sample_fn = sample_fn or functools.partial(
+        synth_sample, max_offset_mm=cfg.get("max_offset_mm"),
+        synthseg_fraction=float(cfg.get("synthseg_fraction", 0.0)),
+        synthseg_max_offset_mm=float(cfg.get("synthseg_max_offset_mm", 12.0)))
 
     torch.manual_seed(seed)
     loc = build_network(cfg["localiser"]["architecture"], cfg["localiser"]["kwargs"]).to(dev)
     seg = build_network(cfg["segmenter"]["architecture"], cfg["segmenter"]["kwargs"]).to(dev)
+    parent = load_init_weights(init_from, cfg, loc, seg) if init_from is not None else None
     params = list(loc.parameters()) + list(seg.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
@@ -260,7 +309,7 @@ def train(
     info: dict[str, Any] = {"seed": seed, "device": str(dev), "hardware": hw,
                             "command": command or f"mri-measure train --out {outp} --seed {seed}"
                             + (f" --minutes {minutes:g}" if minutes else f" --steps {steps}"),
-                            "user_cases": bool(cases)}
+                            "user_cases": bool(cases), "init_from": parent}
     say(f"start: seed {seed}, step {step}, steps {steps}, minutes {minutes}, device {dev}, {hw}, "
         f"batch {cfg['batch_size']}, workers {cfg['num_workers']}, user cases {len(cases)}")
 

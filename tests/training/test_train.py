@@ -88,3 +88,26 @@ def test_training_mixes_in_user_cases(tmp_path):
     meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
     assert "user cases" in meta["training"]["data"] and not calls
     assert "user cases 2" in (tmp_path / "b" / "train.log").read_text()
+
+
+def test_init_from_starts_from_a_bundle_and_records_it(tmp_path):
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    train(parent, seed=1, steps=1, config=SMALL)
+    # a negligible learning rate: the child's parameters are the parent's
+    train(child, seed=2, steps=1, config={**SMALL, "lr": 1e-12}, init_from=parent)
+    train(tmp_path / "fresh", seed=2, steps=1, config={**SMALL, "lr": 1e-12})
+    wp, wc, wf = _weights(parent), _weights(child), _weights(tmp_path / "fresh")
+    params = [k for k in wp if "running_" not in k and "num_batches" not in k]
+    assert all(np.allclose(wp[k], wc[k], atol=1e-6) for k in params)
+    assert not all(np.allclose(wp[k], wf[k], atol=1e-6) for k in params)
+    meta_p = json.loads((parent / "metadata.json").read_text())
+    rec = json.loads((child / "metadata.json").read_text())["training"]["init_from"]
+    assert rec["sha256"] == meta_p["sha256"] and rec["version"] == meta_p["version"]
+    assert rec["training"]["seed"] == 1  # the parent's own training block travels along
+    assert json.loads((tmp_path / "fresh" / "metadata.json").read_text())["training"]["init_from"] is None
+    other = {**SMALL, "segmenter": {"architecture": "UNet2d", "kwargs": {
+        "in_channels": 1, "n_classes": 4, "base": 8, "depth": 3, "max_channels": 16}}}
+    with pytest.raises(OptionError, match="architecture"):
+        train(tmp_path / "x", seed=0, steps=1, config=other, init_from=parent)
+    with pytest.raises(OptionError, match="bundle"):
+        train(tmp_path / "y", seed=0, steps=1, config=SMALL, init_from=tmp_path / "missing")

@@ -1,0 +1,132 @@
+"""SynthSeg-style slices (mri_measure.synth.randomise): labels follow the
+geometry, appearance really varies, the canal can sit at the image edge."""
+
+import numpy as np
+import pytest
+
+from mri_measure.errors import OptionError
+from mri_measure.segment.orientation import canonical_transform
+from mri_measure.synth import anatomy as A
+from mri_measure.synth.phantom import make_phantom
+from mri_measure.synth.planes import PlaneMapper, disc_plane, plane_tissues, slice_truth
+from mri_measure.synth.randomise import (
+    MODES, DeformedMapper, _fold, elastic_field, random_intensities, sample_synthseg)
+from mri_measure.training.data import make_training_pair
+
+SMALL = {"shape": (96, 96), "spacing_mm": 0.6}
+
+
+def _centroid(mask):
+    rr, cc = np.nonzero(mask)
+    return rr.mean(), cc.mean()
+
+
+def test_same_seed_same_slice_other_seed_other_slice():
+    a = sample_synthseg(np.random.default_rng(7), **SMALL)
+    b = sample_synthseg(np.random.default_rng(7), **SMALL)
+    c = sample_synthseg(np.random.default_rng(8), **SMALL)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.coverage, b.coverage)
+    assert a.orientation == b.orientation and a.contrast == b.contrast
+    assert not (a.image.shape == c.image.shape and np.allclose(a.image, c.image))
+
+
+def test_coverage_labels_and_image_stay_consistent_over_random_geometry():
+    shapes = set()
+    for seed in (0, 3, 5, 7):
+        s = sample_synthseg(np.random.default_rng(seed))  # random matrix, FOV, wrap, flips
+        shapes.add(s.image.shape)
+        assert s.image.shape == s.labels.shape == s.coverage.shape[1:]
+        assert np.isfinite(s.image).all() and s.image.min() >= 0
+        assert np.allclose(s.coverage.sum(0), 1.0, atol=1e-5) and s.coverage.min() >= 0
+        hard = s.coverage.max(0) > 0.99  # uniform pixels: the label is their class
+        assert np.array_equal(s.labels[hard], s.coverage.argmax(0)[hard])
+        if s.canal_area_mm2 is not None:  # the exact area matches the coverage left in the field of view
+            px = s.spacing_mm[0] * s.spacing_mm[1]
+            assert abs(s.canal_area_mm2 - s.coverage[1].sum() * px) < 0.03 * s.canal_area_mm2 + 2 * px
+    assert len(shapes) > 1
+
+
+def test_elastic_deformation_moves_tissues_and_labels_together():
+    ph = make_phantom(3)
+    plane = disc_plane(ph, "L4-L5", spacing_mm=(0.5, 0.5), shape=(90, 90))
+    fr, fc, step = elastic_field(np.random.default_rng(0), plane, 2.5, 10.0)
+    deformed = DeformedMapper(PlaneMapper(ph, plane), fr, fc, step)
+    tissues = plane_tissues(ph, plane, (0.0,), mapper_fn=lambda d: deformed)[0]
+    truth = slice_truth(ph, plane, tissues, mapper=deformed)
+    plain = slice_truth(ph, plane)
+    from_tissues = A.TISSUE_TO_LABEL[tissues]
+    fg = (truth.labels > 0) | (from_tissues > 0)
+    assert (truth.labels[fg] == from_tissues[fg]).mean() > 0.95  # labels follow the deformed tissues
+    moved = (plain.labels > 0) != (truth.labels > 0)
+    assert moved.sum() > 20  # ... and the deformation really moved them
+    assert truth.canal_area_mm2 is not None and truth.lf_thickness_left_mm is not None
+    still = DeformedMapper(PlaneMapper(ph, plane), 0 * fr, 0 * fc, step)  # a zero field changes nothing
+    assert np.array_equal(slice_truth(ph, plane, mapper=still).labels, plain.labels)
+
+
+def test_lf_labels_are_patient_left_and_right_under_any_flip():
+    seen = set()
+    for seed in range(10):
+        s = sample_synthseg(np.random.default_rng(seed), **SMALL)
+        t = canonical_transform(s.orientation)
+        seen.add((t.transpose, t.flip_rows, t.flip_cols))
+        lab = t.apply(s.labels)
+        if (lab == 2).sum() > 5 and (lab == 3).sum() > 5 and (lab == 1).sum() > 5:
+            assert _centroid(lab == 2)[1] > _centroid(lab == 3)[1]  # canonical: patient left = larger column
+            assert _centroid(lab == 2)[0] > _centroid(lab == 1)[0] - 3  # LF behind (below) the sac centre
+    assert len(seen) >= 3  # the matrix really was flipped/transposed
+
+
+def test_training_pair_mirror_swaps_lf_channels():
+    s = next(s for s in (sample_synthseg(np.random.default_rng(k), edge=False, **SMALL) for k in range(20, 30))
+             if min((s.labels == 2).sum(), (s.labels == 3).sum()) > 20)
+    sides = set()
+    for seed in range(8):
+        y = make_training_pair(s, np.random.default_rng(seed))["seg_y"]
+        cols = np.arange(y.shape[-1])
+        c2 = (y[2].sum(0) * cols).sum() / max(y[2].sum(), 1e-6)
+        c3 = (y[3].sum(0) * cols).sum() / max(y[3].sum(), 1e-6)
+        assert c2 > c3  # channel 2 is always on the canonical (patient) left ...
+        sides.add(round(float(y[2].sum() - y[3].sum()), 3))
+    assert len(sides) >= 2  # ... and mirrored pairs swap which ligament that is
+
+
+def test_intensities_vary_per_label_and_order_changes():
+    tabs = np.stack([random_intensities(np.random.default_rng(k))[0] for k in range(60)])
+    assert (tabs.std(0)[1:] > 150).all()  # every tissue's intensity really varies
+    csf_brighter_than_fat = tabs[:, A.CSF] > tabs[:, A.EPIDURAL_FAT]
+    csf_brighter_than_lf = tabs[:, A.CSF] > tabs[:, A.LF_LEFT]
+    assert 0.2 < csf_brighter_than_fat.mean() < 0.9 and 0.2 < csf_brighter_than_lf.mean() < 0.95
+    modes = {random_intensities(np.random.default_rng(k))[1] for k in range(60)}
+    assert modes == set(MODES)
+    with pytest.raises(OptionError):
+        random_intensities(np.random.default_rng(0), "pd")
+    # in rendered images too: the sac is brighter than its ligament on some slices, darker on others
+    ratios = []
+    for seed in range(8):
+        s = sample_synthseg(np.random.default_rng(seed), **SMALL)
+        if (s.labels == 1).sum() > 10 and (s.labels == 2).sum() > 5:
+            ratios.append(s.image[s.labels == 1].mean() / max(s.image[s.labels == 2].mean(), 1e-3))
+    assert min(ratios) < 1 < max(ratios)
+
+
+def test_canal_can_sit_at_the_image_edge_and_the_localiser_sees_it_there():
+    near = []
+    for seed in range(5):
+        s = sample_synthseg(np.random.default_rng(seed), edge=True, shape=(110, 110), spacing_mm=0.7)
+        if (s.labels == 1).sum() == 0:
+            continue
+        r, c = _centroid(s.labels == 1)
+        h, w = s.labels.shape
+        near.append(min(r, c, h - 1 - r, w - 1 - c) * 0.7)
+        pair = make_training_pair(s, np.random.default_rng(seed), loc_anywhere=1.0)
+        assert pair["loc_y"].max() > 0.3  # the canal is still a localiser target
+    assert len(near) >= 3 and max(near) < 12.0 and min(near) < 6.0
+
+
+def test_wrap_around_folds_without_losing_signal():
+    img = np.random.default_rng(0).random((20, 12)).astype(np.float32)
+    out = _fold(img, 3, 0)
+    assert out.shape == (14, 12) and np.isclose(out.sum(), img.sum())
+    assert np.allclose(out[0], img[3] + img[17])
+    assert _fold(img, 2, 1).shape == (20, 8)
