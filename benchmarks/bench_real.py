@@ -37,6 +37,7 @@ from benchmarks.real_refs import volumes as _vol  # noqa: E402
 from benchmarks.real_refs.calliper import measurements as calliper_measurements  # noqa: E402
 from benchmarks.real_refs.grow import dice  # noqa: E402
 from mri_measure.measure import measure_slice  # noqa: E402
+from mri_measure.measure.quality import assess_slice  # noqa: E402
 from mri_measure.segment import load_segmenter  # noqa: E402
 from mri_measure.segment.orientation import canonical_transform  # noqa: E402
 
@@ -51,6 +52,8 @@ def run_volume(seg, name: str) -> dict:
     sp = t.spacing(vol.pixel_spacing_mm)
     images = np.stack([vol.axial(k) for k in range(vol.n_slices)])
     probs = t.apply(seg.predict(images, vol.pixel_spacing_mm, vol.orientation))  # display frame
+    tta = getattr(seg, "last_tta_dice", None)  # (n, 3) mirror Dice, for the quality verdict
+    shown = t.apply(images.astype(np.float32))  # the pixels in the same display frame
     refs = load_refs(name)
     ref_of = {int(k): (m, bool(a)) for k, m, a in zip(refs["k"], refs["masks"], refs["accepted"])}
     acc_ks = [k for k, (_, a) in ref_of.items() if a]
@@ -59,6 +62,9 @@ def run_volume(seg, name: str) -> dict:
         p = probs[k]
         labels = np.argmax(p, axis=0)
         m = measure_slice(labels, sp, probabilities=p)
+        # the verdict the pipeline gives (T2 series, display frame = standard axial IOP)
+        q = assess_slice(labels.astype(np.uint8), m, sp, image=shown[k], orientation=(1, 0, 0, 0, 1, 0),
+                         is_t2=True, tta_dice=None if tta is None else tta[k])
         pred = labels == 1
         lab, n = ndimage.label(pred, structure=np.ones((3, 3)))
         if n:
@@ -66,7 +72,11 @@ def run_volume(seg, name: str) -> dict:
             pred = lab == int(np.argmax(sizes)) + 1
         row = {"k": k, "found": m.canal_area_mm2 is not None, "area_mm2": m.canal_area_mm2,
                "lf_left_mm": m.lf_thickness_left_mm, "lf_right_mm": m.lf_thickness_right_mm,
-               "is_ref": k in ref_of, "accepted_ref": k in ref_of and ref_of[k][1]}
+               "is_ref": k in ref_of, "accepted_ref": k in ref_of and ref_of[k][1],
+               "canal_verdict": q.canal_area_mm2.verdict, "canal_reason": q.canal_area_mm2.reason,
+               "lf_left_reported": m.lf_thickness_left_mm is not None and q.lf_thickness_left_mm.ok,
+               "lf_right_reported": m.lf_thickness_right_mm is not None and q.lf_thickness_right_mm.ok}
+        row["reported"] = row["found"] and q.canal_area_mm2.ok
         if k in ref_of:
             truth, margin = ref_of[k][0], 2.0
         elif vol.labels is not None:
@@ -110,6 +120,11 @@ def summarise(res: dict) -> dict:
         "mean_abs_area_error_pct": float(np.mean(np.abs(pct))) if pct else None,
         "outside_canal_reference_slices": sum(bool(r.get("outside_canal")) for r in refs),
         "outside_canal_all_slices": sum(bool(r.get("outside_canal")) for r in rows),
+        # what a user sees: values that pass the quality verdict (measure/quality.py)
+        "reported_reference_slices": sum(r["reported"] for r in refs),
+        "reported_all_slices": sum(r["reported"] for r in rows),
+        "outside_canal_reported_all_slices": sum(bool(r.get("outside_canal")) and r["reported"] for r in rows),
+        "refused_reasons": sorted({r["canal_reason"] for r in rows if r["found"] and not r["reported"]}),
     }
     s["found_fraction_reference_slices"] = s["found_reference_slices"] / max(1, s["reference_slices"])
     s["found_fraction_all_slices"] = s["found_all_slices"] / max(1, s["slices"])
@@ -122,10 +137,13 @@ def lf_agreement(results: dict[str, dict]) -> dict:
         row = results[c["volume"]]["rows"][c["k"]]
         tool = row[f"lf_{c['side']}_mm"]
         out.append({"volume": c["volume"], "k": c["k"], "side": c["side"], "calliper_mm": c["thickness_mm"],
-                    "tool_mm": tool, "error_mm": None if tool is None else tool - c["thickness_mm"]})
+                    "tool_mm": tool, "error_mm": None if tool is None else tool - c["thickness_mm"],
+                    "reported": bool(row[f"lf_{c['side']}_reported"])})
     errs = [abs(o["error_mm"]) for o in out if o["error_mm"] is not None]
+    rep = [abs(o["error_mm"]) for o in out if o["error_mm"] is not None and o["reported"]]
     return {"measurements": out, "n": len(out), "n_tool_missing": sum(o["tool_mm"] is None for o in out),
-            "mae_mm": float(np.mean(errs)) if errs else None}
+            "mae_mm": float(np.mean(errs)) if errs else None,
+            "n_reported": len(rep), "mae_reported_mm": float(np.mean(rep)) if rep else None}
 
 
 def overlay(results: dict[str, dict], path: Path, model_name: str) -> None:
@@ -208,10 +226,17 @@ def main() -> int:
                           f(s["mae_area_mm2"], ".0f"),
                           f"{s['outside_canal_reference_slices']}/{s['outside_canal_all_slices']}"]))
     print(f"LF vs calliper: {lf['n']} measurements, tool missing on {lf['n_tool_missing']}, "
-          f"MAE {'—' if lf['mae_mm'] is None else format(lf['mae_mm'], '.2f')} mm")
+          f"MAE {'—' if lf['mae_mm'] is None else format(lf['mae_mm'], '.2f')} mm; passing the quality verdict "
+          f"{lf['n_reported']}, MAE {'—' if lf['mae_reported_mm'] is None else format(lf['mae_reported_mm'], '.2f')} mm")
+    for name, s in summary.items():
+        print(f"{name}: canal value reported (passes the quality verdict) on {s['reported_reference_slices']}/"
+              f"{s['reference_slices']} reference slices, {s['reported_all_slices']}/{s['slices']} all slices; "
+              f"reported but outside the canal: {s['outside_canal_reported_all_slices']}; "
+              f"refusal reasons: {'; '.join(s['refused_reasons']) or 'none'}")
     for o in lf["measurements"]:
         tool = "none" if o["tool_mm"] is None else f"{o['tool_mm']:.2f}"
-        print(f"  {o['volume']} k={o['k']:2d} {o['side']:5s} calliper {o['calliper_mm']:.2f} mm, tool {tool}")
+        print(f"  {o['volume']} k={o['k']:2d} {o['side']:5s} calliper {o['calliper_mm']:.2f} mm, tool {tool}"
+              + ("" if o["reported"] or o["tool_mm"] is None else " (refused by the quality verdict)"))
     per_slice = {name: [{k: v for k, v in r.items() if k != "_m"} for r in res["rows"]]
                  for name, res in results.items()}
     out = {"model": {"name": seg.name, "version": seg.version, "sha256": seg.sha256},

@@ -24,12 +24,20 @@ Dural sac (canal area), flag — check (threshold) — reason text:
   :data:`RING_MM` (1.5–5 mm) ring around the sac within ± :data:`UNIFORM_TOLERANCE`
   (10 %) of the slice's 1–99 % intensity range of the sac's median — "the
   outline lies inside a uniform region larger than a canal (vertebral body or disc?)"
-- ``sac_not_bright`` (T2 only) — sac median − ring median ≥
+- ``sac_not_bright`` (T2 only) — the sac's CSF (its :data:`CSF_PERCENTILE`,
+  75th, percentile: roots, conus or cord may fill half the sac) − ring median ≥
   :data:`MIN_T2_CONTRAST` (0.05) × range — "the sac is not brighter than its
-  surroundings on T2 (CSF is bright)"; and the sac median brighter than at
+  surroundings on T2 (CSF is bright)"; and the sac's CSF brighter than at
   least :data:`MIN_T2_BRIGHTNESS_RANK` (75 %) of the pixels within
   :data:`NEIGHBOURHOOD_MM` (20 mm) — "the sac is not among the brightest
   tissue around it on T2 (brighter than 59 % < 75 % within 20 mm; CSF is bright)"
+
+- ``brighter_structure_beside`` (T2 only) — no connected region within
+  :data:`BRIGHTER_NEIGHBOUR_MM` (10 mm) of the outline brighter than the sac's
+  CSF by :data:`BRIGHTER_MARGIN` (0.08) × range and at least
+  :data:`BRIGHTER_NEIGHBOUR_MIN_MM2` (25 mm²) and 30 % of the sac — "a brighter
+  structure of 120 mm² lies beside the outline on T2 (the canal may have been
+  missed)": an outline on the grey tissue next to the bright canal.
 
 Ligamentum flavum, per side:
 
@@ -113,6 +121,15 @@ UNIFORM_TOLERANCE = 0.10
 MAX_UNIFORM_RING = 0.60
 MIN_T2_CONTRAST = 0.05
 MIN_T2_BRIGHTNESS_RANK = 0.75
+#: the T2 brightness checks compare this percentile of the sac's pixels (its CSF)
+CSF_PERCENTILE = 75
+#: T2: a connected region within this distance of the outline, brighter than the
+#: sac's CSF by this fraction of the intensity range and at least this big
+#: (absolute, and relative to the sac), means the outline is beside the canal
+BRIGHTER_NEIGHBOUR_MM = 10.0
+BRIGHTER_MARGIN = 0.08
+BRIGHTER_NEIGHBOUR_MIN_MM2 = 25.0
+BRIGHTER_NEIGHBOUR_FRACTION = 0.3
 NEIGHBOURHOOD_MM = 20.0
 LF_THICKNESS_RANGE_MM = (0.5, 10.0)
 MIDLINE_TOLERANCE_MM = 2.0
@@ -243,17 +260,29 @@ def _check_sac(
     if uniform >= MAX_UNIFORM_RING:
         return _bad("sac_in_uniform_region",
                     "the outline lies inside a uniform region larger than a canal (vertebral body or disc?)")
-    if is_t2 and (inside - float(np.median(ring_vals))) < MIN_T2_CONTRAST * scale:
+    # CSF is the bright part of the sac: roots, conus or cord may fill half of it or
+    # more (clumped roots in a stenotic canal), so the T2 checks use its upper quartile
+    csf = float(np.percentile(image[main], CSF_PERCENTILE))
+    if is_t2 and (csf - float(np.median(ring_vals))) < MIN_T2_CONTRAST * scale:
         return _bad("sac_not_bright", "the sac is not brighter than its surroundings on T2 (CSF is bright)")
     if is_t2:
         dist = ndimage.distance_transform_edt(~main, sampling=spacing)
         near = (dist > 0) & (dist <= NEIGHBOURHOOD_MM) & np.isfinite(image)
-        rank = float(np.mean(image[near] < inside)) if near.any() else 1.0
+        rank = float(np.mean(image[near] < csf)) if near.any() else 1.0
         if rank < MIN_T2_BRIGHTNESS_RANK:
             return _bad("sac_not_bright",
                         f"the sac is not among the brightest tissue around it on T2 (brighter than "
                         f"{100 * rank:.0f} % < {100 * MIN_T2_BRIGHTNESS_RANK:.0f} % within "
                         f"{NEIGHBOURHOOD_MM:g} mm; CSF is bright)")
+        brighter = near & (dist <= BRIGHTER_NEIGHBOUR_MM) & (image > csf + BRIGHTER_MARGIN * scale)
+        if brighter.any():
+            lab, n = ndimage.label(brighter)
+            px_mm2 = float(spacing[0] * spacing[1])
+            biggest = float(ndimage.sum(brighter, lab, index=np.arange(1, n + 1)).max()) * px_mm2
+            if biggest >= max(BRIGHTER_NEIGHBOUR_MIN_MM2, BRIGHTER_NEIGHBOUR_FRACTION * area_mm2):
+                return _bad("brighter_structure_beside",
+                            f"a brighter structure of {biggest:.0f} mm² lies beside the outline on T2 "
+                            "(the canal may have been missed)")
     return None
 
 
