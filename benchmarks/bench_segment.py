@@ -1,7 +1,7 @@
 """Segmentation speed benchmark, and the qualitative overlay on real slices.
 
     python benchmarks/bench_segment.py                 # speed: ms per axial slice, batched
-    python benchmarks/bench_segment.py --overlay       # also docs/model_overlay_real.png
+    python benchmarks/bench_segment.py --overlay       # also docs/model_overlay_thoracic_quick.png
     python benchmarks/bench_segment.py --loader        # also: data worker vs main-loop generation
 
 Speed: the shipped model predicts a stack of realistic synthetic slices (as a
@@ -119,7 +119,7 @@ def overlay(path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--overlay", action="store_true", help="also write docs/model_overlay_real.png")
+    ap.add_argument("--overlay", action="store_true", help="also write docs/model_overlay_thoracic_quick.png (the scored overlay is bench_real.py's)")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--loader", action="store_true", help="also compare 1 data worker vs main-loop generation")
     args = ap.parse_args()
@@ -136,7 +136,7 @@ def main() -> None:
         bench_loader()
     if args.overlay:
         if REAL.is_file():
-            overlay(ROOT / "docs" / "model_overlay_real.png")
+            overlay(ROOT / "docs" / "model_overlay_thoracic_quick.png")
         else:
             print("real data not found (../shared/data/sct_t2_upper); overlay skipped")
 
