@@ -270,6 +270,9 @@ def _find_discs(sagittal: LoadedStack | None, warnings: list[str] | None = None)
     return tuple(finding.discs)
 
 
+#: seconds the helper process may take to find the discs before this process does it itself
+HELPER_DISCS_TIMEOUT_S = 120.0
+
 #: Slices loaded, segmented and measured at a time: bounds memory for a series
 #: of any length (a chunk's float32 probabilities at 512² take 8 MB per slice).
 CHUNK_SLICES = 8
@@ -408,11 +411,14 @@ def analyse_study(
     model: str | Path | None = None,
     progress: Progress | None = None,
     on_study: Callable[[Study], None] | None = None,
+    helper: Any = None,
 ) -> StudyAnalysis:
     """Run the whole analysis and return everything (report + arrays).
 
     ``on_study(study)`` is called once the study and its series are chosen,
-    before any pixel is loaded (the output-folder check of :func:`run_study`)."""
+    before any pixel is loaded (the output-folder check of :func:`run_study`).
+    ``helper``: a running :class:`mri_measure.helper.Helper`, which then finds
+    the disc levels while this process segments the axials (same result)."""
     progress = progress or _noop_progress
     thresholds = thresholds or Thresholds()
     timings: dict[str, float] = {}
@@ -462,6 +468,8 @@ def analyse_study(
         sources = list(choice.axial)
         discs = ()
     timings["load_s"] = time.perf_counter() - t
+    discs_submitted = (choice.volume is None and helper is not None and sagittal_loaded is not None
+                       and helper.submit("discs", sagittal_loaded))
 
     stage_s = {"load_s": 0.0, "segment_s": 0.0, "measure_s": 0.0}
     if segmenter is None:
@@ -500,8 +508,11 @@ def analyse_study(
     progress("levels", 0.8)
     t = time.perf_counter()
     if choice.volume is None:
-        sagittal_warnings: list[str] = []
-        discs = _find_discs(sagittal_loaded, sagittal_warnings)
+        if discs_submitted:
+            discs, sagittal_warnings = helper.run("discs", (sagittal_loaded,), HELPER_DISCS_TIMEOUT_S)
+        else:
+            sagittal_warnings = []
+            discs = _find_discs(sagittal_loaded, sagittal_warnings)
         from .levels import SACRUM_NOT_IN_VIEW
 
         no_sacrum = SACRUM_NOT_IN_VIEW in sagittal_warnings
@@ -689,16 +700,16 @@ def measure_to_folder(
         analysis = analyse_study(
             source, on_study=lambda st: folder.check_study(st.study_instance_uid), **options
         )
-        staged = _write_staged(analysis, folder)
+        staged = _write_staged(analysis, folder, options.get("helper"))
     return analysis, {k: folder.final_path(p) for k, p in staged.items()}
 
 
-def _write_staged(analysis: StudyAnalysis, folder: Any) -> dict[str, Path]:
-    from .report import write_all
+def _write_staged(analysis: StudyAnalysis, folder: Any, helper: Any = None) -> dict[str, Path]:
+    from .report.writer import write_all
 
     assert folder.staging is not None
     t = time.perf_counter()
-    written = write_all(analysis, folder.staging)
+    written = write_all(analysis, folder.staging, helper)
     analysis.report.timings_s["write_outputs_s"] = time.perf_counter() - t
     return written
 

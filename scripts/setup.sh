@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything mri-measure needs into the project's own virtual environment .venv
 # (in the repository root; never the system's site-packages), on Debian/Ubuntu, Python >= 3.10.
-#   bash scripts/setup.sh          # .venv with the model + batch + pacs extras (enough to run mri-measure)
-#   bash scripts/setup.sh --test   # + every extra (napari, test) and the system packages the test
+#   bash scripts/setup.sh          # .venv with the model + batch + pacs extras (enough to run mri-measure;
+#                                  #   the models run on ONNX Runtime, torch is not installed)
+#   bash scripts/setup.sh --test   # + every extra (train: torch; napari, test) and the system packages the test
 #                                  #   suite uses (xvfb, Qt xcb libs, dicom3tools for dciodvfy,
 #                                  #   poppler-utils for pdftoppm/pdftotext, orthanc + orthanc-dicomweb for
 #                                  #   the DICOMweb tests against a real PACS)
@@ -85,9 +86,15 @@ if { stamp_ok all || stamp_ok "$extras"; } && installed_here; then
   exit 0
 fi
 
-say "installing into .venv: $TORCH, then -e .[$extras] (first time: a few minutes)"
 rm -f "$VENV"/.setup-*
-"$VPY" -m pip install -q --disable-pip-version-check "$TORCH"
+if [[ $mode == test ]]; then
+  # torch (training, ONNX export, the torch-vs-ONNX parity tests) only for the test set-up: measuring
+  # runs the models with ONNX Runtime. Pinned and installed first, so no resolve pulls CUDA wheels.
+  say "installing into .venv: $TORCH, then -e .[$extras] (first time: a few minutes)"
+  "$VPY" -m pip install -q --disable-pip-version-check "$TORCH"
+else
+  say "installing into .venv: -e .[$extras] (first time: a minute or two)"
+fi
 "$VPY" -m pip install -q --disable-pip-version-check -e ".[$extras]"
 if ! "$VPY" -m pip check >/dev/null; then
   "$VPY" -m pip check >&2 || true

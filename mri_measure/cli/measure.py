@@ -119,9 +119,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet and args.format == "table" and sys.stderr.isatty():
             print(f"\r{stage:<10} {fraction * 100:5.1f}%", end="", file=sys.stderr, flush=True)
 
-    options = dict(series=args.series, level_overrides=overrides or None, thresholds=thresholds,
-                   device=args.device, model=args.model, progress=progress)
-    with _input(args) as source, _output(args) as out:
+    from ..helper import Helper
+
+    # first, before any thread or model exists: the helper process (disc levels, SEG/SR) forks
+    with Helper.start() as helper, _input(args) as source, _output(args) as out:
+        options = dict(series=args.series, level_overrides=overrides or None, thresholds=thresholds,
+                       device=args.device, model=args.model, progress=progress, helper=helper)
         if out:  # --out checked before the analysis, written atomically after it
             analysis, written = measure_to_folder(source, out, overwrite=args.overwrite, **options)
         else:

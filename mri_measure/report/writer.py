@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..atomic import file_mode
 from ..types import StudyAnalysis
@@ -30,13 +31,11 @@ FILE_NAMES = {
 PARTIAL_PREFIX = ".mri-measure-partial-"
 
 
-def _render(analysis: StudyAnalysis, out: Path) -> dict[str, Path]:
+def write_dicom_objects(analysis: StudyAnalysis, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """``seg.dcm`` (+ ``seg_2.dcm`` …) and ``sr.dcm`` of ``analysis`` into the folder
+    ``out``; kind → path (see :func:`write_all` for when there are none)."""
+    out = Path(out)
     paths: dict[str, Path] = {}
-    paths["json"] = write_json(analysis.report, out / FILE_NAMES["json"])
-    paths["csv"] = write_csv(analysis.report, out / FILE_NAMES["csv"])
-    figures = render_figures(analysis)  # once, for both HTML and PDF
-    paths["html"] = write_html(analysis, out / FILE_NAMES["html"], figures)
-    paths["pdf"] = write_pdf(analysis, out / FILE_NAMES["pdf"], figures)
     seg_paths = write_seg(analysis, out / FILE_NAMES["seg"])
     if seg_paths:
         paths["seg"] = seg_paths[0]
@@ -46,6 +45,27 @@ def _render(analysis: StudyAnalysis, out: Path) -> dict[str, Path]:
         if sr is not None:  # None: no level value to report
             paths["sr"] = sr
     return paths
+
+
+#: seconds the helper process may take for the SEG and SR before this process writes them itself
+HELPER_DICOM_TIMEOUT_S = 300.0
+
+
+def _render(analysis: StudyAnalysis, out: Path, helper: Any = None) -> dict[str, Path]:
+    # the DICOM objects go to the helper process, when there is one (mri_measure.helper),
+    # and are written there while this process writes the rest
+    submitted = helper is not None and helper.submit("dicom", analysis, str(out))
+    paths: dict[str, Path] = {}
+    paths["json"] = write_json(analysis.report, out / FILE_NAMES["json"])
+    paths["csv"] = write_csv(analysis.report, out / FILE_NAMES["csv"])
+    figures = render_figures(analysis)  # once, for both HTML and PDF
+    paths["html"] = write_html(analysis, out / FILE_NAMES["html"], figures)
+    paths["pdf"] = write_pdf(analysis, out / FILE_NAMES["pdf"], figures)
+    if submitted:
+        dicom = {k: Path(p) for k, p in helper.run("dicom", (analysis, str(out)), HELPER_DICOM_TIMEOUT_S).items()}
+    else:
+        dicom = write_dicom_objects(analysis, out)
+    return {**paths, **dicom}
 
 
 def _commit_order(kind: str) -> tuple[int, str]:
@@ -69,7 +89,7 @@ def _remove_stale(out: Path, paths: dict[str, Path]) -> None:
         (out / FILE_NAMES["sr"]).unlink(missing_ok=True)
 
 
-def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str], helper: Any = None) -> dict[str, Path]:
     """Write measurements.json/.csv, report.html/.pdf, seg.dcm and sr.dcm into
     ``out_dir``. Returns kind → path; when the axial slices need several SEG
     instances (several orientations, see :mod:`.seg`), the extra ones are
@@ -82,13 +102,14 @@ def write_all(analysis: StudyAnalysis, out_dir: str | os.PathLike[str]) -> dict[
     of them were written: a writer that fails leaves ``out_dir`` as it was.
     Other files in ``out_dir`` are left alone. For a whole folder swapped in
     atomically and locked against concurrent runs, use
-    :func:`mri_measure.pipeline.write_outputs`.
+    :func:`mri_measure.pipeline.write_outputs`. ``helper``: a running
+    :class:`mri_measure.helper.Helper` that writes the SEG and SR meanwhile.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out))
     try:
-        staged = _render(analysis, stage)
+        staged = _render(analysis, stage, helper)
         paths: dict[str, Path] = {}
         for kind in sorted(staged, key=_commit_order):
             target = out / staged[kind].name

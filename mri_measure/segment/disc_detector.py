@@ -1,5 +1,6 @@
-"""The learned sagittal disc detector (torch): probabilities of background,
-disc, vertebra and sacrum on a canonical mid-sagittal view.
+"""The learned sagittal disc detector: probabilities of background, disc,
+vertebra and sacrum on a canonical mid-sagittal view (run by ONNX Runtime
+on a CPU, torch on a GPU: :mod:`.runtime`).
 
 The bundle (``models/sagittal-disc-unet``, trained by
 :mod:`mri_measure.training.disc_train` on synthetic scenes only) is loaded once
@@ -15,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from . import bundle as _bundle
-from .inference import build_part
-from .network import fuse_for_inference
 from .preprocess import normalise_sagittal
+from .runtime import Net, load_networks, requested_backend, softmax
 
 DEFAULT_BUNDLE_NAME = _bundle.DISC_DETECTOR_BUNDLE_NAME
 _CACHE: dict[str, DiscDetector] = {}
@@ -29,8 +27,9 @@ _LOCK = threading.Lock()
 
 
 class DiscDetector:
-    def __init__(self, net: torch.nn.Module, meta: dict[str, Any]) -> None:
-        self.net = fuse_for_inference(net)
+    def __init__(self, net: Net, meta: dict[str, Any]) -> None:
+        self.net = net
+        self.backend = str(getattr(net, "backend", "unknown"))
         self.meta = meta
         self.name = str(meta["name"])
         self.version = str(meta["version"])
@@ -44,20 +43,16 @@ class DiscDetector:
         h, w = img.shape
         m = self.pad_multiple
         ph, pw = (-h) % m, (-w) % m
-        x = torch.from_numpy(np.pad(img, ((0, ph), (0, pw))))[None, None]
-        with torch.inference_mode():
-            p = F.softmax(self.net(x), dim=1)[0, :, :h, :w]
-        return p.numpy().astype(np.float32)
+        x = np.pad(img, ((0, ph), (0, pw))).astype(np.float32)[None, None]
+        return np.ascontiguousarray(softmax(self.net(x), axis=1)[0, :, :h, :w])
 
 
 def load_disc_detector(bundle_dir: str | Path | None = None) -> DiscDetector:
     """The shipped (or a given) detector bundle, cached per process."""
     path = Path(bundle_dir) if bundle_dir is not None else _bundle.models_dir() / DEFAULT_BUNDLE_NAME
-    key = str(path.resolve())
+    key = f"{path.resolve()}|{requested_backend() or ''}"
     with _LOCK:
         if key not in _CACHE:
             meta = _bundle.read_metadata(path)
-            weights = _bundle.verified_weights_path(path, meta)
-            net = build_part(meta, _bundle.load_state(weights), "detector")
-            _CACHE[key] = DiscDetector(net, meta)
+            _CACHE[key] = DiscDetector(load_networks(path, meta, ("detector",))["detector"], meta)
         return _CACHE[key]

@@ -1,5 +1,6 @@
-"""Two-stage inference (torch): localise the canal on a coarse whole-slice
-image, then segment a fixed fine crop around it.
+"""Two-stage inference: localise the canal on a coarse whole-slice image,
+then segment a fixed fine crop around it. The networks run on ONNX Runtime
+on a CPU and on torch on a GPU (:mod:`.runtime`).
 
 Per slice: canonicalise by IOP (:mod:`.orientation`) → stage 1 on the
 localiser grid (~2 mm/px) gives a dural-sac probability whose largest
@@ -29,7 +30,7 @@ that there is none):
 - When the kept crop's sac touches the crop edge, the crop is re-centred on
   the sac's centroid and segmented once more; the re-centred result replaces
   the first when it scores at least as well.
-- With mirror TTA, :attr:`TorchSegmenter.last_tta_dice` holds, per slice of
+- With mirror TTA, :attr:`UNetSegmenter.last_tta_dice` holds, per slice of
   the last call, the Dice between the plain and mirrored predictions of the
   sac, LF-left and LF-right (1.0 where neither predicts it; NaN where no crop
   was segmented), for the quality verdict
@@ -45,33 +46,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from ..errors import InputError, ModelError
 from . import bundle as _bundle
-from .network import build_network, fuse_for_inference
 from .orientation import canonical_transform
 from .preprocess import grid_to_source_point, localiser_grid, normalise, segmenter_grid
 from .resample import from_grid, to_grid
-from .threads import configure as _configure_threads
-
-_configure_threads(torch)  # once per process, before the first inference
+from .runtime import Net, load_networks, softmax
 
 BATCH = 16
-_CACHE: dict[tuple[str, str], "TorchSegmenter"] = {}
+_CACHE: dict[tuple[str, str, str], "UNetSegmenter"] = {}
 _LOCK = threading.Lock()
-
-
-def resolve_device(device: str | None) -> torch.device:
-    name = (device or "cpu").strip().lower()
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelError(f"device {device!r} requested but no CUDA GPU is available; use --device cpu")
-        return torch.device(name)
-    raise ModelError(f"unknown device {device!r}; use cpu or cuda")
 
 
 def find_canal_centre(p_canal: np.ndarray, min_peak: float = 0.3) -> tuple[float, float] | None:
@@ -194,13 +180,16 @@ def _dice3(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return out[0], out[1], out[2]
 
 
-class TorchSegmenter:
-    """The shipped two-stage U-Net segmenter (implements :class:`~.protocol.Segmenter`)."""
+class UNetSegmenter:
+    """The shipped two-stage U-Net segmenter (implements :class:`~.protocol.Segmenter`).
 
-    def __init__(self, localiser: torch.nn.Module, segmenter: torch.nn.Module,
-                 meta: dict[str, Any], device: torch.device) -> None:
-        self.localiser = fuse_for_inference(localiser).to(device)
-        self.segmenter = fuse_for_inference(segmenter).to(device)
+    ``localiser`` and ``segmenter`` are numpy functions (N, 1, H, W) → logits
+    (:mod:`.runtime`: ONNX Runtime or torch); ``backend`` says which."""
+
+    def __init__(self, localiser: Net, segmenter: Net, meta: dict[str, Any], device: str = "cpu") -> None:
+        self.localiser = localiser
+        self.segmenter = segmenter
+        self.backend = str(getattr(segmenter, "backend", "unknown"))
         self.meta = meta
         self.prep = meta["preprocessing"]
         self.device = device
@@ -224,24 +213,24 @@ class TorchSegmenter:
             raise ModelError("model bundle inference.logit_offsets must have 4 values; fix metadata.json")
 
     # -- network passes --------------------------------------------------
-    def _run(self, net: torch.nn.Module, batch: np.ndarray, temperature: float = 1.0,
-             offsets: torch.Tensor | None = None) -> np.ndarray:
+    def _run(self, net: Net, batch: np.ndarray, temperature: float = 1.0,
+             offsets: np.ndarray | None = None) -> np.ndarray:
         out = []
-        with torch.inference_mode():
-            for i in range(0, len(batch), BATCH):
-                x = torch.from_numpy(np.ascontiguousarray(batch[i:i + BATCH][:, None])).to(self.device)
-                logits = net(x).float()
-                if offsets is not None:
-                    logits = logits + offsets.view(1, -1, 1, 1)
-                out.append(torch.softmax(logits / temperature, dim=1).cpu().numpy())
+        for i in range(0, len(batch), BATCH):
+            logits = net(np.ascontiguousarray(batch[i:i + BATCH][:, None], dtype=np.float32))
+            if offsets is not None:
+                logits = logits + offsets.reshape(1, -1, 1, 1)
+            if temperature != 1.0:
+                logits = logits / np.float32(temperature)
+            out.append(softmax(logits, axis=1))
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
     # -- public API --------------------------------------------------------
     @property
-    def _offsets(self) -> torch.Tensor | None:
+    def _offsets(self) -> np.ndarray | None:
         if self.logit_offsets is None:
             return None
-        return torch.tensor(self.logit_offsets, dtype=torch.float32, device=self.device)
+        return np.asarray(self.logit_offsets, dtype=np.float32)
 
     def predict(self, images: np.ndarray, spacing_mm: Sequence[float],
                 orientation: Sequence[float]) -> np.ndarray:
@@ -364,45 +353,29 @@ class TorchSegmenter:
                             loaded_stack.stack.orientation)
 
 
-def build_part(meta: dict[str, Any], state: dict[str, torch.Tensor], part: str) -> torch.nn.Module:
-    """The network ``part`` of a bundle (architecture from metadata, weights under ``part.``)."""
-    spec = meta["networks"][part]
-    try:
-        net = build_network(spec["architecture"], dict(spec.get("kwargs", {})))
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"model bundle network {part!r} cannot be built ({exc}); use a matching mri-measure") from None
-    prefix = part + "."
-    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    try:
-        net.load_state_dict(sub, strict=True)
-    except RuntimeError:
-        raise ModelError(f"model weights do not fit the {part} architecture in metadata.json; "
-                         "the bundle is inconsistent — retrain it") from None
-    return net
+#: the name this class had while it ran on torch alone
+TorchSegmenter = UNetSegmenter
 
 
-def build_from_state(meta: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[torch.nn.Module, torch.nn.Module]:
-    return build_part(meta, state, "localiser"), build_part(meta, state, "segmenter")
-
-
-def load_segmenter(bundle_dir: str | Path | None = None, device: str = "cpu") -> TorchSegmenter:
+def load_segmenter(bundle_dir: str | Path | None = None, device: str = "cpu") -> UNetSegmenter:
     """Load (once per process, per bundle and device) a segmenter bundle.
 
     ``bundle_dir`` defaults to the shipped ``models/lumbar-axial-unet``.
     Raises :class:`ModelError` with one line when the bundle is missing,
     corrupt (sha256 mismatch) or the device is unavailable.
     """
+    from .runtime import requested_backend
+
     path = Path(bundle_dir) if bundle_dir is not None else _bundle.default_bundle_dir()
-    dev = resolve_device(device)
-    key = (str(path.resolve()), str(dev))
+    dev = (device or "cpu").strip().lower()
+    key = (str(path.resolve()), dev, requested_backend() or "")
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
         meta = _bundle.read_metadata(path)
-        weights = _bundle.verified_weights_path(path, meta)
-        loc, seg = build_from_state(meta, _bundle.load_state(weights))
-        model = TorchSegmenter(loc, seg, meta, dev)
+        nets = load_networks(path, meta, ("localiser", "segmenter"), dev)
+        model = UNetSegmenter(nets["localiser"], nets["segmenter"], meta, dev)
         _CACHE[key] = model
         return model
 

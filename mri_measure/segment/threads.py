@@ -1,4 +1,4 @@
-"""CPU threads for torch inference, chosen once per process.
+"""CPU threads for inference (ONNX Runtime or torch), chosen once per process.
 
 * ``OMP_WAIT_POLICY=PASSIVE`` (set by ``mri_measure.segment`` before torch is
   first imported, unless the environment says otherwise): idle OpenMP
@@ -32,6 +32,27 @@ def _cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def inference_threads() -> int | None:
+    """The intra-op thread count the environment asks for (``MRI_MEASURE_THREADS``,
+    else ``OMP_NUM_THREADS``, else ``MKL_NUM_THREADS``), or ``None`` for the
+    engine's default (the machine's cores). ONNX Runtime does not read these
+    variables itself, so :mod:`.runtime` passes this on.
+
+    >>> import os; old = os.environ.get(ENV); os.environ[ENV] = "1"
+    >>> inference_threads()
+    1
+    >>> _ = os.environ.pop(ENV) if old is None else os.environ.__setitem__(ENV, old)
+    """
+    for var in (ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        raw = os.environ.get(var, "").strip()
+        if raw:
+            try:
+                return max(1, int(raw))
+            except ValueError:
+                continue
+    return None
 
 
 def configure(torch: Any) -> int:

@@ -30,7 +30,7 @@ from ..segment.network import build_network
 from ..synth import sagittal_scene as S
 from .disc_data import training_pair
 from .losses import hard_dice, segmentation_loss
-from .train import hardware_string, lr_at, write_weights
+from .train import export_onnx_if_possible, hardware_string, lr_at, write_weights
 
 NETWORK = {"architecture": "UNet2d", "kwargs": {"in_channels": 1, "n_classes": 4, "base": 16, "depth": 5, "max_channels": 128}}
 CONFIG: dict[str, Any] = {
@@ -115,6 +115,7 @@ def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
         },
     }
     _bundle.write_metadata(out, meta)
+    export_onnx_if_possible(out)
 
 
 def validation_set(seed: int, n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:

@@ -45,7 +45,7 @@ import torch
 
 from ..errors import ModelError, OptionError
 from ..segment import bundle as _bundle
-from ..segment.inference import resolve_device
+from ..segment.torch_backend import resolve_device
 from ..segment.network import build_network
 from ..segment.preprocess import PREPROCESSING
 from ..vocabulary import Label
@@ -214,6 +214,21 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
         },
     }
     _bundle.write_metadata(out, meta)
+    export_onnx_if_possible(out)
+
+
+def export_onnx_if_possible(out: Path) -> None:
+    """The bundle's ONNX files (:mod:`.onnx_export`), where ``onnx`` and ONNX Runtime are
+    installed; otherwise the bundle runs on torch (metadata.json then has no ``onnx`` entry)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log.warning("onnx / onnxruntime not installed: %s has no ONNX export and runs on torch", out.name)
+        return
+    from .onnx_export import export_onnx
+
+    export_onnx(out, log=log.info)
 
 
 def load_init_weights(bundle_dir: str | Path, cfg: dict[str, Any], loc: torch.nn.Module,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 PROBE = (
-    "import json, os, mri_measure.segment.inference, torch;"
+    "import json, os, mri_measure.segment.torch_backend, torch;"
     "print(json.dumps([torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY')]))"
 )
 
