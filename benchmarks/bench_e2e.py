@@ -74,10 +74,10 @@ class Runs:
         return statistics.median(getattr(self, name))
 
 
-def run_child(argv: list[str], code: Path, runs: Runs) -> str:
+def run_child(argv: list[str], code: Path, runs: Runs, extra_env: dict[str, str] | None = None) -> str:
     """Run ``argv`` as a fresh process with ``code`` first on the path; record
     its wall time, CPU time and peak RSS; return its stdout."""
-    env = dict(os.environ)
+    env = {**os.environ, **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(code), str(code / "plugins")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -118,10 +118,15 @@ def main() -> None:
     ap.add_argument("--help-runs", type=int, default=5)
     ap.add_argument("--code", type=Path, action="append", default=[],
                     help="another checkout to measure in the same run (e.g. main, for 'before')")
+    ap.add_argument("--without-helper", action="store_true",
+                    help="also measure this checkout with MRI_MEASURE_HELPER=0 (no helper process)")
     ap.add_argument("--append-results", action="store_true")
     args = ap.parse_args()
-    codes = [c.resolve() for c in args.code] + [ROOT]
-    names = {c: _git_rev(c) for c in codes}
+    NO_HELPER = ROOT.parent / (ROOT.name + "#no-helper")  # a label: this checkout, helper off
+    codes = [c.resolve() for c in args.code] + ([NO_HELPER] if args.without_helper else []) + [ROOT]
+    names = {c: (_git_rev(ROOT) + ", MRI_MEASURE_HELPER=0" if c == NO_HELPER else _git_rev(c)) for c in codes}
+    envs = {c: ({"MRI_MEASURE_HELPER": "0"} if c == NO_HELPER else {}) for c in codes}
+    where = {c: (ROOT if c == NO_HELPER else c) for c in codes}
     n_files = sum(1 for p in SAMPLE.rglob("*") if p.is_file() and p.name != "DICOMDIR")
 
     floor = Runs()
@@ -131,17 +136,17 @@ def main() -> None:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         for c in codes:  # warm the file cache and the .pyc files once, unmeasured
-            run_child([py, "-c", FLOOR, str(SAMPLE)], c, Runs())
+            run_child([py, "-c", FLOOR, str(SAMPLE)], where[c], Runs())
             run_child([py, "-m", "mri_measure", "-q", "measure", str(SAMPLE), "--out",
-                       str(Path(tmp) / f"warmup{codes.index(c)}")], c, Runs())
+                       str(Path(tmp) / f"warmup{codes.index(c)}")], where[c], Runs(), envs[c])
         for k in range(args.help_runs):
             for c in codes:
-                run_child([py, "-m", "mri_measure", "--help"], c, helps[c])
+                run_child([py, "-m", "mri_measure", "--help"], where[c], helps[c], envs[c])
         for k in range(args.runs):
             for c in codes:
                 decoded = run_child([py, "-c", FLOOR, str(SAMPLE)], ROOT, floor)
                 run_child([py, "-m", "mri_measure", "-q", "measure", str(SAMPLE), "--out",
-                           str(Path(tmp) / f"run{k}_{codes.index(c)}")], c, measures[c])
+                           str(Path(tmp) / f"run{k}_{codes.index(c)}")], where[c], measures[c], envs[c])
                 load.append(os.getloadavg()[0])
             wrote = sorted(p.name for p in (Path(tmp) / f"run{k}_{len(codes) - 1}").iterdir())
     f_wall, f_cpu = floor.med("wall_s"), floor.med("cpu_s")
@@ -151,7 +156,8 @@ def main() -> None:
         "## End to end: `measure` on the sample CD against the decode floor",
         "",
         f"Command: `python benchmarks/bench_e2e.py --runs {args.runs}"
-        + "".join(f" --code {c}" for c in args.code) + "` — `sample_dicoms/stenosis_L4-L5/CD` "
+        + "".join(f" --code {c}" for c in args.code)
+        + (" --without-helper" if args.without_helper else "") + "` — `sample_dicoms/stenosis_L4-L5/CD` "
         f"({n_files} images: sagittal 15 + 3 axial blocks of 5, 320–384 px), outputs: "
         f"{', '.join(wrote)}. Every number is a fresh process (Python start-up, imports, model "
         "load); runs interleaved floor / measure so both see the same load; medians.",
@@ -190,8 +196,11 @@ def main() -> None:
         f"{h.med('wall_s'):.2f} s ({'met' if ok['help'] else 'not met'}); peak RSS ≤ 1 GB — "
         f"{max(m.rss_mb):.0f} MB ({'met' if ok['rss'] else 'not met'}).",
         "",
-        "CPU s = user + system time of the process; on a loaded machine wall time is CPU time "
-        "plus waiting for a core, so the CPU ratio is the steadier comparison.",
+        "CPU s = user + system time of the process and of the helper process it forks "
+        "(`mri_measure/helper.py`; `os.wait4` counts reaped children); on a loaded machine wall "
+        "time is CPU time plus waiting for a core, so the CPU ratio is the steadier comparison. "
+        "Peak RSS is the largest single process (the helper is a second one, sharing the "
+        "parent's pages copy-on-write).",
         END,
     ]
     block = "\n".join(lines)
