@@ -5,13 +5,13 @@ of it do not depend on the axial segmentation and can run beside it:
 
 1. importing highdicom and loading the DICOM standard's tables it checks
    every SEG and SR against (≈ 0.8 s per process, once);
-2. finding the disc levels on the sagittal series (≈ 1.2 s on the sample CD);
+2. finding the disc levels on the sagittal series (≈ 1 s on the sample CD);
 3. writing the DICOM SEG and SR (≈ 0.6 s once highdicom is warm), while the
    main process writes JSON, CSV, figures, HTML and PDF.
 
 :class:`Helper` forks once, at the start of the run, before any model or
-thread pool exists, into a child that does (1) straight away and then serves
-(2) and (3) as requests over a pipe (pickled arguments, pickled results).
+thread pool exists, into a child that serves (2) and (3) as requests over a
+pipe (pickled arguments, pickled results) while a thread of it does (1).
 
 The helper only ever *accelerates*: whenever it is unavailable — no
 ``fork`` (not Linux), one core, ``MRI_MEASURE_HELPER=0``, a study too large to
@@ -75,21 +75,41 @@ def enabled() -> bool:
 
 
 # ------------------------------------------------------------------ child side
-def _prewarm() -> None:
-    """Import the writers and load highdicom's standard tables (best effort: a
-    failure here only means the first SEG pays for them, as without a helper)."""
-    try:
-        from .report import seg as _seg  # noqa: F401  (imports highdicom)
-        from .report import sr as _sr  # noqa: F401
-        from highdicom import _standard_utils as su  # private: tables are lru_cached loaders
+#: imported by :meth:`Helper.start` before it forks: both processes need them, the main
+#: process would import them a moment later anyway, and the child then starts with them
+SHARED_MODULES = ("numpy", "scipy.ndimage", "pydicom", "mri_measure.io", "mri_measure.levels",
+                  "mri_measure.measure", "mri_measure.segment.runtime")
 
-        for name in ("get_sop_class_iod_map", "get_iod_module_map", "get_module_attribute_map"):
-            fn = getattr(su, name, None)
-            if callable(fn):
-                fn()
-        from .levels import find_disc_levels  # noqa: F401
-    except Exception:  # noqa: BLE001 - optional warm-up
-        pass
+
+def _warm_levels() -> None:
+    from .levels.sagittal import find  # noqa: F401
+    from .segment import disc_detector  # noqa: F401
+
+
+def _warm_writers() -> None:
+    from .report import seg as _seg  # noqa: F401  (imports highdicom)
+    from .report import sr as _sr  # noqa: F401
+    from highdicom import _standard_utils as su  # private: the tables are lru_cached loaders
+
+    for name in ("get_sop_class_iod_map", "get_iod_module_map", "get_module_attribute_map"):
+        fn = getattr(su, name, None)
+        if callable(fn):
+            fn()
+
+
+#: warm-up steps the child runs in a thread of its own while it serves the requests
+#: (best effort: a failure only means the first request pays for it, as without a
+#: helper). The warm-up's imports and table parsing overlap the disc finding's ONNX
+#: Runtime and numpy work, which release the GIL.
+WARM_UP: tuple[Callable[[], None], ...] = (_warm_levels, _warm_writers)
+
+
+def _warm_up() -> None:
+    for step in WARM_UP:
+        try:
+            step()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _task_discs(sagittal: Any) -> tuple[tuple[Any, ...], list[str]]:
@@ -134,7 +154,7 @@ def _child(req_r: int, res_w: int) -> None:  # pragma: no cover - runs in the fo
     except Exception:  # noqa: BLE001
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _prewarm()
+    threading.Thread(target=_warm_up, name="mri-measure-helper-warm-up", daemon=True).start()
     while True:
         try:
             (n,) = _HEADER.unpack(_read_exact(req_r, _HEADER.size))
@@ -171,6 +191,13 @@ class Helper:
         h = cls()
         if not enabled():
             return h
+        import importlib
+
+        for name in SHARED_MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):

@@ -45,12 +45,16 @@ def _track(resp: np.ndarray, max_step: int = 2, penalty: float = 0.02) -> np.nda
     h, w = resp.shape
     score = resp[0].copy()
     back = np.zeros((h, w), dtype=np.int16)
-    steps = range(-max_step, max_step + 1)
+    steps = np.arange(-max_step, max_step + 1)
+    cost = penalty * np.abs(steps).astype(resp.dtype)
+    cols = np.arange(w)
+    src = np.clip(cols[:, None] + steps[None, :], 0, w - 1)  # edge replicated, as _shift
     for i in range(1, h):
-        cands = np.stack([_shift(score[None], d)[0] - penalty * abs(d) for d in steps])
-        k = np.argmax(cands, axis=0)
-        back[i] = np.clip(np.arange(w) + np.array(list(steps))[k], 0, w - 1)
-        score = resp[i] + cands[k, np.arange(w)]
+        # cands[j, m] = score[j + steps[m]] - cost[m], steps in order (ties: the first, as before)
+        cands = score[src] - cost
+        k = np.argmax(cands, axis=1)
+        back[i] = src[cols, k]
+        score = resp[i] + cands[cols, k]
     path = np.zeros(h, dtype=int)
     path[-1] = int(np.argmax(score))
     for i in range(h - 1, 0, -1):
