@@ -29,6 +29,7 @@ handlers, no flushing of the parent's buffers) and dies with the parent
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
@@ -50,6 +51,23 @@ ENV = "MRI_MEASURE_HELPER"
 #: is 14 MB; 40 contiguous 512² slices ≈ 40 MB; 598 slices at 512² ≈ 500 MB, done here)
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct("!Q")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CappedBuffer(io.BytesIO):
+    """A BytesIO that refuses to grow beyond ``cap`` bytes (raises :class:`_TooLarge`)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def write(self, b) -> int:  # type: ignore[override]
+        if self.tell() + memoryview(b).nbytes > self.cap:
+            raise _TooLarge
+        return super().write(b)
 
 
 class HelperUnavailable(Exception):
@@ -235,13 +253,17 @@ class Helper:
         cannot take it."""
         if not self.active:
             return False
-        try:
-            blob = pickle.dumps((kind, args), protocol=pickle.HIGHEST_PROTOCOL)
+        buf = _CappedBuffer(MAX_REQUEST_BYTES)
+        try:  # into a capped buffer: a large study never costs this process more than the cap
+            pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump((kind, args))
+        except _TooLarge:
+            log.debug("helper: %s request over %d MB; doing it here", kind, MAX_REQUEST_BYTES >> 20)
+            return False
         except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable segmenter output
             log.debug("helper: %s not picklable (%s); doing it here", kind, exc.__class__.__name__)
             return False
-        if len(blob) > MAX_REQUEST_BYTES:
-            return False
+        blob = buf.getvalue()
+        del buf
         # a thread writes the request: the pipe holds 64 KB and the child reads only when it
         # is free, and this process must not wait for that
         sender = threading.Thread(target=self._send_quietly, args=(blob,), name="mri-measure-helper-send",

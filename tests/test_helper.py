@@ -106,6 +106,12 @@ with H.Helper.start() as h:
     big = b"x" * (4 << 20)  # larger than a pipe: submit must not block
     t = time.monotonic(); h.submit("echo", big); out["submit_s"] = time.monotonic() - t
     out["big_ok"] = h.run("echo", (big,), 60)[1] == big * 2
+    import numpy as np, resource
+    huge = np.ones(H.MAX_REQUEST_BYTES + (16 << 20), np.uint8)  # over the cap: done here, never copied
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["huge_submitted"] = h.submit("echo", huge)
+    out["huge_extra_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    del huge
     os.kill(h.pid, signal.SIGKILL)
     h.submit("echo", 5)
     pid, out["after_kill"] = h.run("echo", (5,), 60)
@@ -114,6 +120,7 @@ with H.Helper.start() as h:
 """)
     assert out["active"] and out["value"] == 42 and out["in_child"]
     assert out["big_ok"] and out["submit_s"] < 1.0
+    assert out["huge_submitted"] is False and out["huge_extra_mb"] < 16
     assert out["after_kill"] == 10 and out["after_kill_here"] and not out["active_after"]
 
 
