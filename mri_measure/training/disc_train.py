@@ -118,8 +118,9 @@ def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
     export_onnx_if_possible(out)
 
 
-def validation_set(seed: int, n: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
-    pool = make_pool(seed + VALIDATION_SEED_OFFSET, 12, workers=1)
+def validation_set(seed: int, n: int = 48, scenes: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` views of ``scenes`` validation scenes (seeded apart from the training pool)."""
+    pool = make_pool(seed + VALIDATION_SEED_OFFSET, scenes, workers=1)
     rng = np.random.default_rng([seed + VALIDATION_SEED_OFFSET, 0])
     pairs = [training_pair(pool[i % len(pool)], rng) for i in range(n)]
     return (torch.from_numpy(np.stack([p[0] for p in pairs])[:, None]),
@@ -150,7 +151,8 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
 
     say(f"making {scenes} scenes (seed {seed})")
     pool = make_pool(seed, scenes)
-    val = validation_set(seed)
+    # a smoke run with a tiny pool gets a tiny validation set too (the full run: 12 scenes, 48 views)
+    val = validation_set(seed) if scenes >= 12 else validation_set(seed, n=8, scenes=2)
     say(f"pool ready; {len(val[0])} validation views")
     net = build_network(NETWORK["architecture"], NETWORK["kwargs"])
     opt = torch.optim.AdamW(net.parameters(), lr=CONFIG["lr"], weight_decay=CONFIG["weight_decay"])
