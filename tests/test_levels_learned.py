@@ -131,3 +131,15 @@ def test_a_column_on_no_sacrum_reports_the_room_below_it_and_the_finder_names_no
     assert not _cut_above_sacrum([SliceColumn(0.0, "no_discs")])  # hardly any discs: a failed detector
     seen = SliceColumn(3.0, "seen", [((3, 0, 0), (0, 0, 1), 9.0)])
     assert not _cut_above_sacrum([SliceColumn(0.0, "no_discs", room=col.room), seen])
+
+
+def test_two_discs_joined_across_a_collapsed_body_are_two():
+    label = _maps((260, 120))
+    rows = _column(label, 7)
+    a, b = int(rows[3] - 2.5), int(rows[4] + 3.5)  # disc 3, the body below it and disc 4
+    label[a:b, 30:80] = DISC  # one region labelled disc, five times a disc's height
+    got = discs_from_probabilities(_prob(label), grid_mm=1.5)
+    assert len(got) == 7
+    centres = [d.centre_px[0] for d in got]
+    assert np.allclose(centres[:3], rows[:3]) and np.allclose(centres[5:], rows[5:])
+    assert abs(centres[3] - rows[3]) < 7 and abs(centres[4] - rows[4]) < 7  # the halves' centres

@@ -9,7 +9,8 @@ background, disc, vertebra or sacrum. Here:
    (vertebra or sacrum) within a few millimetres — a bright blob in the
    abdomen is not a disc; two pieces of one disc (split by a dark cleft) are
    merged when they lie side by side along the disc rather than one above
-   the other;
+   the other; a region more than 2.3 times the median disc height is two
+   discs joined across a collapsed body and is split in two across the column;
 2. **sacrum** is the largest region labelled sacrum; the highest disc that
    touches it is L5-S1, and regions labelled disc below it (a sacral remnant
    taken for a disc) are dropped. No sacrum: no answer (the caller falls back);
@@ -78,6 +79,10 @@ TOUCH_MM = 4.5  # a disc touches bone within this distance
 MERGE_GAP_MM = 3.0  # pieces closer than this along the column are one disc
 SHORT_FRACTION = 0.5  # a disc is at least this share of the median disc length
 OFF_COLUMN_FRACTION = 0.6  # … and its centre this close to the column (× median length)
+#: A region this many times the median disc height (area / length) is two discs joined across
+#: the body between them (a collapsed body labelled disc): SPIDER development half, one such
+#: region at 2.9 (patient 241); single discs up to 1.8 (a disc the mask draws in two pieces).
+SPLIT_HEIGHT_FRACTION = 2.3
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,7 @@ def read_column(prob: np.ndarray, grid_mm: float, inside: np.ndarray | None = No
                 merged[-1][1] = merged[-1][1] or on_sacrum
                 continue
         merged.append([pts, on_sacrum])
-    merged = _on_the_column(merged, label.shape, grid_mm)
+    merged = _split_doubles(_on_the_column(merged, label.shape, grid_mm), near_sacrum)
     # L5-S1: the highest disc touching the sacrum; anything below it is sacrum
     last = next((i for i, (_, s) in enumerate(merged) if s), None)
     if last is None:
@@ -282,3 +287,48 @@ def _on_the_column(discs: list[list], shape: tuple[int, int], grid_mm: float) ->
         if at_border and areas[k] < 0.5 * med_area:
             keep[k] = False
     return [d for d, k in zip(discs, keep) if k]
+
+
+def _height_px(p: np.ndarray) -> float:
+    c, along, _ = _axes(p[:, 0], p[:, 1])
+    return len(p) / _length_px(p, c, along)
+
+
+def _split_doubles(discs: list[list], near_sacrum: np.ndarray | None) -> list[list]:
+    """Split a region ``SPLIT_HEIGHT_FRACTION`` times the median disc height
+    (two discs and the collapsed body between them, all labelled disc) in two
+    across the column, where the projection of its pixels on its short axis
+    divides best (Otsu's threshold), each half keeping a quarter of it at least."""
+    if len(discs) < 4:
+        return discs
+    med = float(np.median([_height_px(p) for p, _ in discs]))
+    out: list[list] = []
+    for p, on_sacrum in discs:
+        if _height_px(p) <= SPLIT_HEIGHT_FRACTION * med:
+            out.append([p, on_sacrum])
+            continue
+        c, _, normal = _axes(p[:, 0], p[:, 1])
+        proj = (p - c) @ normal
+        cut = _otsu(proj)
+        parts = [p[proj <= cut], p[proj > cut]]
+        if min(len(q) for q in parts) < 0.25 * len(p):
+            out.append([p, on_sacrum])
+            continue
+        for q in parts:
+            ri, ci = q[:, 0].astype(int), q[:, 1].astype(int)
+            out.append([q, near_sacrum is not None and bool(near_sacrum[ri, ci].any())])
+    return out
+
+
+def _otsu(x: np.ndarray) -> float:
+    """The threshold that splits ``x`` into two groups of least within-group variance."""
+    v = np.sort(x)
+    n = len(v)
+    k = np.arange(1, n)
+    csum = np.cumsum(v)
+    m1 = csum[:-1] / k
+    m2 = (csum[-1] - csum[:-1]) / (n - k)
+    between = k * (n - k) * (m1 - m2) ** 2
+    i = int(np.argmax(between))
+    return float((v[i] + v[i + 1]) / 2)
+
