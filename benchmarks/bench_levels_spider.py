@@ -20,7 +20,11 @@ compared with the mask's disc components (value 29):
   degenerate disc, a nucleus cut from its annulus) is. This is a fix of the
   reference (the centroid rule alone left such discs as two, e.g. a disc split
   into anterior and posterior halves 50 px apart). Merged discs under 150 px
-  (slivers cut by the image border) are dropped;
+  at the ends of the column (slivers cut by the image border, fragments above
+  the top disc) are dropped; a thin one between two discs is kept (issue 20:
+  until then every disc under 150 px was dropped, which removed a real, thinly
+  drawn disc from the middle of patient 177's +3 mask — the only slice of the
+  63 that the change affects);
 * each detected disc is matched to the mask disc nearest to its centre
   (pixel distance to the component, at most 20 px ≈ 12 mm, else unmatched);
 * **count+order** (the issue's strict score): the number of detected discs
