@@ -83,10 +83,24 @@ NOTES = """Issue 20 (sacrum anchor, fused series, confidence) — what changed a
   spacings of image below the disc taken for L5-S1 (on these slices: full
   mid slices 1.22–3.4, the same slices cut 8 px above L5-S1 at most 1.31 for
   the degenerate 152, otherwise ≤ 1.19 — a thin margin, set by looking at all
-  21). The classical fallback needs 1.5 spacings (2 after a detector that saw
-  no sacrum at all). Cut slices still named: 152 (detector, degenerate L4–S1),
-  234 and 98 (classical fallback: the detector found no discs on the cut
-  slice).
+  21). Issue 20, second pass (failure analysis on the drawings of all 63
+  slices and their cut copies; thresholds set on the development half only):
+  the cut slices that passed the room rule had a small "sacrum" (the part of
+  L5 left by the cut: 0.29–0.84 squared disc spacings on the development
+  half, full slices 0.74–3.1) or one that reached the view's lower edge
+  (no full slice's does). Now a sacrum region under 0.6 squared spacings
+  counts only with 1.7 spacings of image below L5-S1, and one that reaches
+  the lower edge needs 1.6. A cut slice on which the detector sees a column
+  of discs but no sacrum under it (98, 234: they used to go to the classical
+  fallback, which counted from the lowest disc) names nothing when the image
+  ends within 1.7 spacings below that column's lowest disc (development
+  half at most 0.69, held-out 1.13; full slices whose sacrum the detector
+  missed — 152 — 2.7–2.9, so they still reach the classical fallback).
+  Cut mid slices named: 3/21 → **0/21**. Of all 63 cut copies (mid, −3, +3,
+  each cut 8 px above its own mask's L5-S1, `find_disc_levels` on each
+  alone) one is still named: 152 +3 (held-out; a sacrum label of 0.13
+  squared spacings, but 2.05 spacings of image below the degenerate L4-L5
+  taken for L5-S1). No full slice lost its answer.
 - **Fusion.** The three slices of a patient fused (`levels.sagittal.fuse`)
   score like the mid slice (16/21); they repair the +3 slice's failures (110,
   177, 98: an extra disc at the top or a missed L1-L2 on one slice) but not
