@@ -354,14 +354,14 @@ TRAIN_SHAPE = (192, 160)  # rows × cols of a training crop (288 × 240 mm)
 def scene_view(scene: Scene, rng: np.random.Generator, shape=TRAIN_SHAPE,
                grid_mm: float = DETECTOR_GRID_MM) -> tuple[np.ndarray, np.ndarray]:
     """(image float32, target uint8) of one random view of ``scene`` on the
-    detector grid: random apparent scale (0.6–1.4: body size and an unknown
+    detector grid: random apparent scale (0.7–1.4: body size and an unknown
     pixel spacing), in-plane rotation (±12°), field of view anywhere along the
     column and the column anywhere across it. Labels are sampled at twice the
     grid, rendered, and averaged 2 × 2 (partial volume). The image is not yet
     normalised: :func:`mri_measure.training.disc_data.training_pair` applies
     the detector's input scaling (:mod:`mri_measure.segment.preprocess`)."""
     H, W = shape
-    scale = float(np.exp(rng.uniform(np.log(0.6), np.log(1.4))))  # 0.7 before issue 20
+    scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     ang = float(np.deg2rad(rng.uniform(-12, 12)))
     col = np.argwhere(scene.labels[::4, ::4] == MARROW) * 4
     if not len(col):
