@@ -191,11 +191,14 @@ def test_spider_reference_merges_a_split_disc_but_not_neighbouring_discs():
     m[170:182, 60:210] = 29  # the next disc, one body (~60 px) below
     m[40:48, 60:200] = 29  # a thin disc above, with a sliver just above it (a cleft)
     m[36:39, 150:200] = 29
+    m[140:142, 60:120] = 29  # a thinly drawn disc (120 px) between two discs: a disc
+    m[5:7, 60:100] = 29  # a fragment (80 px) above the top disc: not one
     got = bench.mask_discs(m)
-    assert len(got) == 3
+    assert len(got) == 4
     rows = [np.nonzero(g)[0].mean() for g in got]
     assert rows == sorted(rows)
     assert got[1][101, 70] and got[1][105, 160]  # the two halves are one disc
+    assert got[2][141, 70] and not any(g[6, 70] for g in got)
 
 
 # ---------------------------------------------------------------- real anatomy (SPIDER)

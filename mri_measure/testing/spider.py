@@ -106,7 +106,12 @@ def mask_discs(mask: np.ndarray) -> list[np.ndarray]:
             merged[-1][0] = np.array(ndi.center_of_mass(merged[-1][1]))
         else:
             merged.append([com, m])
-    return [m for _, m in merged if m.sum() >= 150]
+    # slivers under 150 px are dropped at the ends of the column (cut by the image border, or
+    # a fragment above the top disc); a thin disc between two discs is a disc (SPIDER 177, +3)
+    big = [m.sum() >= 150 for _, m in merged]
+    lo = next((i for i, b in enumerate(big) if b), len(big))
+    hi = len(big) - next((i for i, b in enumerate(reversed(big)) if b), len(big))
+    return [m for _, m in merged[lo:hi]]
 
 
 class Result(NamedTuple):

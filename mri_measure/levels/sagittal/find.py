@@ -12,6 +12,7 @@ upward (:mod:`mri_measure.levels.names`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +102,7 @@ def _learned_column(detector, image: np.ndarray, sl: SliceInfo) -> SliceColumn:
     col = read_column(detector.probabilities(cv.image), detector.grid_mm, np.isfinite(cv.image))
     x = float(np.dot(sl.position_mm, sl.normal))
     if not col.discs or len(col.discs) < 2:
-        return SliceColumn(x, col.sacrum if col.discs is None else "no_discs")
+        return SliceColumn(x, col.sacrum if col.discs is None else "no_discs", room=col.room)
     discs = []
     for d in reversed(col.discs[-N_NAMED:]):  # caudal first
         ci, cj = d.centre_px
@@ -109,6 +110,21 @@ def _learned_column(detector, image: np.ndarray, sl: SliceInfo) -> SliceColumn:
         nvec = cv.to_patient(ci - d.normal_px[0], cj - d.normal_px[1]) - centre  # toward the head
         discs.append((centre, nvec / max(float(np.linalg.norm(nvec)), 1e-9), d.height_mm))
     return SliceColumn(x, "seen", discs, len(col.below))
+
+
+def _cut_above_sacrum(cols: list[SliceColumn]) -> bool:
+    """No slice saw a sacrum, and most show a column of discs that ends (image
+    below its lowest disc under ``learned.NO_SACRUM_ROOM_SPACINGS`` spacings)
+    or a sacrum out of view: the field of view stops above the sacrum, so
+    nothing may be counted from the lowest disc — not even by the classical
+    fallback, which has no sacrum of its own to check."""
+    from ..learned import NO_SACRUM_ROOM_SPACINGS
+
+    if not cols or any(c.status == "seen" for c in cols):
+        return False
+    cut = sum(c.status == "not_in_view" or (c.room is not None and c.room < NO_SACRUM_ROOM_SPACINGS)
+              for c in cols)
+    return cut >= math.ceil(len(cols) / 2)
 
 
 def _load_detector():
@@ -136,7 +152,7 @@ def _learned_finding(detector, pixels: np.ndarray, slices, run: list[int], for_u
             votes = int(bool(fused.discs) and np.linalg.norm(
                 np.subtract(fused.discs[0].centre_mm[1:3], other.discs[0].centre_mm[1:3])) <= MATCH_MM)
     if fused.status != "seen" or len(fused.discs) < 2:
-        status = "not_in_view" if fused.status == "not_in_view" else "no_discs"
+        status = "not_in_view" if fused.status == "not_in_view" or _cut_above_sacrum(cols) else "no_discs"
         return DiscFinding((), status, "learned", fused.n_slices, (SACRUM_NOT_IN_VIEW,) if status == "not_in_view" else ())
     if fused.n_answered > 1:
         column = (fused.agreement * fused.n_answered + votes) / (fused.n_answered + votes)

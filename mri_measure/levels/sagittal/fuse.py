@@ -57,6 +57,7 @@ class SliceColumn:
     status: str
     discs: list = field(default_factory=list)
     below: int = 0  # disc-like regions inside the sacrum (lumbarised S1 look-alikes)
+    room: float | None = None  # no sacrum under a column of discs: image below its lowest (× spacing)
 
 
 @dataclass(frozen=True)
