@@ -79,7 +79,17 @@ def model_identity(seg: Any) -> dict[str, Any]:
 
 
 def _peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB
+    """This process's own peak resident memory (MB). On Linux the high-water mark of
+    its address space (VmHWM): ``ru_maxrss`` survives exec, so a worker spawned by
+    a large process would report its parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    # elsewhere: ru_maxrss (KiB on Linux, bytes on macOS; only Linux reaches here in practice)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
