@@ -39,7 +39,12 @@ REAL = ROOT.parent / "shared" / "data" / "sct_t2_upper" / "t2_thoracic_upper.nii
 
 def bench_speed(threads: int, n: int = 16, repeats: int = 3) -> list[tuple[str, float, float]]:
     """(case, best wall ms/slice, CPU ms/slice of that run) per matrix size."""
-    torch.set_num_threads(threads)
+    # the engine's threads are fixed when its sessions are made: a fresh segmenter per setting
+    os.environ["MRI_MEASURE_THREADS"] = str(threads)
+    torch.set_num_threads(threads)  # the torch backend (MRI_MEASURE_BACKEND=torch)
+    from mri_measure.segment.inference import clear_cache
+
+    clear_cache()
     seg = load_segmenter()
     out = []
     for size, sp in ((256, 0.7), (512, 0.35)):
@@ -127,7 +132,7 @@ def main() -> None:
     print(f"model {seg.name} {seg.version} sha256 {seg.sha256[:16]}")
     load = os.getloadavg()[0]
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, load average {load:.1f}")
+          f"backend {load_segmenter().backend} (torch {torch.__version__}), load average {load:.1f}")
     for th in args.threads:
         for name, ms, cpu in bench_speed(th):
             print(f"{name}: wall {ms:.1f} ms/slice, CPU {cpu:.1f} ms/slice")
