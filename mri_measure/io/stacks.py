@@ -23,7 +23,6 @@ DUPLICATE_TOL_MM = 0.01
 GAP_FACTOR = 1.5  # a step this many times the median step is a gap
 NONUNIFORM_REL = 0.1  # steps differing from the median by more than 10 % …
 NONUNIFORM_ABS_MM = 0.05  # … and more than 0.05 mm are non-uniform
-IN_PLANE_MIN_MM = 1.0  # parallel slices this far (or a pixel, if larger) off each other's line: two blocks
 
 
 @lru_cache(maxsize=4096)
@@ -158,37 +157,6 @@ def group_key(info: SliceInfo, echo_time_ms: float | None) -> tuple:
     )
 
 
-def split_in_plane(slices: list[SliceInfo]) -> list[list[SliceInfo]]:
-    """Split a sorted, parallel run of slices where the next slice lies off the
-    line of the one before (in-plane offset over the larger pixel spacing, and
-    over :data:`IN_PLANE_MIN_MM`):
-    per-disc blocks prescribed at the same angle but centred apart are separate
-    stacks, as angled ones are.
-
-    >>> from mri_measure.types import SliceInfo
-    >>> def at(y, z): return SliceInfo(f"{y}-{z}", "", (0, y, z), (1, 0, 0, 0, 1, 0), (1, 1), 4, 4)
-    >>> [len(b) for b in split_in_plane([at(0, 0), at(0, 4), at(25, 30), at(25, 34)])]
-    [2, 2]
-    >>> [len(b) for b in split_in_plane([at(0, 0), at(0.3, 4), at(0.6, 8)])]
-    [3]
-    """
-    if len(slices) < 2:
-        return [slices]
-    n = np.mean([normal_of(s.orientation) for s in slices], axis=0)
-    n /= np.linalg.norm(n) or 1.0
-    out = [[slices[0]]]
-    for prev, cur in zip(slices, slices[1:]):
-        d = np.subtract(cur.position_mm, prev.position_mm)
-        inplane = float(np.linalg.norm(d - np.dot(d, n) * n))
-        # at least 1 mm: a missing, zero or negative PixelSpacing (reported elsewhere) splits nothing
-        pixel = [abs(float(v)) for v in (*prev.spacing_mm, *cur.spacing_mm) if math.isfinite(float(v))]
-        if inplane > max([IN_PLANE_MIN_MM, *pixel]):
-            out.append([cur])
-        else:
-            out[-1].append(cur)
-    return out
-
-
 def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[SliceInfo]]:
     """Split one series' images into sorted stacks, ordered by position of
     their centre along the series' mean normal (then by key, for stability)."""
@@ -199,7 +167,7 @@ def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[S
     for key in sorted(by_key, key=repr):
         members = by_key[key]
         for idx in cluster_orientations(members):
-            stacks.extend(split_in_plane(sort_along_normal([members[i] for i in idx])))
+            stacks.append(sort_along_normal([members[i] for i in idx]))
     if len(stacks) > 1:
         mean_n = np.mean([normal_of(st[0].orientation) for st in stacks], axis=0)
         nn = np.linalg.norm(mean_n)
