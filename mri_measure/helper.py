@@ -42,6 +42,7 @@ import time
 from typing import Any, Callable
 
 from .errors import MriMeasureError
+from .segment.threads import _cores
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,6 @@ class _CappedBuffer(io.BytesIO):
 
 class HelperUnavailable(Exception):
     """The helper cannot do this request; do the work in this process."""
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def enabled() -> bool:

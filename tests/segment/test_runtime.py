@@ -69,12 +69,17 @@ def test_a_damaged_onnx_file_is_refused(tmp_path, monkeypatch):
         runtime.load_networks(dst, B.read_metadata(dst), ("localiser", "segmenter"))
 
 
+def _edit_metadata(dst, edit) -> None:
+    meta = json.loads((dst / "metadata.json").read_text())
+    edit(meta)
+    (dst / "metadata.json").write_text(json.dumps(meta))
+
+
 def test_stale_export_after_retraining_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv(runtime.ENV, raising=False)
     dst = _copy(tmp_path)
-    meta = json.loads((dst / "metadata.json").read_text())
-    meta["onnx"]["segmenter"]["weights_sha256"] = "0" * 64  # exported from other weights
-    (dst / "metadata.json").write_text(json.dumps(meta))
+    # exported from other weights
+    _edit_metadata(dst, lambda meta: meta["onnx"]["segmenter"].update(weights_sha256="0" * 64))
     with pytest.raises(ModelError, match="re-export"):
         runtime.load_networks(dst, B.read_metadata(dst), ("localiser", "segmenter"))
 
@@ -85,9 +90,7 @@ def test_a_bundle_without_onnx_runs_on_torch_with_the_same_result(tmp_path, monk
 
     monkeypatch.delenv(runtime.ENV, raising=False)
     dst = _copy(tmp_path)
-    meta = json.loads((dst / "metadata.json").read_text())
-    meta.pop("onnx")
-    (dst / "metadata.json").write_text(json.dumps(meta))
+    _edit_metadata(dst, lambda meta: meta.pop("onnx"))
     for f in dst.glob("*.onnx"):
         f.unlink()
     old, new = load_segmenter(), load_segmenter(dst)
