@@ -16,7 +16,10 @@ everywhere follow the contract (0 background, 1 dural sac, 2 LF patient-left,
   as acquired; ``labels`` (H, W) integer; ``spacing_mm`` (2,) float, DICOM
   PixelSpacing (row, col); ``orientation`` (6,) float, DICOM
   ImageOrientationPatient. This is what the napari plugin's *Save training
-  pairs…* writes.
+  pairs…* writes. Optional ``lf_annotated`` (bool, default true): false marks
+  a slice where only the dural sac is outlined (e.g. a public canal label);
+  its LF pixels are unknown, not background, and training supervises only
+  sac-against-the-rest on it (``seg_lf_known`` = 0, :mod:`.losses`).
 - **NIfTI pairs**: image ``NAME.nii`` / ``NAME.nii.gz`` (``.mha``, ``.nrrd``
   too) and labels ``NAME_labels.<ext>`` beside it, on the same grid (size,
   spacing, origin, direction). 2-D or 3-D, read with SimpleITK; each slice
@@ -53,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..errors import InputError
 from ..segment.orientation import canonical_transform
@@ -86,13 +90,37 @@ def _coverage(sample: Any) -> np.ndarray:
     return cov
 
 
+def augment_user_case(case: UserCase, rng: np.random.Generator) -> UserCase:
+    """A randomly varied copy of a (real) user case, so a few real slices do not
+    teach one scanner's look: rotation ±15°, anatomy scaled ±12 % (the stated
+    pixel spacing scaled, image and labels untouched, so the truth stays exact),
+    a smooth multiplicative bias and added Rician noise. Labels rotate with
+    nearest-neighbour sampling; the LF annotation flag is kept."""
+    angle = float(rng.uniform(-15.0, 15.0))
+    img = ndimage.rotate(np.asarray(case.image, np.float32), angle, reshape=False, order=1, mode="nearest")
+    lab = ndimage.rotate(np.asarray(case.labels), angle, reshape=False, order=0, mode="constant", cval=0)
+    scale = float(np.exp(rng.uniform(np.log(0.88), np.log(1.12))))
+    h, w = img.shape
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
+    a, b = rng.uniform(-0.25, 0.25, 2)
+    bias = np.exp(a * (rr / max(h - 1, 1) - 0.5) + b * (cc / max(w - 1, 1) - 0.5))
+    img = img * bias
+    hi = float(np.percentile(img, 99.5)) or 1.0
+    sigma = hi * float(rng.uniform(0.0, 0.06))
+    if sigma > 0:
+        img = np.hypot(img + rng.normal(0, sigma, img.shape), rng.normal(0, sigma, img.shape))
+    sp = (case.spacing_mm[0] * scale, case.spacing_mm[1] * scale)
+    return UserCase(img.astype(np.float32), lab, sp, case.orientation, case.lf_annotated)
+
+
 def make_training_pair(sample: Any, rng: np.random.Generator, prep: dict | None = None,
                        loc_anywhere: float = 0.0) -> dict[str, np.ndarray]:
     """Inputs and soft targets for both stages from one slice sample.
 
     Returns ``loc_x`` (S, S), ``loc_y`` (S, S) dural-sac fraction on a
     localiser window, ``seg_x`` (N, N), ``seg_y`` (4, N, N) fractions on the
-    fine crop around the (jittered) true canal centre. Random left-right
+    fine crop around the (jittered) true canal centre, ``seg_lf_known`` (a
+    scalar: 0 for a sample whose LF is not outlined, ``lf_annotated`` false). Random left-right
     mirroring swaps the LF channels, so labels stay in patient terms.
 
     The localiser window is normally placed near the slice centre with the
@@ -156,4 +184,5 @@ def make_training_pair(sample: Any, rng: np.random.Generator, prep: dict | None 
         "loc_y": np.ascontiguousarray(loc_y, dtype=np.float32),
         "seg_x": np.ascontiguousarray(seg_x, dtype=np.float32),
         "seg_y": np.ascontiguousarray(seg_y, dtype=np.float32),
+        "seg_lf_known": np.float32(1.0 if getattr(sample, "lf_annotated", True) else 0.0),
     }

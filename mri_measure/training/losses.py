@@ -31,6 +31,32 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.
     return soft_dice_loss(logits, target, fg) + soft_cross_entropy(logits, target, weight)
 
 
+def sac_only_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss for slices whose LF is not outlined: dural sac against the rest.
+
+    The three other channels are merged (log-sum-exp of their logits, i.e. the
+    probability of "not sac"), so an LF prediction on such a slice costs
+    nothing; only the sac's edge is learnt."""
+    merged = torch.stack([torch.logsumexp(logits[:, [0, 2, 3]], dim=1), logits[:, 1]], dim=1)
+    t = target[:, 1]
+    two = torch.stack([1.0 - t, t], dim=1)
+    return soft_dice_loss(merged, two, [1]) + soft_cross_entropy(merged, two)
+
+
+def mixed_segmentation_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                            lf_known: torch.Tensor | None) -> torch.Tensor:
+    """:func:`segmentation_loss` on the fully labelled items of a batch, :func:`sac_only_loss`
+    on those with ``lf_known`` 0, weighted by their number of items."""
+    if lf_known is None or bool((lf_known > 0.5).all()):
+        return segmentation_loss(logits, target, weight)
+    full, part = lf_known > 0.5, lf_known <= 0.5
+    n = float(logits.shape[0])
+    loss = sac_only_loss(logits[part], target[part]) * (float(part.sum()) / n)
+    if bool(full.any()):
+        loss = loss + segmentation_loss(logits[full], target[full], weight) * (float(full.sum()) / n)
+    return loss
+
+
 def hard_dice(logits: torch.Tensor, target: torch.Tensor) -> list[float]:
     """Dice of argmax prediction vs argmax target per foreground class (for logs)."""
     pred = logits.argmax(1)

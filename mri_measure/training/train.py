@@ -49,8 +49,8 @@ from ..segment.torch_backend import resolve_device
 from ..segment.network import build_network
 from ..segment.preprocess import PREPROCESSING
 from ..vocabulary import Label
-from .data import load_user_cases, make_training_pair
-from .losses import hard_dice, segmentation_loss
+from .data import augment_user_case, load_user_cases, make_training_pair
+from .losses import hard_dice, mixed_segmentation_loss, segmentation_loss
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class BatchMaker:
         for j in range(int(self.config["batch_size"])):
             rng = np.random.default_rng([self.seed, int(step), j])
             if self.user_cases and rng.random() < self.config["user_fraction"]:
-                sample = self.user_cases[int(rng.integers(len(self.user_cases)))]
+                sample = augment_user_case(self.user_cases[int(rng.integers(len(self.user_cases)))], rng)
             else:
                 sample = self.sample_fn(rng, bool(rng.random() >= self.config["realistic_fraction"]))
             items.append(make_training_pair(sample, rng, loc_anywhere=float(self.config.get("loc_anywhere", 0.0))))
@@ -369,7 +369,8 @@ def train(
         y2 = torch.as_tensor(batch["seg_y"]).to(dev)
         out2 = seg(x2)
         l1 = segmentation_loss(loc(x1), y1, w_loc)
-        l2 = segmentation_loss(out2, y2, w_seg)
+        lf_known = torch.as_tensor(batch["seg_lf_known"]).to(dev) if "seg_lf_known" in batch else None
+        l2 = mixed_segmentation_loss(out2, y2, w_seg, lf_known)
         loss = l1 + l2
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -379,7 +380,8 @@ def train(
         elapsed = elapsed0 + time.perf_counter() - t_run
         acc["loss_loc"].append(float(l1.detach()))
         acc["loss_seg"].append(float(l2.detach()))
-        acc["dice"].append(hard_dice(out2.detach(), y2))
+        full = slice(None) if lf_known is None or not bool((lf_known > 0.5).any()) else lf_known > 0.5
+        acc["dice"].append(hard_dice(out2.detach()[full], y2[full]))
         if budget_s is not None and steps is None and (
             steps_this_run == cfg["timing_steps"]
             or (steps_this_run > cfg["timing_steps"] and step % cfg["checkpoint_every"] == 0)

@@ -7,7 +7,8 @@ axial :class:`UserCase` slices. Formats (details in
 :mod:`mri_measure.training.data`):
 
 - ``NAME.npz`` — one slice with ``image``, ``labels``, ``spacing_mm``,
-  ``orientation`` (what the napari plugin saves);
+  ``orientation`` (what the napari plugin saves); optional ``lf_annotated``
+  (bool, default true): false for a slice with only the dural sac outlined;
 - ``NAME.nii`` / ``NAME.nii.gz`` (also ``.mha``, ``.nrrd``) + ``NAME_labels.<ext>``
   — 2-D or 3-D image and label volume, geometry from the file;
 - ``NAME.png`` + ``NAME_labels.png`` + sidecar ``NAME.json``
@@ -55,6 +56,10 @@ class UserCase:
     labels: np.ndarray
     spacing_mm: tuple[float, float]
     orientation: tuple[float, ...]
+    #: False for a case whose ligamentum flavum is not outlined (only the dural
+    #: sac is): training then learns sac against everything else from it and
+    #: never "no LF here" (``.npz`` key ``lf_annotated``)
+    lf_annotated: bool = True
 
     @property
     def coverage(self) -> np.ndarray:
@@ -232,6 +237,7 @@ def _read_npz(e: _Entry) -> UserCase:
             img, lab = np.asarray(z["image"], np.float32), np.asarray(z["labels"])
             sp = tuple(float(v) for v in np.asarray(z["spacing_mm"]).reshape(-1))
             iop = tuple(float(v) for v in np.asarray(z["orientation"]).reshape(-1))
+            lf_annotated = bool(np.asarray(z["lf_annotated"]).reshape(-1)[0]) if "lf_annotated" in z else True
     except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"user case #{i + 1} is not a valid case .npz ({exc.__class__.__name__}); "
                          "it needs image, labels, spacing_mm, orientation") from None
@@ -239,7 +245,10 @@ def _read_npz(e: _Entry) -> UserCase:
         raise InputError(f"user case #{i + 1}: image/labels must be equal 2-D shapes, spacing_mm 2 "
                          "positive numbers, orientation 6 numbers")
     canonical_transform(iop)  # raises if not axial
-    return UserCase(img, lab, (sp[0], sp[1]), iop)
+    if not lf_annotated and np.isin(lab, (2, 3)).any():
+        raise InputError(f"user case #{i + 1}: lf_annotated is false but its labels contain LF (2, 3); "
+                         "drop lf_annotated or the LF labels")
+    return UserCase(img, lab, (sp[0], sp[1]), iop, lf_annotated)
 
 
 # ----------------------------------------------------------------- NIfTI / MHA / NRRD
