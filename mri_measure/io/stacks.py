@@ -23,6 +23,8 @@ DUPLICATE_TOL_MM = 0.01
 GAP_FACTOR = 1.5  # a step this many times the median step is a gap
 NONUNIFORM_REL = 0.1  # steps differing from the median by more than 10 % …
 NONUNIFORM_ABS_MM = 0.05  # … and more than 0.05 mm are non-uniform
+IN_PLANE_MIN_MM = 1.0  # parallel slices this far (or a pixel, if larger) off each other's line: two blocks
+MIN_BLOCK_SLICES = 3  # only runs of this many slices on their own line become a block of their own
 
 
 @lru_cache(maxsize=4096)
@@ -157,6 +159,55 @@ def group_key(info: SliceInfo, echo_time_ms: float | None) -> tuple:
     )
 
 
+def split_in_plane(slices: list[SliceInfo]) -> list[list[SliceInfo]]:
+    """Split a parallel group of slices into per-disc blocks prescribed at the
+    same angle but centred apart: slices whose in-plane offsets from each other
+    stay within a pixel (at least :data:`IN_PLANE_MIN_MM`) lie on one line and
+    form one block. Only lines holding at least :data:`MIN_BLOCK_SLICES` slices
+    are blocks of their own; a slice or two off every such line (a damaged
+    ImagePositionPatient) stays with the nearest block, whose spacing check then
+    rejects it, rather than being measured alone as if intact. With fewer than
+    two such lines the group is returned whole. Each block stays sorted.
+
+    >>> from mri_measure.types import SliceInfo
+    >>> def at(y, z): return SliceInfo(f"{y}-{z}", "", (0, y, z), (1, 0, 0, 0, 1, 0), (1, 1), 4, 4)
+    >>> [len(b) for b in split_in_plane([at(0, z) for z in (0, 4, 8)] + [at(25, z) for z in (30, 34, 38)])]
+    [3, 3]
+    >>> [len(b) for b in split_in_plane([at(0, 0), at(0, 4), at(25, 8), at(0, 12)])]
+    [4]
+    """
+    if len(slices) < 2 * MIN_BLOCK_SLICES:
+        return [slices]
+    n = np.asarray(normal_of(slices[0].orientation), dtype=float)
+    pos = np.asarray([s.position_mm for s in slices], dtype=float)
+    if not n.any() or not np.isfinite(pos).all():
+        return [slices]
+    d = pos - pos[0]
+    inplane = d - np.outer(d @ n, n)
+    pixel = [abs(float(v)) for s in slices for v in s.spacing_mm if math.isfinite(float(v))]
+    tol = max([IN_PLANE_MIN_MM, *pixel])
+    # single-linkage clustering of the in-plane offsets
+    label = -np.ones(len(slices), dtype=int)
+    for i in range(len(slices)):
+        if label[i] >= 0:
+            continue
+        label[i] = i
+        todo = [i]
+        while todo:
+            j = todo.pop()
+            near = np.nonzero((label < 0) & (np.linalg.norm(inplane - inplane[j], axis=1) <= tol))[0]
+            label[near] = i
+            todo.extend(int(v) for v in near)
+    big = [lab for lab in np.unique(label) if int((label == lab).sum()) >= MIN_BLOCK_SLICES]
+    if len(big) < 2:
+        return [slices]
+    centres = {lab: inplane[label == lab].mean(axis=0) for lab in big}
+    for i in range(len(slices)):
+        if label[i] not in centres:
+            label[i] = min(big, key=lambda lab: float(np.linalg.norm(inplane[i] - centres[lab])))
+    return [[s for s, lab in zip(slices, label) if lab == b] for b in big]
+
+
 def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[SliceInfo]]:
     """Split one series' images into sorted stacks, ordered by position of
     their centre along the series' mean normal (then by key, for stability)."""
@@ -167,7 +218,7 @@ def split_series(items: Sequence[tuple[SliceInfo, float | None]]) -> list[list[S
     for key in sorted(by_key, key=repr):
         members = by_key[key]
         for idx in cluster_orientations(members):
-            stacks.append(sort_along_normal([members[i] for i in idx]))
+            stacks.extend(split_in_plane(sort_along_normal([members[i] for i in idx])))
     if len(stacks) > 1:
         mean_n = np.mean([normal_of(st[0].orientation) for st in stacks], axis=0)
         nn = np.linalg.norm(mean_n)
