@@ -12,6 +12,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--scenes", type=int, default=1000, help="random scenes in the training pool")
+    s.add_argument("--init-from", default=None, metavar="BUNDLE",
+                   help="start from this detector bundle's weights (fine-tune), e.g. models/sagittal-disc-unet")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3)")
     s.set_defaults(handler=run)
     return s
 
@@ -27,5 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
     budget = f"--minutes {args.minutes:g}" if args.minutes is not None else f"--steps {args.steps}"
     command = f"mri-measure train-discs --out {shlex.quote(str(args.out))} --seed {args.seed} {budget} --scenes {args.scenes}"
-    train_discs(args.out, seed=args.seed, minutes=args.minutes, steps=args.steps, scenes=args.scenes, command=command)
+    if args.init_from:
+        command += f" --init-from {shlex.quote(str(args.init_from))}"
+    if args.lr is not None:
+        command += f" --lr {args.lr:g}"
+    train_discs(args.out, seed=args.seed, minutes=args.minutes, steps=args.steps, scenes=args.scenes, command=command,
+                init_from=args.init_from, lr=args.lr)
     return 0

@@ -1,5 +1,6 @@
 """Training of the sagittal disc detector (torch):
-``mri-measure train-discs --out DIR [--seed N] [--minutes M | --steps S] [--scenes K]``.
+``mri-measure train-discs --out DIR [--seed N] [--minutes M | --steps S] [--scenes K]
+[--init-from BUNDLE] [--lr LR]``.
 
 A 2-D U-Net labels every pixel of a canonical mid-sagittal view (1.5 mm grid)
 as background, disc, vertebra (lumbar and thoracic bodies) or sacrum
@@ -8,6 +9,11 @@ from synthetic scenes (:mod:`mri_measure.synth.sagittal_scene`): a pool of
 ``--scenes`` random label maps is made first (seeded), then every batch
 renders random views of them with random contrast (domain randomisation).
 Each batch is seeded by ``(seed, step)``, so a run is reproducible.
+
+``--init-from BUNDLE`` starts from an existing detector bundle's weights (a
+fine-tune, e.g. after a change to the scenes); ``training.init_from`` records
+that bundle's name, version and weights sha256, and the version becomes
+``1.1+…``.
 
 Writes a bundle into ``DIR`` (``model.safetensors``, ``metadata.json``,
 ``train.log``); :mod:`mri_measure.segment.disc_detector` reads it.
@@ -86,7 +92,7 @@ def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
         "name": out.name,
-        "version": f"1.0+seed{info['seed']}.step{info['step']}",
+        "version": f"{'1.1' if info.get('init_from') else '1.0'}+seed{info['seed']}.step{info['step']}",
         "description": "2-D U-Net labelling a canonical mid-sagittal view: disc / vertebra / sacrum",
         "labels": {str(i): n for i, n in enumerate(S.TARGET_NAMES)},
         "weights": _bundle.WEIGHTS_NAME,
@@ -110,7 +116,8 @@ def export(out: Path, net: torch.nn.Module, info: dict[str, Any]) -> None:
             "torch_version": torch.__version__,
             "data": "synthetic only: mri_measure.synth.sagittal_scene (random scenes, random contrast)",
             "validation_dice": info.get("validation_dice"),
-            "config": CONFIG,
+            "init_from": info.get("init_from"),
+            "config": {**CONFIG, "lr": info.get("lr", CONFIG["lr"])},
             "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     }
@@ -135,8 +142,25 @@ def validate(net: torch.nn.Module, val) -> list[float]:
     return [round(d, 4) for d in hard_dice(logits, _one_hot(val[1]))]
 
 
+def load_detector_weights(bundle_dir: str | Path, net: torch.nn.Module) -> dict[str, Any]:
+    """Load a detector bundle's weights into ``net`` (same architecture); returns
+    what ``training.init_from`` records about it."""
+    from ..errors import OptionError
+
+    path = Path(bundle_dir)
+    if not (path / "metadata.json").is_file():
+        raise OptionError("--init-from must be a detector bundle folder (metadata.json + model.safetensors)")
+    meta = _bundle.read_metadata(path)
+    if meta.get("networks", {}).get("detector") != NETWORK:
+        raise OptionError("--init-from bundle is not a disc detector of this architecture")
+    state = _bundle.load_state(_bundle.verified_weights_path(path, meta))
+    net.load_state_dict({k[len("detector."):]: v for k, v in state.items() if k.startswith("detector.")})
+    return {"bundle": meta.get("name"), "version": meta.get("version"), "sha256": meta["sha256"]}
+
+
 def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, steps: int | None = None,
-                scenes: int = 1000, log=print, command: str = "") -> Path:
+                scenes: int = 1000, log=print, command: str = "", init_from: str | Path | None = None,
+                lr: float | None = None) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -155,7 +179,11 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
     val = validation_set(seed) if scenes >= 12 else validation_set(seed, n=8, scenes=2)
     say(f"pool ready; {len(val[0])} validation views")
     net = build_network(NETWORK["architecture"], NETWORK["kwargs"])
-    opt = torch.optim.AdamW(net.parameters(), lr=CONFIG["lr"], weight_decay=CONFIG["weight_decay"])
+    parent = load_detector_weights(init_from, net) if init_from is not None else None
+    if parent:
+        say(f"starting from {parent['bundle']} {parent['version']}")
+    cfg = {**CONFIG, "lr": float(lr) if lr is not None else CONFIG["lr"]}
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     weight = torch.tensor(CONFIG["class_weight"])
     budget_s = None if minutes is None else 60.0 * minutes
     total = steps or 10**9
@@ -172,7 +200,7 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
         if planned is not None and step >= planned:
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, planned, CONFIG)
+            g["lr"] = lr_at(step, planned, cfg)
         logits = net(x)
         loss = segmentation_loss(logits, _one_hot(y), weight)
         opt.zero_grad(set_to_none=True)
@@ -188,6 +216,6 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
     net.eval()
     export(out, net, {"seed": seed, "step": step, "scenes": scenes, "elapsed_s": time.perf_counter() - t_start,
                       "hardware": hardware_string(torch.device("cpu")), "validation_dice": vd,
-                      "command": command})
+                      "command": command, "init_from": parent, "lr": cfg["lr"]})
     logf.close()
     return out

@@ -76,3 +76,25 @@ def test_train_discs_command_writes_a_bundle_the_detector_loads(tmp_path):
     assert meta["training"]["command"].startswith("mri-measure train-discs --out ")
     det = load_disc_detector(out)
     assert det.probabilities(np.zeros((64, 48), np.float32)).shape == (4, 64, 48)
+
+
+def test_train_discs_init_from_fine_tunes_the_shipped_detector(tmp_path):
+    """--init-from starts from a bundle's weights and records it; one step at a
+    tiny learning rate leaves the weights close to the parent's."""
+    from safetensors.numpy import load_file
+
+    from mri_measure.cli import main
+
+    out = tmp_path / "tuned-disc-unet"
+    assert main(["train-discs", "--out", str(out), "--steps", "1", "--scenes", "2", "--seed", "4",
+                 "--init-from", str(BUNDLE), "--lr", "1e-7"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    parent = json.loads((BUNDLE / "metadata.json").read_text())
+    assert meta["training"]["init_from"]["sha256"] == parent["sha256"]
+    assert meta["version"].startswith("1.1+seed4.step1") and "--init-from" in meta["training"]["command"]
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(BUNDLE / "model.safetensors"))
+    assert a.keys() == b.keys()
+    learnt = [k for k in a if "running" not in k and "num_batches" not in k]  # batch-norm statistics do move
+    assert learnt and max(float(np.abs(a[k] - b[k]).max()) for k in learnt) < 1e-3
+    assert main(["train-discs", "--out", str(tmp_path / "x"), "--steps", "1", "--scenes", "2",
+                 "--init-from", str(tmp_path)]) == 2
