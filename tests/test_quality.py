@@ -189,5 +189,5 @@ def test_absent_values_are_not_measurable_but_not_refused():
     q = absent_only(SliceMeasurement(canal_area_mm2=120.0))
     assert q.canal_area_mm2.ok
     assert q.lf_thickness_left_mm.verdict == NOT_MEASURABLE and not q.lf_thickness_left_mm.refused
-    assert q.lf_thickness_left_mm.reason == "no ligamentum flavum found (left)"
+    assert q.lf_thickness_left_mm.reason == "no ligamentum flavum found (patient left)"
     assert Verdict(NOT_MEASURABLE, "x", "sac_fragmented").refused

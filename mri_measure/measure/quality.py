@@ -41,7 +41,7 @@ Dural sac (canal area), flag — check (threshold) — reason text:
 
 Ligamentum flavum, per side:
 
-- ``no_lf_found`` — an LF of that side was segmented — "no ligamentum flavum found (left)"
+- ``no_lf_found`` — an LF of that side was segmented — "no ligamentum flavum found (patient left)"
 - ``lf_without_sac`` — the slice's sac is ok (the LF is checked against it) —
   "dural sac not measurable: the LF position cannot be checked"
 - ``lf_tta_disagreement`` — mirror-TTA Dice of that LF ≥ :data:`MIN_TTA_DICE_LF`
@@ -394,7 +394,7 @@ def assess_slice(
         value = getattr(measurement, name)
         lf, _ = _main_component(lab == label)
         if value is None or not lf.any():
-            lf_verdicts[name] = Verdict(NOT_MEASURABLE, f"no ligamentum flavum found ({side})", "no_lf_found")
+            lf_verdicts[name] = Verdict(NOT_MEASURABLE, f"no ligamentum flavum found (patient {side})", "no_lf_found")
             continue
         if not canal_v.ok or not sac_present:
             lf_verdicts[name] = _verdict(
@@ -414,7 +414,7 @@ def absent_only(measurement: SliceMeasurement) -> Quality:
     sides = {}
     for side, _, name in SIDES:
         sides[name] = (Verdict(OK) if getattr(measurement, name) is not None
-                       else Verdict(NOT_MEASURABLE, f"no ligamentum flavum found ({side})", "no_lf_found"))
+                       else Verdict(NOT_MEASURABLE, f"no ligamentum flavum found (patient {side})", "no_lf_found"))
     return Quality(canal, sides["lf_thickness_left_mm"], sides["lf_thickness_right_mm"])
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..levels.names import is_uncertain
+from ..measure.quality import absent_only
 from ..types import LevelMeasurement, SliceResult, StudyReport
 from ..vocabulary import LevelMethod
 from ._common import atomic_write_bytes, rnd
@@ -115,20 +116,14 @@ def _level_dict(lv: LevelMeasurement, disc_method: str | None = None) -> dict[st
 
 
 #: the reason written when a value is absent but its verdict was never set (a hand-built report)
-_ABSENT_REASON = {
-    "canal_area_mm2": "no dural sac found",
-    "lf_thickness_left_mm": "no ligamentum flavum found (patient left)",
-    "lf_thickness_right_mm": "no ligamentum flavum found (patient right)",
-}
-
-
 def _quality_dict(quality: Any, values: Any) -> dict[str, dict[str, str | None]]:
     """``quality`` as JSON; a value that is absent never reads "ok" (no value is
     missing without a stated reason, whoever built the report)."""
     out = quality.to_dict()
-    for name, reason in _ABSENT_REASON.items():
+    absent = absent_only(values).to_dict()  # the pipeline's own texts for an absent value
+    for name, verdict in absent.items():
         if getattr(values, name) is None and out[name]["verdict"] == "ok":
-            out[name] = {"verdict": "not_measurable", "reason": reason}
+            out[name] = verdict
     return out
 
 
