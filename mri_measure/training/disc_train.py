@@ -191,11 +191,16 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
                                          shuffle=False, num_workers=1, prefetch_factor=4, persistent_workers=False)
     planned = steps
     t_loop = time.perf_counter()
+    t_mark, step_mark = t_loop, 0
     step = 0
     for x, y in loader:
-        if planned is None and step == CONFIG["timing_steps"]:
-            per = (time.perf_counter() - t_loop) / step
-            planned = max(step + 1, int((budget_s - (time.perf_counter() - t_start)) / per * 0.97))
+        if budget_s is not None and step > 0 and (
+                step == CONFIG["timing_steps"] or (step > CONFIG["timing_steps"] and step % 100 == 0)):
+            # (re)plan from the observed speed: a shared machine's load varies during a run
+            now = time.perf_counter()
+            per = (now - t_mark) / (step - step_mark)  # the speed since the last plan
+            t_mark, step_mark = now, step
+            planned = max(step + 1, int((budget_s - (now - t_start)) / per * 0.97) + step)
             say(f"{per:.2f} s/step → {planned} steps in the budget")
         if planned is not None and step >= planned:
             break
