@@ -181,10 +181,14 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
         data = ("synthetic only: mri_measure.synth.sample_axial_2d "
                 f"(domain-randomised {1 - cfg['realistic_fraction']:.0%}, realistic T2 "
                 f"{cfg['realistic_fraction']:.0%})")
+    if info.get("user_cases"):  # real or hand-made slices are in the mix: not "synthetic only"
+        data = (f"user cases {cfg['user_fraction']:.0%} of the items; the rest "
+                + data.replace("synthetic only: ", "synthetic: "))
+    family = ("2.1" if info.get("user_cases") else "2.0") if synthseg > 0 else "1.0"
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
         "name": out.name,
-        "version": f"{'2.0' if synthseg > 0 else '1.0'}+seed{info['seed']}.step{info['step']}",
+        "version": f"{family}+seed{info['seed']}.step{info['step']}",
         "description": "Two-stage 2-D U-Net: canal localiser (coarse) + dural sac / LF segmenter (fine crop)",
         "labels": {str(int(lab)): lab.key for lab in Label},
         "label_notes": "channels 2/3 are patient-left/right whatever the image orientation",
@@ -206,7 +210,7 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
             "device": info["device"],
             "torch_version": torch.__version__,
             "numpy_version": np.__version__,
-            "data": data + (" + user cases" if info.get("user_cases") else ""),
+            "data": data,
             "init_from": info.get("init_from"),
             "config": {k: v for k, v in cfg.items() if k not in ("localiser", "segmenter")},
             "finished": info.get("finished", False),
