@@ -191,3 +191,18 @@ def test_absent_values_are_not_measurable_but_not_refused():
     assert q.lf_thickness_left_mm.verdict == NOT_MEASURABLE and not q.lf_thickness_left_mm.refused
     assert q.lf_thickness_left_mm.reason == "no ligamentum flavum found (patient left)"
     assert Verdict(NOT_MEASURABLE, "x", "sac_fragmented").refused
+
+
+def test_outline_cut_short_inside_the_csf_is_refused_on_t2(samples):
+    """An outline eroded by 1 mm stays inside the bright CSF: the band just outside
+    it is as bright as its inside, so the (too small) area is refused; the true
+    outline and the same cut outline on a non-T2 series are not."""
+    for s in samples[:3]:
+        sac = s.labels == 1
+        px = int(round(1.0 / min(s.spacing_mm)))
+        cut = np.where(sac & ~ndimage.binary_erosion(sac, iterations=px), 0, s.labels)
+        q = _assess(s, cut)
+        assert q.canal_area_mm2.flag == "sac_edge_missed", q.canal_area_mm2
+        assert "its edge was missed" in q.canal_area_mm2.reason
+        assert _assess(s, s.labels).canal_area_mm2.ok
+        assert _assess(s, cut, is_t2=False).canal_area_mm2.flag != "sac_edge_missed"

@@ -38,6 +38,12 @@ Dural sac (canal area), flag — check (threshold) — reason text:
   :data:`BRIGHTER_NEIGHBOUR_MIN_MM2` (25 mm²) and 30 % of the sac — "a brighter
   structure of 120 mm² lies beside the outline on T2 (the canal may have been
   missed)": an outline on the grey tissue next to the bright canal.
+- ``sac_edge_missed`` (T2 only) — the one-pixel band just outside the outline
+  is darker than the sac inside it: its mean above the slice's 1st percentile
+  below :data:`MAX_EDGE_BRIGHTNESS` (0.95) × the sac's — "the outline stops
+  inside the bright sac on T2 (the pixels just outside are 121 % as bright as
+  those inside): its edge was missed". An outline cut short inside the CSF
+  reports a sac too small.
 
 Ligamentum flavum, per side:
 
@@ -92,6 +98,14 @@ Why these thresholds (docs/clinical.md has the long form):
   of it can reach the sac's anterior corner: 2 mm tolerance), on its own side (2 mm midline tolerance: the two
   ligaments meet in the midline), and it touches the sac or is separated from
   it only by epidural fat (≤ 8 mm even with abundant fat). On T2 it is dark.
+- **Edge.** On T2 the sac's CSF ends at the dura, dark, and partial volume makes
+  the pixels just outside a right outline darker than those inside it: on the
+  real references (``benchmarks/real_refs``) the band outside is 41–62 % (thoracic,
+  1 mm, cord inside) and 19–48 % (cervical, 1.5 mm) as bright as the inside; on
+  the own phantom's model outlines at most 89 % (60 realistic-T2 slices). An
+  outline that stopped inside the CSF has a band as bright as or brighter than
+  its inside (the thoracic volume's under-segmented outlines: 86–163 %); 0.95
+  refuses those and keeps every right one seen.
 
 A reader's corrected outline (``corrected=True``) counts: the TTA criterion
 no longer applies, the others are still evaluated, and a value that would
@@ -131,6 +145,8 @@ BRIGHTER_MARGIN = 0.08
 BRIGHTER_NEIGHBOUR_MIN_MM2 = 25.0
 BRIGHTER_NEIGHBOUR_FRACTION = 0.3
 NEIGHBOURHOOD_MM = 20.0
+#: T2: the one-pixel band just outside a right outline is darker than the sac inside it
+MAX_EDGE_BRIGHTNESS = 0.95
 LF_THICKNESS_RANGE_MM = (0.5, 10.0)
 MIDLINE_TOLERANCE_MM = 2.0
 ANTERIOR_TOLERANCE_MM = 2.0
@@ -229,7 +245,7 @@ def _ring(mask: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
 def _check_sac(
     main: np.ndarray, sizes: np.ndarray, area_mm2: float, image: np.ndarray | None,
     spacing: tuple[float, float], is_t2: bool, tta: float | None, corrected: bool,
-    scale: float,
+    scale: float, floor: float = 0.0,
 ) -> _Fail | None:
     if tta is not None and not corrected and tta < MIN_TTA_DICE_SAC:
         return _bad("tta_disagreement",
@@ -283,6 +299,13 @@ def _check_sac(
                 return _bad("brighter_structure_beside",
                             f"a brighter structure of {biggest:.0f} mm² lies beside the outline on T2 "
                             "(the canal may have been missed)")
+        band = ndimage.binary_dilation(main) & ~main & np.isfinite(image)
+        if band.sum() >= 8:
+            edge = (float(image[band].mean()) - floor) / max(float(image[main].mean()) - floor, 1e-6 * scale)
+            if edge >= MAX_EDGE_BRIGHTNESS:
+                return _bad("sac_edge_missed",
+                            f"the outline stops inside the bright sac on T2 (the pixels just outside are "
+                            f"{100 * edge:.0f} % as bright as those inside): its edge was missed")
     return None
 
 
@@ -360,12 +383,13 @@ def assess_slice(
     spacing = (float(spacing_mm[0]), float(spacing_mm[1]))
     lab = np.asarray(labels)
     img = None if image is None else np.asarray(image, dtype=np.float32)
-    scale = 1.0
+    scale, floor = 1.0, 0.0
     if img is not None:
         finite = img[np.isfinite(img)]
         if finite.size:
             p1, p99 = np.percentile(finite[:: max(1, finite.size // 65536)], [1.0, 99.0])
             scale = float(p99 - p1) if p99 > p1 else 1.0
+            floor = float(p1)
         else:
             img = None
     # everything below is local: work on the structures' box plus the neighbourhood
@@ -387,7 +411,7 @@ def assess_slice(
         sac_fail: _Fail | None = _bad("no_canal_found", "no dural sac found")
     else:
         sac_fail = _check_sac(sac, sizes, float(measurement.canal_area_mm2), img, spacing, is_t2,
-                              tta[0], corrected, scale)
+                              tta[0], corrected, scale, floor)
     canal_v = _verdict(sac_fail, corrected, absent=not sac_present)
     lf_verdicts = {}
     for (side, label, name), t in zip(SIDES, tta[1:]):
