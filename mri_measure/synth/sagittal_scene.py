@@ -12,8 +12,7 @@ coccyx forwards.
 
 What the detector must not confuse with a disc is drawn on purpose: the
 sacral segments' remnant discs (short and thin, they do not cross the whole
-sacrum; in a quarter of the scenes the S1-S2 one is a well-formed disc, as tall
-as a thin lumbar disc and nearly as wide as the sacrum, still labelled sacrum), endplate cortex, Modic/haemangioma spots in the bodies, the
+sacrum), endplate cortex, Modic/haemangioma spots in the bodies, the
 posterior elements (laminae, spinous processes), vessels, bowel and pelvic
 organs, and thin or dark degenerate discs beside bright healthy ones. The
 number of lumbar vertebrae varies (4–6 above the sacrum: transitional
@@ -42,7 +41,6 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 SCENE_MM = 1.0  # millimetres per scene pixel
-S1S2_DISC_P = 0.25  # share of scenes with a well-formed (tall, full-width) S1-S2 remnant disc
 SCENE_SHAPE = (400, 340)  # rows × cols (mm)
 
 # tissue labels of a scene
@@ -110,11 +108,6 @@ def make_scene(rng: np.random.Generator, shape=SCENE_SHAPE) -> Scene:
                                rng.uniform(10, 13), rng.uniform(8, 11), rng.uniform(15, 30))]
     sac_depth = [size * v for v in (rng.uniform(38, 50), 32, 25, 19, 14, 9)]
     remnant = [size * rng.uniform(0.5, 3.5) * (rng.random() < 0.8) for _ in range(5)]
-    # a well-formed S1-S2 disc (common in young adults, e.g. SPIDER 142): as tall as a
-    # thin lumbar disc and crossing nearly the whole sacrum — still sacrum, not L5-S1
-    full_s1s2 = rng.random() < S1S2_DISC_P
-    if full_s1s2:
-        remnant[0] = size * rng.uniform(3.5, 8.0)
     theta = _theta_profile(rng, n_thoracic, n_lumbar)
 
     # segment list along u: (kind, index, u0, u1, depth, theta)
@@ -219,8 +212,6 @@ def make_scene(rng: np.random.Generator, shape=SCENE_SHAPE) -> Scene:
         if kind == "remnant":
             idx = band(u0, u1)
             w = rng.uniform(0.3, 0.85)
-            if i == 0 and full_s1s2:
-                w = rng.uniform(0.85, 1.0)
             v = Vf[idx]
             rm = (v > depth * (1 - w) * 0.5) & (v < depth * (1 - (1 - w) * 0.5))
             labf[idx[rm]] = REMNANT
@@ -354,14 +345,14 @@ TRAIN_SHAPE = (192, 160)  # rows × cols of a training crop (288 × 240 mm)
 def scene_view(scene: Scene, rng: np.random.Generator, shape=TRAIN_SHAPE,
                grid_mm: float = DETECTOR_GRID_MM) -> tuple[np.ndarray, np.ndarray]:
     """(image float32, target uint8) of one random view of ``scene`` on the
-    detector grid: random apparent scale (0.6–1.4: body size and an unknown
+    detector grid: random apparent scale (0.7–1.4: body size and an unknown
     pixel spacing), in-plane rotation (±12°), field of view anywhere along the
     column and the column anywhere across it. Labels are sampled at twice the
     grid, rendered, and averaged 2 × 2 (partial volume). The image is not yet
     normalised: :func:`mri_measure.training.disc_data.training_pair` applies
     the detector's input scaling (:mod:`mri_measure.segment.preprocess`)."""
     H, W = shape
-    scale = float(np.exp(rng.uniform(np.log(0.6), np.log(1.4))))  # 0.7 before issue 20
+    scale = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4))))
     ang = float(np.deg2rad(rng.uniform(-12, 12)))
     col = np.argwhere(scene.labels[::4, ::4] == MARROW) * 4
     if not len(col):
