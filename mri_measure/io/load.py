@@ -34,7 +34,7 @@ from .headers import (
     transfer_syntax_is_compressed,
 )
 from .sources import open_zip, read_member_bytes, split_zip_locator
-from .stacks import ANGLE_TOL_DEG
+from .stacks import ANGLE_TOL_DEG, in_plane_offsets
 
 log = logging.getLogger("mri_measure.io")
 
@@ -271,9 +271,7 @@ def off_line_slices(stack: Stack) -> dict[int, str]:
     """
     if stack.n_slices < 3:
         return {}
-    n = np.asarray(stack.normal, dtype=float)
-    p = np.array([s.position_mm for s in stack.slices], dtype=float)
-    inplane = p - np.outer(p @ n, n)
+    inplane = in_plane_offsets(np.array([s.position_mm for s in stack.slices], dtype=float), stack.normal)
     centre = np.median(inplane, axis=0)
     off = np.linalg.norm(inplane - centre, axis=1)
     limit = max(OFF_LINE_MIN_MM, 3.0 * max(stack.spacing_mm))

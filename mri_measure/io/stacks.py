@@ -159,6 +159,14 @@ def group_key(info: SliceInfo, echo_time_ms: float | None) -> tuple:
     )
 
 
+def in_plane_offsets(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """The (n, 3) positions with their component along the unit ``normal`` removed:
+    where each slice lies within its plane. Slices of one stack share it."""
+    p = np.asarray(positions, dtype=float)
+    n = np.asarray(normal, dtype=float)
+    return p - np.outer(p @ n, n)
+
+
 def split_in_plane(slices: list[SliceInfo]) -> list[list[SliceInfo]]:
     """Split a parallel group of slices into per-disc blocks prescribed at the
     same angle but centred apart: slices whose in-plane offsets from each other
@@ -182,10 +190,11 @@ def split_in_plane(slices: list[SliceInfo]) -> list[list[SliceInfo]]:
     pos = np.asarray([s.position_mm for s in slices], dtype=float)
     if not n.any() or not np.isfinite(pos).all():
         return [slices]
-    d = pos - pos[0]
-    inplane = d - np.outer(d @ n, n)
+    inplane = in_plane_offsets(pos - pos[0], n)
     pixel = [abs(float(v)) for s in slices for v in s.spacing_mm if math.isfinite(float(v))]
     tol = max([IN_PLANE_MIN_MM, *pixel])
+    if float(np.linalg.norm(inplane, axis=1).max()) <= tol:
+        return [slices]  # all on the first slice's line (the usual stack): nothing to cluster
     # single-linkage clustering of the in-plane offsets
     label = -np.ones(len(slices), dtype=int)
     for i in range(len(slices)):

@@ -36,7 +36,7 @@ from ..segment.network import build_network
 from ..synth import sagittal_scene as S
 from .disc_data import training_pair
 from .losses import hard_dice, segmentation_loss
-from .train import export_onnx_if_possible, hardware_string, lr_at, write_weights
+from .train import export_onnx_if_possible, hardware_string, load_bundle_weights, lr_at, write_weights
 
 NETWORK = {"architecture": "UNet2d", "kwargs": {"in_channels": 1, "n_classes": 4, "base": 16, "depth": 5, "max_channels": 128}}
 CONFIG: dict[str, Any] = {
@@ -142,22 +142,6 @@ def validate(net: torch.nn.Module, val) -> list[float]:
     return [round(d, 4) for d in hard_dice(logits, _one_hot(val[1]))]
 
 
-def load_detector_weights(bundle_dir: str | Path, net: torch.nn.Module) -> dict[str, Any]:
-    """Load a detector bundle's weights into ``net`` (same architecture); returns
-    what ``training.init_from`` records about it."""
-    from ..errors import OptionError
-
-    path = Path(bundle_dir)
-    if not (path / "metadata.json").is_file():
-        raise OptionError("--init-from must be a detector bundle folder (metadata.json + model.safetensors)")
-    meta = _bundle.read_metadata(path)
-    if meta.get("networks", {}).get("detector") != NETWORK:
-        raise OptionError("--init-from bundle is not a disc detector of this architecture")
-    state = _bundle.load_state(_bundle.verified_weights_path(path, meta))
-    net.load_state_dict({k[len("detector."):]: v for k, v in state.items() if k.startswith("detector.")})
-    return {"bundle": meta.get("name"), "version": meta.get("version"), "sha256": meta["sha256"]}
-
-
 def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, steps: int | None = None,
                 scenes: int = 1000, log=print, command: str = "", init_from: str | Path | None = None,
                 lr: float | None = None) -> Path:
@@ -179,7 +163,8 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
     val = validation_set(seed) if scenes >= 12 else validation_set(seed, n=8, scenes=2)
     say(f"pool ready; {len(val[0])} validation views")
     net = build_network(NETWORK["architecture"], NETWORK["kwargs"])
-    parent = load_detector_weights(init_from, net) if init_from is not None else None
+    parent = (load_bundle_weights(init_from, {"detector": (NETWORK, net)}, what="detector bundle")
+              if init_from is not None else None)
     if parent:
         say(f"starting from {parent['bundle']} {parent['version']}")
     cfg = {**CONFIG, "lr": float(lr) if lr is not None else CONFIG["lr"]}
@@ -190,8 +175,7 @@ def train_discs(out: str | Path, seed: int = 0, minutes: float | None = None, st
     loader = torch.utils.data.DataLoader(_Batches(pool, seed, CONFIG["batch_size"], 0, total), batch_size=None,
                                          shuffle=False, num_workers=1, prefetch_factor=4, persistent_workers=False)
     planned = steps
-    t_loop = time.perf_counter()
-    t_mark, step_mark = t_loop, 0
+    t_mark, step_mark = time.perf_counter(), 0
     step = 0
     for x, y in loader:
         if budget_s is not None and step > 0 and (

@@ -174,16 +174,16 @@ def export_bundle(out: Path, loc, seg, cfg: dict[str, Any], info: dict[str, Any]
     write_weights(out, _state(loc, seg))
     synthseg = float(cfg.get("synthseg_fraction", 0.0)) * (1 - cfg["realistic_fraction"])
     if synthseg > 0:
-        data = ("synthetic only: SynthSeg-style mri_measure.synth.randomise.sample_synthseg "
-                f"{synthseg:.0%}, domain-randomised mri_measure.synth.sample_axial_2d "
-                f"{1 - cfg['realistic_fraction'] - synthseg:.0%}, realistic T2 {cfg['realistic_fraction']:.0%}")
+        mix = ("SynthSeg-style mri_measure.synth.randomise.sample_synthseg "
+               f"{synthseg:.0%}, domain-randomised mri_measure.synth.sample_axial_2d "
+               f"{1 - cfg['realistic_fraction'] - synthseg:.0%}, realistic T2 {cfg['realistic_fraction']:.0%}")
     else:
-        data = ("synthetic only: mri_measure.synth.sample_axial_2d "
-                f"(domain-randomised {1 - cfg['realistic_fraction']:.0%}, realistic T2 "
-                f"{cfg['realistic_fraction']:.0%})")
-    if info.get("user_cases"):  # real or hand-made slices are in the mix: not "synthetic only"
-        data = (f"user cases {cfg['user_fraction']:.0%} of the items; the rest "
-                + data.replace("synthetic only: ", "synthetic: "))
+        mix = ("mri_measure.synth.sample_axial_2d "
+               f"(domain-randomised {1 - cfg['realistic_fraction']:.0%}, realistic T2 "
+               f"{cfg['realistic_fraction']:.0%})")
+    # real or hand-made slices in the mix: not "synthetic only"
+    data = (f"user cases {cfg['user_fraction']:.0%} of the items; the rest synthetic: {mix}"
+            if info.get("user_cases") else f"synthetic only: {mix}")
     family = ("2.1" if info.get("user_cases") else "2.0") if synthseg > 0 else "1.0"
     meta = {
         "format": _bundle.BUNDLE_FORMAT,
@@ -235,19 +235,20 @@ def export_onnx_if_possible(out: Path) -> None:
     export_onnx(out, log=log.info)
 
 
-def load_init_weights(bundle_dir: str | Path, cfg: dict[str, Any], loc: torch.nn.Module,
-                      seg: torch.nn.Module) -> dict[str, Any]:
-    """Load a bundle's weights into ``loc``/``seg`` (same architectures); returns
-    what ``training.init_from`` records about it."""
+def load_bundle_weights(bundle_dir: str | Path, nets: dict[str, tuple[dict[str, Any], torch.nn.Module]],
+                        what: str = "model bundle") -> dict[str, Any]:
+    """Load a bundle's weights into ``nets`` (part name → (its network spec, the
+    module); each part must have that architecture in the bundle); returns what
+    ``training.init_from`` records about the bundle."""
     path = Path(bundle_dir)
     if not (path / "metadata.json").is_file():
-        raise OptionError("--init-from must be a model bundle folder (metadata.json + model.safetensors)")
+        raise OptionError(f"--init-from must be a {what} folder (metadata.json + model.safetensors)")
     meta = _bundle.read_metadata(path)
-    for part in ("localiser", "segmenter"):
-        if meta["networks"].get(part) != cfg[part]:
+    for part, (spec, _) in nets.items():
+        if meta.get("networks", {}).get(part) != spec:
             raise OptionError(f"--init-from bundle's {part} architecture differs from the training configuration")
     state = _bundle.load_state(_bundle.verified_weights_path(path, meta))
-    for part, net in (("localiser", loc), ("segmenter", seg)):
+    for part, (_, net) in nets.items():
         pre = part + "."
         net.load_state_dict({k[len(pre):]: v for k, v in state.items() if k.startswith(pre)})
     return {"bundle": meta.get("name"), "version": meta.get("version"), "sha256": meta["sha256"],
@@ -292,7 +293,9 @@ def train(
     torch.manual_seed(seed)
     loc = build_network(cfg["localiser"]["architecture"], cfg["localiser"]["kwargs"]).to(dev)
     seg = build_network(cfg["segmenter"]["architecture"], cfg["segmenter"]["kwargs"]).to(dev)
-    parent = load_init_weights(init_from, cfg, loc, seg) if init_from is not None else None
+    parent = (load_bundle_weights(init_from, {"localiser": (cfg["localiser"], loc),
+                                              "segmenter": (cfg["segmenter"], seg)})
+              if init_from is not None else None)
     params = list(loc.parameters()) + list(seg.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
