@@ -159,7 +159,7 @@ def group_key(info: SliceInfo, echo_time_ms: float | None) -> tuple:
     )
 
 
-def in_plane_offsets(positions: np.ndarray, normal: np.ndarray) -> np.ndarray:
+def in_plane_offsets(positions: np.ndarray, normal: Sequence[float] | np.ndarray) -> np.ndarray:
     """The (n, 3) positions with their component along the unit ``normal`` removed:
     where each slice lies within its plane. Slices of one stack share it."""
     p = np.asarray(positions, dtype=float)
