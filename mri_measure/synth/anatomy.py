@@ -306,6 +306,35 @@ def tissue_map(ph, u, v, s) -> np.ndarray:
     return out.reshape(shape)
 
 
+def _facet_bars(fr: _Frame, size: np.ndarray, alpha: np.ndarray, length_scale: float):
+    """Facet joint as two elongated articular processes (mirrored coordinates).
+
+    The variant real axial slices at the disc level often show: the joint line
+    starts at the lateral recess, just lateral to the LF's lateral end, and runs
+    posterolaterally at ``alpha`` from the sagittal plane; the superior
+    articular process (lower vertebra) is a rounded bar on its anterolateral
+    side, the inferior one (upper vertebra) a bar on its posteromedial side,
+    joined to the lamina. The LF's capsular part lies on the medial face of the
+    superior process, so bone borders the ligament along its lateral end.
+    Returns (inferior process, joint space, superior process) masks.
+    """
+    ca, sa = np.cos(alpha), np.sin(alpha)
+    length = (11.0 + 6.0 * length_scale) * np.maximum(size, 0.3)
+    ax_, ay_ = fr.hw + 0.8, fr.v_a0 + 1.5  # anteromedial end of the joint line
+    bx_, by_ = ax_ + length * sa, ay_ + length * ca
+    nx, ny = ca, -sa  # unit normal towards anterolateral
+    gap = 0.5
+    r_sap, r_iap = 2.0 * size + 0.6, 2.4 * size + 0.6
+    o = gap + r_sap
+    sap = _seg_dist(fr.ua, fr.v, ax_ + o * nx - 3.0 * sa, ay_ + o * ny - 3.0 * ca,
+                    bx_ + o * nx, by_ + o * ny) < r_sap
+    o = gap + r_iap
+    iap = _seg_dist(fr.ua, fr.v, ax_ - o * nx + 1.5 * sa, ay_ - o * ny + 1.5 * ca,
+                    bx_ - o * nx, by_ - o * ny) < r_iap
+    joint = (_seg_dist(fr.ua, fr.v, ax_, ay_, bx_, by_) < gap + 0.3) & ~sap & ~iap
+    return iap, joint, sap
+
+
 def _spine(ph, u, v, s, out):
     fr = _Frame(ph, u, v, s)
     ua, W, D, s1_top = fr.ua, fr.W, fr.D, fr.s1_top
@@ -355,9 +384,12 @@ def _spine(ph, u, v, s, out):
     alpha = fr.get("alpha")
     facing = fx * np.cos(alpha) - fy * np.sin(alpha) > -1.5 * size  # anterolateral half
     r_iap = 4.5 * size
-    iap = d < r_iap
-    joint = (d >= r_iap) & (d < r_iap + 1.0) & facing
-    sap = (d >= r_iap + 1.0) & (d < r_iap + 1.0 + 3.8 * size) & facing
+    if float(ph.knobs.get("facet_bars", 0.0)) > 0:
+        iap, joint, sap = _facet_bars(fr, size, alpha, float(ph.knobs["facet_bars"]))
+    else:
+        iap = d < r_iap
+        joint = (d >= r_iap) & (d < r_iap + 1.0) & facing
+        sap = (d >= r_iap + 1.0) & (d < r_iap + 1.0 + 3.8 * size) & facing
     ok = fr.bone_exists & (s > s1_top - 12) & (size > 0.05)
     iap &= ok
     joint &= ok

@@ -7,7 +7,9 @@ looks like. Every call of :func:`sample_synthseg` draws, independently:
 - **anatomy** beyond the phantom's defaults: canal shape by level (round at
   L1–L3, triangular/trefoil at L4–S1), epidural fat from none to abundant,
   disc bulge and facet hypertrophy indenting the sac, asymmetric and buckled
-  LF, cauda-equina roots (clumped, mostly posterior; none to many), the conus
+  LF, facet joints either round (the phantom's default) or, in half the
+  phantoms, elongated articular processes whose bone borders the LF's lateral
+  end (``anatomy._facet_bars``), cauda-equina roots (clumped, mostly posterior; none to many), the conus
   at the upper levels, basivertebral veins, fatty infiltration of the
   paraspinal muscles;
 - **geometry**: in-plane spacing 0.3–1.2 mm (10 %: up to 1.6 mm; sometimes
@@ -108,7 +110,9 @@ def random_phantom(rng: np.random.Generator, level: str, stenosis: str | None = 
     )
     n_lumbar = int(ph.knobs.get("n_lumbar", 5))
     j_l1 = n_lumbar - 1
-    knobs = {**ph.knobs, "basivertebral_mm": float(rng.uniform(0.8, 2.2)) if rng.random() < 0.6 else 0.0}
+    knobs = {**ph.knobs, "basivertebral_mm": float(rng.uniform(0.8, 2.2)) if rng.random() < 0.6 else 0.0,
+             # half the phantoms: elongated articular processes bordering the LF (anatomy._facet_bars)
+             "facet_bars": float(rng.uniform(0.05, 1.0)) if rng.random() < 0.5 else 0.0}
     roots = _clumped_roots(rng, ph.disc_s, n_lumbar) if rng.random() < 0.75 else ph.roots
     return replace(ph, roots=roots, knobs=knobs, _tables={},
                    conus_tip_s=float(ph.disc_s[j_l1] + rng.uniform(-25.0, 25.0)))

@@ -130,3 +130,22 @@ def test_wrap_around_folds_without_losing_signal():
     assert out.shape == (14, 12) and np.isclose(out.sum(), img.sum())
     assert np.allclose(out[0], img[3] + img[17])
     assert _fold(img, 2, 1).shape == (20, 8)
+
+
+def test_facet_bars_give_a_straight_joint_line_and_leave_the_labels_alone():
+    from dataclasses import replace
+
+    ph = make_phantom(3)
+    bars = replace(ph, knobs={**ph.knobs, "facet_bars": 0.6}, _tables={})
+    plane = disc_plane(ph, "L4-L5", spacing_mm=(0.5, 0.5), shape=(140, 140), centre_on="canal")
+    round_t, bar_t = plane_tissues(ph, plane)[0], plane_tissues(bars, plane)[0]
+    # the truth (sac, LF) is the same; only the bone around the ligament changes
+    assert np.array_equal(slice_truth(ph, plane, round_t).labels, slice_truth(bars, plane, bar_t).labels)
+
+    def joint_elongation(t):  # principal-axis ratio of one side's joint space
+        rr, cc = np.nonzero(t == A.FACET_CARTILAGE)
+        x = np.column_stack([rr[cc < 70], cc[cc < 70]]).astype(float)
+        ev = np.linalg.eigvalsh(np.cov(x.T))
+        return float(np.sqrt(ev[1] / ev[0]))
+
+    assert joint_elongation(round_t) < 3.0 < 8.0 < joint_elongation(bar_t)  # an arc, then a line
