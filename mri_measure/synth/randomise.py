@@ -84,9 +84,14 @@ def _clumped_roots(rng: np.random.Generator, disc_s: np.ndarray, n_lumbar: int) 
     y = np.sin(ang_c[k]) * rad_c[k] + rng.normal(0, spread, n)
     r = np.hypot(x, y)
     f = np.minimum(1.0, 0.85 / np.maximum(r, 1e-6))  # keep them inside the sac
-    n_d = len(disc_s)
-    return np.stack([x * f, y * f, rng.uniform(0.35, 1.2, n),
-                     disc_s[rng.integers(0, min(n_lumbar + 1, n_d), n)] - 3.0], axis=1)
+    # where each root leaves the sac: the cauda equina below the conus is about 20
+    # roots (L2-Co1), and the 12 sacral and coccygeal ones (S1-Co1) are still inside
+    # the sac at L5-S1, so the low levels carry most of the roots, not a sixth of them
+    n_exit = min(n_lumbar + 1, len(disc_s))
+    p_exit = np.full(n_exit, 0.4 / max(n_exit - 1, 1))
+    p_exit[0] = 0.6 if n_exit > 1 else 1.0
+    exit_k = rng.choice(n_exit, size=n, p=p_exit / p_exit.sum())
+    return np.stack([x * f, y * f, rng.uniform(0.35, 1.2, n), disc_s[exit_k] - 3.0], axis=1)
 
 
 def random_phantom(rng: np.random.Generator, level: str, stenosis: str | None = None):
