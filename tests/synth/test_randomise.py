@@ -149,3 +149,13 @@ def test_facet_bars_give_a_straight_joint_line_and_leave_the_labels_alone():
         return float(np.sqrt(ev[1] / ev[0]))
 
     assert joint_elongation(round_t) < 3.0 < 8.0 < joint_elongation(bar_t)  # an arc, then a line
+
+
+def test_most_cauda_equina_roots_are_still_in_the_sac_at_l5_s1():
+    from mri_measure.synth.randomise import _clumped_roots
+
+    ph = make_phantom(0)
+    rng = np.random.default_rng(0)
+    roots = np.concatenate([_clumped_roots(rng, ph.disc_s, 5) for _ in range(60)])
+    at_l5s1 = roots[:, 3] < ph.disc_s[0]  # present where s > exit_s
+    assert 0.5 < at_l5s1.mean() < 0.7  # S1-Co1: 12 of the ~20 roots below the conus
