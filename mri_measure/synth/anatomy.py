@@ -204,7 +204,9 @@ def _seg_dist(px, py, ax, ay, bx, by):
 
 def _canal(fr: _Frame) -> dict[str, np.ndarray]:
     eta, xi, t = fr.eta, fr.xi, fr.t_lf
-    lf = (eta <= 0.0) & (eta >= -t) & (xi >= -0.02) & (xi <= 1.0) & (fr.ua >= MIDLINE_GAP_MM) & (t > 0.05)
+    band = (eta <= 0.0) & (eta >= -t) & (xi >= -0.02) & (xi <= 1.0) & (fr.ua >= MIDLINE_GAP_MM) & (t > 0.05)
+    reach = float(fr.ph.knobs.get("lf_reach", 1.0))
+    lf = band & (xi <= reach) if reach < 1.0 else band
     canal = (eta < -t) & (xi <= 1.0) & (fr.ua <= fr.hw + 1.0) & (fr.v > fr.v_front)
     canal &= fr.bone_exists & ~fr.in_disc_body & ~fr.pedicle()
     # dural sac: ellipse with a posterior-apex trefoil, cut by everything around it
@@ -221,7 +223,7 @@ def _canal(fr: _Frame) -> dict[str, np.ndarray]:
         r = 1.0 + fr.get("trefoil")[near] * np.cos(3.0 * (theta - np.pi / 2))
         sac[near] = rho2[near] <= r * r
     return {"lf_left": lf & (fr.u > 0), "lf_right": lf & (fr.u < 0), "canal": canal, "sac": sac,
-            "sac_x": x, "sac_y": y, "sac_b": b, "sac_a": a}
+            "sac_x": x, "sac_y": y, "sac_b": b, "sac_a": a, "lf_cut": band & ~lf}
 
 
 def canal_parts(ph, u, v, s) -> np.ndarray:
@@ -404,6 +406,9 @@ def _spine(ph, u, v, s, out):
     # traversing nerve roots in the lateral recesses (outside the dura: not label 1)
     nerve = canal & ((ua - (fr.hw - 3.5)) ** 2 + (v - (fr.v_a0 + 3.0)) ** 2 <= 2.6) & (s > s1_top - 20)
     out[nerve] = NERVE
+    # knob lf_reach < 1: the LF ends short of the lateral recess and the articular
+    # process's bone takes its place there, so bone borders the canal beside the sac
+    out[parts["lf_cut"] & fr.bone_exists & (s > s1_top - 12)] = POSTERIOR_BONE
     out[parts["lf_left"]] = LF_LEFT
     out[parts["lf_right"]] = LF_RIGHT
     sac = parts["sac"]

@@ -117,7 +117,9 @@ def random_phantom(rng: np.random.Generator, level: str, stenosis: str | None = 
     j_l1 = n_lumbar - 1
     knobs = {**ph.knobs, "basivertebral_mm": float(rng.uniform(0.8, 2.2)) if rng.random() < 0.6 else 0.0,
              # half the phantoms: elongated articular processes bordering the LF (anatomy._facet_bars)
-             "facet_bars": float(rng.uniform(0.05, 1.0)) if rng.random() < 0.5 else 0.0}
+             "facet_bars": float(rng.uniform(0.05, 1.0)) if rng.random() < 0.5 else 0.0,
+             # 40 %: the LF ends short of the lateral recess, bone beside the sac (anatomy._canal)
+             "lf_reach": float(rng.uniform(0.35, 0.8)) if rng.random() < 0.4 else 1.0}
     roots = _clumped_roots(rng, ph.disc_s, n_lumbar) if rng.random() < 0.75 else ph.roots
     return replace(ph, roots=roots, knobs=knobs, _tables={},
                    conus_tip_s=float(ph.disc_s[j_l1] + rng.uniform(-25.0, 25.0)))
