@@ -9,7 +9,9 @@ looks like. Every call of :func:`sample_synthseg` draws, independently:
   disc bulge and facet hypertrophy indenting the sac, asymmetric and buckled
   LF, facet joints either round (the phantom's default) or, in half the
   phantoms, elongated articular processes whose bone borders the LF's lateral
-  end (``anatomy._facet_bars``), cauda-equina roots (clumped, mostly posterior; none to many), the conus
+  end (``anatomy._facet_bars``), an LF that in 40 % of the phantoms ends short
+  of the lateral recess with bone beside the sac in its place (knob
+  ``lf_reach``), cauda-equina roots (clumped, mostly posterior; none to many), the conus
   at the upper levels, basivertebral veins, fatty infiltration of the
   paraspinal muscles;
 - **geometry**: in-plane spacing 0.3–1.2 mm (10 %: up to 1.6 mm; sometimes

@@ -159,3 +159,26 @@ def test_most_cauda_equina_roots_are_still_in_the_sac_at_l5_s1():
     roots = np.concatenate([_clumped_roots(rng, ph.disc_s, 5) for _ in range(60)])
     at_l5s1 = roots[:, 3] < ph.disc_s[0]  # present where s > exit_s
     assert 0.5 < at_l5s1.mean() < 0.7  # S1-Co1: 12 of the ~20 roots below the conus
+
+
+def test_lf_reach_shortens_the_ligament_laterally_and_puts_bone_beside_the_sac():
+    from dataclasses import replace
+
+    ph = make_phantom(3)
+    plane = disc_plane(ph, "L4-L5", spacing_mm=(0.5, 0.5), shape=(140, 140), centre_on="canal")
+    full_t = plane_tissues(ph, plane)[0]
+    same_t = plane_tissues(replace(ph, knobs={**ph.knobs, "lf_reach": 1.0}, _tables={}), plane)[0]
+    assert np.array_equal(full_t, same_t)  # the default draws the full ligament
+    short = replace(ph, knobs={**ph.knobs, "lf_reach": 0.5}, _tables={})
+    short_t = plane_tissues(short, plane)[0]
+    full, cut = slice_truth(ph, plane, full_t).labels, slice_truth(short, plane, short_t).labels
+    assert np.array_equal(full == 1, cut == 1)  # the sac is untouched
+    lf_full, lf_cut = np.isin(full, (2, 3)), np.isin(cut, (2, 3))
+    assert not (lf_cut & ~lf_full).any()
+    assert 0.3 < lf_cut.sum() / lf_full.sum() < 0.75
+    removed = lf_full & ~lf_cut
+    bone = np.isin(short_t, (A.POSTERIOR_BONE, A.CORTEX))
+    assert bone[removed].mean() > 0.9  # the articular process's bone takes the ligament's place
+    # what is left is the medial part, next to the midline, and the removed part is lateral
+    mid_col = np.nonzero(full == 1)[1].mean()
+    assert np.abs(np.nonzero(lf_cut)[1] - mid_col).max() < np.abs(np.nonzero(removed)[1] - mid_col).mean()
