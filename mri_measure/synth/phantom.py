@@ -288,6 +288,7 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
     dh = np.array(_DISC_HEIGHT_FROM_SACRUM[:n_d]) * rng.uniform(0.85, 1.1, n_d)
     wedge = np.array(_DISC_WEDGE_FROM_SACRUM[:n_d])
     lv = _level_knobs(disc_names_caudal, rng, stenosis)
+    phantom_knobs_given = set(knobs)
     if "lf_thickness_mm" in knobs:
         val = knobs.pop("lf_thickness_mm")
         if isinstance(val, dict):
@@ -300,11 +301,17 @@ def make_phantom(seed: int, *, stenosis: str = "none", **knobs: Any) -> SpinePha
         else:
             lv["lf_left_mm"][:] = float(val)
             lv["lf_right_mm"][:] = float(val)
+    if "lf_thickness_mm" in phantom_knobs_given and (
+            np.any(lv["lf_left_mm"] < 0.5) or np.any(lv["lf_left_mm"] > 9.0)
+            or np.any(lv["lf_right_mm"] < 0.5) or np.any(lv["lf_right_mm"] > 9.0)):
+        raise OptionError("LF thickness must be between 0.5 and 9 mm")
     asym = float(knobs.pop("asymmetry", 0.0))
     if asym:
         f = 1.0 + asym * rng.uniform(-0.35, 0.35, n_d)
-        lv["lf_left_mm"] = lv["lf_left_mm"] * f
-        lv["lf_right_mm"] = lv["lf_right_mm"] / f
+        # kept within the valid range: a severe grade's 6.5 mm LF times 1.35 would
+        # otherwise fail the check below (1 phantom in ~500 at asymmetry 1)
+        lv["lf_left_mm"] = np.clip(lv["lf_left_mm"] * f, 0.5, 9.0)
+        lv["lf_right_mm"] = np.clip(lv["lf_right_mm"] / f, 0.5, 9.0)
     lordosis = float(knobs.pop("lordosis_deg", rng.uniform(25.0, 45.0)))
     for name in _PER_LEVEL_KNOBS:
         if name in knobs:

@@ -182,3 +182,12 @@ def test_lf_reach_shortens_the_ligament_laterally_and_puts_bone_beside_the_sac()
     # what is left is the medial part, next to the midline, and the removed part is lateral
     mid_col = np.nonzero(full == 1)[1].mean()
     assert np.abs(np.nonzero(lf_cut)[1] - mid_col).max() < np.abs(np.nonzero(removed)[1] - mid_col).mean()
+
+
+def test_a_severe_asymmetric_phantom_keeps_its_lf_in_range_and_user_values_are_still_checked():
+    from mri_measure.errors import OptionError
+
+    ph = make_phantom(505, stenosis="severe", asymmetry=1.0)  # 6.5 mm × 1.35 before the clip
+    assert 0.5 <= ph.lf_left_mm.min() and max(ph.lf_left_mm.max(), ph.lf_right_mm.max()) <= 9.0
+    with pytest.raises(OptionError, match="between 0.5 and 9 mm"):
+        make_phantom(0, lf_thickness_mm=12.0, asymmetry=1.0)
